@@ -1,0 +1,49 @@
+// Accounts: users, logins with rotating refresh tokens, and API keys.
+//
+// The accounts actor answers the /v1/auth routes. The functions below are the
+// domain operations; the HTTP handlers and the `troupe admin` commands share
+// them, so a key made on the command line is the same as one made over HTTP.
+#pragma once
+
+#include "messages/api.hpp"
+#include "messages/store.hpp"
+
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace troupe::accounts {
+
+struct accounts_options {
+  bool allow_registration = false;
+  std::string jwt_secret;
+  int access_token_ttl_s = 1800;
+  int refresh_token_ttl_s = 7 * 24 * 3600;
+};
+
+// Spawns the accounts actor. It asks `verifier` to drop a user's cached keys
+// when one of them is revoked.
+api_actor spawn_accounts(caf::actor_system& sys, store_actor store, credential_actor verifier,
+                         accounts_options opts);
+
+// Creates a user; 400 for a bad email or password, 409 for a taken email.
+// Returns the user as the API shows it.
+nlohmann::json create_user(pqxx::connection& conn, const std::string& email,
+                           const std::string& password, bool is_admin = false);
+
+// The id of the user with this email (case-insensitive).
+std::optional<std::string> find_user(pqxx::connection& conn, const std::string& email);
+
+// Creates an API key; the result includes `key`, shown only here.
+nlohmann::json create_api_key(pqxx::connection& conn, const std::string& user_id,
+                              const std::string& name, const std::vector<std::string>& scopes,
+                              std::optional<int> expires_in_days);
+
+// Revokes the key with this prefix; false if there is no such active key.
+bool revoke_api_key(pqxx::connection& conn, const std::string& prefix);
+
+// Number of users (the first start creates an admin when there are none).
+long long user_count(pqxx::connection& conn);
+
+} // namespace troupe::accounts

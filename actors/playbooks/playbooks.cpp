@@ -1,0 +1,413 @@
+#include "actors/playbooks/playbooks.hpp"
+
+#include "actors/playbooks/playbook_format.hpp"
+#include "messages/errors.hpp"
+#include "runtime/crypto.hpp"
+#include "runtime/input.hpp"
+
+#include <functional>
+#include <pqxx/pqxx>
+
+namespace troupe::playbooks {
+namespace {
+
+using json = nlohmann::json;
+using limits_t = config::playbooks_settings;
+using handler = std::function<api_response(pqxx::connection&, const api_request&, const limits_t&)>;
+
+// The playbook as GET /v1/playbooks/{id} shows it; `p` is the playbooks row,
+// `v` its current version (may be null).
+const char* playbook_json_sql =
+    "json_build_object('id', p.id, 'name', p.name, 'description', p.description,"
+    " 'status', p.status, 'source', p.source, 'evolution_threshold', p.evolution_threshold,"
+    " 'pending_outcomes', p.pending_outcomes,"
+    " 'current_version', CASE WHEN v.id IS NULL THEN NULL ELSE json_build_object("
+    "   'number', v.version_number, 'content', v.content, 'bullet_count', v.bullet_count,"
+    "   'token_estimate', v.token_estimate, 'created_at', rfc3339(v.created_at)) END,"
+    " 'active_job_id', (SELECT j.id FROM jobs j WHERE j.playbook_id = p.id"
+    "   AND j.kind = 'evolution' AND j.status IN ('queued', 'running') LIMIT 1),"
+    " 'created_at', rfc3339(p.created_at), 'updated_at', rfc3339(p.updated_at))::text";
+
+// The same without the content, for listings.
+const char* playbook_summary_sql =
+    "json_build_object('id', p.id, 'name', p.name, 'description', p.description,"
+    " 'status', p.status, 'source', p.source, 'evolution_threshold', p.evolution_threshold,"
+    " 'pending_outcomes', p.pending_outcomes,"
+    " 'current_version', CASE WHEN v.id IS NULL THEN NULL ELSE json_build_object("
+    "   'number', v.version_number, 'bullet_count', v.bullet_count,"
+    "   'token_estimate', v.token_estimate, 'created_at', rfc3339(v.created_at)) END,"
+    " 'created_at', rfc3339(p.created_at), 'updated_at', rfc3339(p.updated_at))::text";
+
+const char* version_summary_sql =
+    "json_build_object('number', version_number, 'bullet_count', bullet_count,"
+    " 'token_estimate', token_estimate, 'diff_summary', diff_summary,"
+    " 'created_by_job_id', created_by_job_id, 'created_at', rfc3339(created_at))::text";
+
+const char* version_json_sql =
+    "json_build_object('number', version_number, 'content', content,"
+    " 'bullet_count', bullet_count, 'token_estimate', token_estimate,"
+    " 'diff_summary', diff_summary, 'created_by_job_id', created_by_job_id,"
+    " 'created_at', rfc3339(created_at))::text";
+
+std::string sql(std::initializer_list<std::string_view> parts) {
+  std::string out;
+  for (auto p : parts)
+    out += p;
+  return out;
+}
+
+// Parsed, validated content ready to be stored.
+struct prepared_content {
+  std::string text;
+  std::int64_t bullet_count = 0;
+  std::int64_t token_estimate = 0;
+  std::int64_t next_id = 1; // the playbook's counter after this content
+};
+
+prepared_content prepare_content(const std::string& raw, std::int64_t next_id) {
+  if (!playbook::valid_utf8(raw))
+    throw invalid_argument("content", "content must be valid UTF-8");
+  auto doc = playbook::parse_any(raw, next_id);
+  auto dups = playbook::duplicate_ids(doc);
+  if (!dups.empty())
+    throw invalid_argument("content", "bullet id '" + dups.front() + "' occurs more than once");
+  prepared_content c;
+  c.text = playbook::print(doc);
+  c.bullet_count = playbook::bullet_count(doc);
+  c.token_estimate = playbook::token_estimate(doc);
+  c.next_id = std::max(next_id, playbook::next_id_after(doc));
+  return c;
+}
+
+json fetch_playbook(pqxx::transaction_base& tx, const std::string& id, const std::string& user) {
+  auto rows = tx.exec_params(sql({"SELECT ", playbook_json_sql,
+                                  " FROM playbooks p LEFT JOIN playbook_versions v"
+                                  " ON v.id = p.current_version_id"
+                                  " WHERE p.id = $1 AND p.user_id = $2"}),
+                             id, user);
+  if (rows.empty())
+    throw not_found("playbook");
+  return json::parse(rows[0][0].c_str());
+}
+
+struct locked_playbook {
+  std::string status;
+  std::int64_t next_bullet_id;
+  int latest_version;
+};
+
+// Locks the caller's playbook row: version numbers are assigned under it.
+locked_playbook lock_playbook(pqxx::work& tx, const std::string& id, const std::string& user) {
+  auto rows = tx.exec_params(
+      "SELECT p.status, p.next_bullet_id,"
+      " coalesce((SELECT max(version_number) FROM playbook_versions WHERE playbook_id = p.id), 0)"
+      " FROM playbooks p WHERE p.id = $1 AND p.user_id = $2 FOR UPDATE",
+      id, user);
+  if (rows.empty())
+    throw not_found("playbook");
+  return {rows[0][0].c_str(), rows[0][1].as<std::int64_t>(), rows[0][2].as<int>()};
+}
+
+// Inserts version `number` and makes it current.
+json insert_version(pqxx::work& tx, const std::string& playbook_id, int number,
+                    const prepared_content& c, const std::optional<std::string>& diff_summary) {
+  auto version_id = crypto::uuid_v7();
+  auto rows = tx.exec_params(
+      sql({"INSERT INTO playbook_versions (id, playbook_id, version_number, content,"
+           " bullet_count, token_estimate, diff_summary) VALUES ($1, $2, $3, $4, $5, $6, $7)"
+           " RETURNING ",
+           version_json_sql}),
+      version_id, playbook_id, number, c.text, c.bullet_count, c.token_estimate, diff_summary);
+  tx.exec_params("UPDATE playbooks SET current_version_id = $2, updated_at = now(),"
+                 " next_bullet_id = greatest(next_bullet_id, $3) WHERE id = $1",
+                 playbook_id, version_id, c.next_id);
+  return json::parse(rows[0][0].c_str());
+}
+
+void require_active(const locked_playbook& p) {
+  if (p.status != "active")
+    throw conflict("the playbook is archived; set status to active to change it");
+}
+
+// ---- handlers -----------------------------------------------------------
+
+api_response create(pqxx::connection& conn, const api_request& req, const limits_t& lim) {
+  auto body = input::object_body(req);
+  input::only_fields(body, {"name", "description", "content", "evolution_threshold"});
+  auto name = *input::string_field(body, "name", {1, static_cast<std::size_t>(lim.max_name_chars) * 4}, true);
+  auto description = input::string_field(
+      body, "description", {0, static_cast<std::size_t>(lim.max_description_chars) * 4}, false);
+  auto content = input::string_field(body, "content",
+                                     {0, static_cast<std::size_t>(lim.max_content_bytes)}, false);
+  auto threshold = input::int_field(body, "evolution_threshold", 1, 1000000, false)
+                       .value_or(lim.default_evolution_threshold);
+  std::optional<prepared_content> prepared;
+  if (content)
+    prepared = prepare_content(*content, 1);
+  auto id = crypto::uuid_v7();
+  pqxx::work tx{conn};
+  tx.exec_params("INSERT INTO playbooks (id, user_id, name, description, evolution_threshold)"
+                 " VALUES ($1, $2, $3, $4, $5)",
+                 id, req.caller.user_id, name, description.value_or(""), threshold);
+  if (prepared)
+    insert_version(tx, id, 1, *prepared, std::optional<std::string>{"initial version"});
+  auto out = fetch_playbook(tx, id, req.caller.user_id);
+  tx.commit();
+  return json_response(201, out);
+}
+
+api_response list(pqxx::connection& conn, const api_request& req, const limits_t&) {
+  auto status = input::enum_query(req, "status", {"active", "archived"});
+  int limit = input::limit_query(req);
+  auto cursor = input::cursor_query(req);
+  if (cursor && !crypto::is_uuid(*cursor))
+    throw invalid_argument("cursor", "cursor is not one this server issued");
+  pqxx::read_transaction tx{conn};
+  auto rows = tx.exec_params(
+      sql({"SELECT ", playbook_summary_sql, ", p.id",
+           " FROM playbooks p LEFT JOIN playbook_versions v ON v.id = p.current_version_id"
+           " WHERE p.user_id = $1 AND ($2::text IS NULL OR p.status = $2)"
+           " AND ($3::uuid IS NULL OR p.id < $3::uuid) ORDER BY p.id DESC LIMIT $4"}),
+      req.caller.user_id, status, cursor, limit + 1);
+  json items = json::array();
+  json next = nullptr;
+  for (int i = 0; i < static_cast<int>(rows.size()); ++i) {
+    if (i == limit) {
+      next = input::encode_cursor(rows[i - 1][1].c_str());
+      break;
+    }
+    items.push_back(json::parse(rows[i][0].c_str()));
+  }
+  return json_response(200, {{"items", items}, {"next_cursor", next}});
+}
+
+api_response get(pqxx::connection& conn, const api_request& req, const limits_t&) {
+  auto id = input::uuid_param(req, 0, "id");
+  pqxx::read_transaction tx{conn};
+  return json_response(200, fetch_playbook(tx, id, req.caller.user_id));
+}
+
+api_response patch(pqxx::connection& conn, const api_request& req, const limits_t& lim) {
+  auto id = input::uuid_param(req, 0, "id");
+  auto body = input::object_body(req);
+  input::only_fields(body, {"name", "description", "status", "evolution_threshold"});
+  if (body.empty())
+    throw invalid_argument("", "nothing to change: give name, description, status or "
+                               "evolution_threshold");
+  auto name = input::string_field(body, "name", {1, static_cast<std::size_t>(lim.max_name_chars) * 4}, false);
+  auto description = input::string_field(
+      body, "description", {0, static_cast<std::size_t>(lim.max_description_chars) * 4}, false);
+  auto status = input::string_field(body, "status", {1, 16}, false);
+  if (status && *status != "active" && *status != "archived")
+    throw invalid_argument("status", "status must be one of active, archived");
+  auto threshold = input::int_field(body, "evolution_threshold", 1, 1000000, false);
+  pqxx::work tx{conn};
+  auto rows = tx.exec_params(
+      "UPDATE playbooks SET name = coalesce($3, name), description = coalesce($4, description),"
+      " status = coalesce($5, status), evolution_threshold = coalesce($6, evolution_threshold),"
+      " updated_at = now() WHERE id = $1 AND user_id = $2 RETURNING id",
+      id, req.caller.user_id, name, description, status, threshold);
+  if (rows.empty())
+    throw not_found("playbook");
+  auto out = fetch_playbook(tx, id, req.caller.user_id);
+  tx.commit();
+  return json_response(200, out);
+}
+
+api_response archive(pqxx::connection& conn, const api_request& req, const limits_t&) {
+  auto id = input::uuid_param(req, 0, "id");
+  pqxx::work tx{conn};
+  auto rows = tx.exec_params(
+      "UPDATE playbooks SET status = 'archived', updated_at = CASE WHEN status = 'archived'"
+      " THEN updated_at ELSE now() END WHERE id = $1 AND user_id = $2 RETURNING id",
+      id, req.caller.user_id);
+  if (rows.empty())
+    throw not_found("playbook");
+  tx.commit();
+  return no_content();
+}
+
+void require_owned(pqxx::transaction_base& tx, const std::string& id, const std::string& user) {
+  if (tx.exec_params("SELECT 1 FROM playbooks WHERE id = $1 AND user_id = $2", id, user).empty())
+    throw not_found("playbook");
+}
+
+api_response list_versions(pqxx::connection& conn, const api_request& req, const limits_t&) {
+  auto id = input::uuid_param(req, 0, "id");
+  int limit = input::limit_query(req);
+  auto cursor = input::cursor_query(req);
+  std::optional<int> before;
+  if (cursor) {
+    try {
+      before = std::stoi(*cursor);
+    } catch (const std::exception&) {
+      throw invalid_argument("cursor", "cursor is not one this server issued");
+    }
+  }
+  pqxx::read_transaction tx{conn};
+  require_owned(tx, id, req.caller.user_id);
+  auto rows = tx.exec_params(
+      sql({"SELECT ", version_summary_sql, ", version_number FROM playbook_versions"
+                                           " WHERE playbook_id = $1 AND ($2::int IS NULL OR"
+                                           " version_number < $2) ORDER BY version_number DESC"
+                                           " LIMIT $3"}),
+      id, before, limit + 1);
+  json items = json::array();
+  json next = nullptr;
+  for (int i = 0; i < static_cast<int>(rows.size()); ++i) {
+    if (i == limit) {
+      next = input::encode_cursor(rows[i - 1][1].c_str());
+      break;
+    }
+    items.push_back(json::parse(rows[i][0].c_str()));
+  }
+  return json_response(200, {{"items", items}, {"next_cursor", next}});
+}
+
+std::optional<std::string> version_content(pqxx::transaction_base& tx, const std::string& id,
+                                           std::int64_t number) {
+  auto rows = tx.exec_params(
+      "SELECT content FROM playbook_versions WHERE playbook_id = $1 AND version_number = $2", id,
+      number);
+  if (rows.empty())
+    return std::nullopt;
+  return std::string{rows[0][0].c_str()};
+}
+
+api_response get_version(pqxx::connection& conn, const api_request& req, const limits_t&) {
+  auto id = input::uuid_param(req, 0, "id");
+  auto number = input::positive_param(req, 1, "n");
+  pqxx::read_transaction tx{conn};
+  require_owned(tx, id, req.caller.user_id);
+  auto rows = tx.exec_params(sql({"SELECT ", version_json_sql,
+                                  " FROM playbook_versions WHERE playbook_id = $1"
+                                  " AND version_number = $2"}),
+                             id, number);
+  if (rows.empty())
+    throw not_found("version");
+  return json_response(200, json::parse(rows[0][0].c_str()));
+}
+
+api_response create_version(pqxx::connection& conn, const api_request& req, const limits_t& lim) {
+  auto id = input::uuid_param(req, 0, "id");
+  auto body = input::object_body(req);
+  input::only_fields(body, {"content", "diff_summary"});
+  auto content = *input::string_field(body, "content",
+                                      {0, static_cast<std::size_t>(lim.max_content_bytes)}, true);
+  auto summary = input::string_field(body, "diff_summary", {0, 4096}, false);
+  pqxx::work tx{conn};
+  auto p = lock_playbook(tx, id, req.caller.user_id);
+  require_active(p);
+  auto prepared = prepare_content(content, p.next_bullet_id);
+  auto out = insert_version(tx, id, p.latest_version + 1, prepared,
+                            summary ? summary : std::optional<std::string>{"manual version"});
+  tx.commit();
+  return json_response(201, out);
+}
+
+api_response rollback(pqxx::connection& conn, const api_request& req, const limits_t&) {
+  auto id = input::uuid_param(req, 0, "id");
+  auto body = input::object_body(req);
+  input::only_fields(body, {"version_number"});
+  auto target = *input::int_field(body, "version_number", 1, 2147483647, true);
+  pqxx::work tx{conn};
+  auto p = lock_playbook(tx, id, req.caller.user_id);
+  require_active(p);
+  auto content = version_content(tx, id, target);
+  if (!content)
+    throw not_found("version " + std::to_string(target));
+  auto prepared = prepare_content(*content, p.next_bullet_id);
+  auto out = insert_version(tx, id, p.latest_version + 1, prepared,
+                            "rollback to version " + std::to_string(target));
+  tx.commit();
+  return json_response(201, out);
+}
+
+json bullet_json(const playbook::bullet& b) {
+  return {{"id", b.id}, {"helpful", b.helpful}, {"harmful", b.harmful}, {"content", b.content}};
+}
+
+api_response diff(pqxx::connection& conn, const api_request& req, const limits_t&) {
+  auto id = input::uuid_param(req, 0, "id");
+  auto number = input::positive_param(req, 1, "n");
+  std::int64_t from = number - 1;
+  if (auto it = req.query.find("from"); it != req.query.end()) {
+    api_request probe;
+    probe.params = {it->second};
+    from = input::positive_param(probe, 0, "from");
+  }
+  pqxx::read_transaction tx{conn};
+  require_owned(tx, id, req.caller.user_id);
+  auto to_text = version_content(tx, id, number);
+  if (!to_text)
+    throw not_found("version " + std::to_string(number));
+  std::string from_text;
+  if (from >= 1) {
+    auto found = version_content(tx, id, from);
+    if (!found)
+      throw not_found("version " + std::to_string(from));
+    from_text = *found;
+  }
+  auto d = playbook::diff(playbook::parse(from_text), playbook::parse(*to_text));
+  json added = json::array(), removed = json::array(), changed = json::array();
+  for (const auto& b : d.added)
+    added.push_back(bullet_json(b));
+  for (const auto& b : d.removed)
+    removed.push_back(bullet_json(b));
+  for (const auto& c : d.changed)
+    changed.push_back({{"id", c.id}, {"from", bullet_json(c.from)}, {"to", bullet_json(c.to)}});
+  return json_response(200, {{"from", from},
+                             {"to", number},
+                             {"added", added},
+                             {"removed", removed},
+                             {"changed", changed}});
+}
+
+const std::map<std::string, handler>& handlers() {
+  static const std::map<std::string, handler> table = {
+      {"POST /v1/playbooks", create},
+      {"GET /v1/playbooks", list},
+      {"GET /v1/playbooks/{id}", get},
+      {"PATCH /v1/playbooks/{id}", patch},
+      {"DELETE /v1/playbooks/{id}", archive},
+      {"GET /v1/playbooks/{id}/versions", list_versions},
+      {"POST /v1/playbooks/{id}/versions", create_version},
+      {"GET /v1/playbooks/{id}/versions/{n}", get_version},
+      {"GET /v1/playbooks/{id}/versions/{n}/diff", diff},
+      {"POST /v1/playbooks/{id}/rollback", rollback},
+  };
+  return table;
+}
+
+struct playbooks_state {
+  static inline const char* name = "troupe.playbooks";
+};
+
+api_actor::behavior_type playbooks_actor(api_actor::stateful_pointer<playbooks_state> self,
+                                         store_actor store, limits_t limits) {
+  return {
+      [=](api_request& req) -> caf::delegated<api_response> {
+        auto it = handlers().find(req.method + " " + req.route);
+        auto id = req.request_id;
+        handler fn = it != handlers().end()
+                         ? it->second
+                         : handler{[](pqxx::connection&, const api_request& r,
+                                      const limits_t&) -> api_response {
+                             return error_response(500, "internal", "internal error",
+                                                   r.request_id);
+                           }};
+        return self->delegate(store, db_task{[fn, req = std::move(req), limits](
+                                                 pqxx::connection& c) { return fn(c, req, limits); },
+                                             id});
+      },
+  };
+}
+
+} // namespace
+
+api_actor spawn_playbooks(caf::actor_system& sys, store_actor store,
+                          config::playbooks_settings limits) {
+  return sys.spawn(playbooks_actor, std::move(store), std::move(limits));
+}
+
+} // namespace troupe::playbooks

@@ -1,0 +1,16 @@
+// The playbooks actor: playbooks and their immutable versions (api.md,
+// Playbooks). Every change that creates a version inserts it and moves
+// current_version_id in one transaction, with the playbook row locked so
+// version numbers are assigned one at a time.
+#pragma once
+
+#include "config/settings.hpp"
+#include "messages/api.hpp"
+#include "messages/store.hpp"
+
+namespace troupe::playbooks {
+
+api_actor spawn_playbooks(caf::actor_system& sys, store_actor store,
+                          config::playbooks_settings limits);
+
+} // namespace troupe::playbooks

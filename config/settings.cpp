@@ -1,0 +1,775 @@
+#include "config/settings.hpp"
+
+#include <arpa/inet.h>
+
+#include <algorithm>
+#include <array>
+#include <cctype>
+#include <charconv>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <limits>
+#include <iterator>
+#include <stdexcept>
+#include <string_view>
+#include <type_traits>
+
+#include <toml++/toml.h>
+
+extern char** environ;
+
+namespace troupe::config {
+namespace {
+
+// ---------------------------------------------------------------------------
+// The key registry. Every key is described exactly once here; loading from
+// TOML, environment and flags, and both TOML renderings walk this table.
+
+using value = std::variant<std::string, std::int64_t, bool>;
+
+enum class kind { string, integer, boolean };
+
+// `password` keeps a connection string readable while hiding its password.
+enum class secrecy { none, whole, password };
+
+// Returns a problem description, or nothing if the value is acceptable.
+// Messages must not echo the value: they are also used for secret keys.
+using check_fn = std::optional<std::string> (*)(const std::string&);
+
+struct key_spec {
+  std::string_view name;        // "section.key"
+  kind type;
+  value (*get)(const settings&);
+  void (*set)(settings&, const value&);
+  std::int64_t min = 0;         // integers only
+  std::int64_t max = 0;
+  std::string_view allowed;     // "a|b|c" for enumerations, empty otherwise
+  check_fn check = nullptr;
+  secrecy secret = secrecy::none;
+  std::string_view description; // one line, without range or default
+};
+
+template <auto Section, auto Field>
+using field_t = std::remove_cvref_t<decltype(std::declval<settings&>().*Section.*Field)>;
+
+template <auto Section, auto Field>
+value get_field(const settings& s) {
+  using T = field_t<Section, Field>;
+  const T& field = s.*Section.*Field;
+  if constexpr (std::is_same_v<T, std::string>)
+    return value{std::in_place_type<std::string>, field};
+  else if constexpr (std::is_same_v<T, bool>)
+    return value{std::in_place_type<bool>, field};
+  else
+    return value{std::in_place_type<std::int64_t>, static_cast<std::int64_t>(field)};
+}
+
+template <auto Section, auto Field>
+void set_field(settings& s, const value& v) {
+  using T = field_t<Section, Field>;
+  T& field = s.*Section.*Field;
+  if constexpr (std::is_same_v<T, std::string> || std::is_same_v<T, bool>)
+    field = std::get<T>(v);
+  else
+    field = static_cast<T>(std::get<std::int64_t>(v)); // range-checked before, so it fits
+}
+
+template <auto Section, auto Field>
+constexpr key_spec int_key(std::string_view name, std::int64_t min, std::int64_t max,
+                           std::string_view description) {
+  using T = field_t<Section, Field>;
+  static_assert(std::is_integral_v<T> && !std::is_same_v<T, bool>);
+  // A range the field cannot hold would let a validated value overflow it.
+  // The registry is constexpr, so this throw is a compile error, not a runtime one.
+  if (min > max || min < std::numeric_limits<T>::min() || max > std::numeric_limits<T>::max())
+    throw std::logic_error("integer key range does not fit its field");
+  return {name,  kind::integer, &get_field<Section, Field>, &set_field<Section, Field>,
+          min,   max,           {},                         nullptr,
+          secrecy::none,        description};
+}
+
+template <auto Section, auto Field>
+constexpr key_spec bool_key(std::string_view name, std::string_view description) {
+  static_assert(std::is_same_v<field_t<Section, Field>, bool>);
+  return {name, kind::boolean, &get_field<Section, Field>, &set_field<Section, Field>,
+          0,    0,             {},                         nullptr,
+          secrecy::none,       description};
+}
+
+template <auto Section, auto Field>
+constexpr key_spec string_key(std::string_view name, std::string_view description,
+                              check_fn check = nullptr, secrecy secret = secrecy::none) {
+  static_assert(std::is_same_v<field_t<Section, Field>, std::string>);
+  return {name, kind::string, &get_field<Section, Field>, &set_field<Section, Field>,
+          0,    0,            {},                         check,
+          secret,             description};
+}
+
+template <auto Section, auto Field>
+constexpr key_spec enum_key(std::string_view name, std::string_view allowed,
+                            std::string_view description) {
+  key_spec spec = string_key<Section, Field>(name, description);
+  spec.allowed = allowed;
+  return spec;
+}
+
+std::optional<std::string> check_listen(const std::string& text);
+std::optional<std::string> check_database_url(const std::string& text);
+
+using S = settings;
+using srv = server_settings;
+using db = database_settings;
+using au = auth_settings;
+using pb = playbooks_settings;
+using lg = log_settings;
+
+constexpr std::int64_t day_s = 24 * 3600;
+
+constexpr std::array registry{
+    string_key<&S::server, &srv::listen>(
+        "server.listen",
+        "Address to listen on as HOST:PORT (HOST: IPv4, localhost or [IPv6]); port 0 picks a "
+        "free port",
+        &check_listen),
+    int_key<&S::server, &srv::io_threads>("server.io_threads", 1, 64,
+                                          "Threads running the HTTP server's network I/O"),
+    int_key<&S::server, &srv::max_body_bytes>(
+        "server.max_body_bytes", 1024, 64 << 20,
+        "Largest accepted request body in bytes; larger requests are answered 413"),
+    int_key<&S::server, &srv::max_header_bytes>(
+        "server.max_header_bytes", 1024, 1 << 20,
+        "Largest accepted request header block in bytes; larger requests are answered 400"),
+    int_key<&S::server, &srv::request_timeout_ms>(
+        "server.request_timeout_ms", 100, 600000,
+        "Milliseconds to wait for a request's reply before answering 503"),
+    int_key<&S::server, &srv::idle_timeout_s>(
+        "server.idle_timeout_s", 1, 3600,
+        "Seconds a keep-alive connection may stay idle before it is closed"),
+    int_key<&S::server, &srv::shutdown_grace_s>(
+        "server.shutdown_grace_s", 0, 600,
+        "Seconds a shutdown waits for in-flight requests to finish"),
+
+    string_key<&S::database, &db::url>(
+        "database.url",
+        "PostgreSQL URL or key=value connection string; empty runs an embedded Postgres in "
+        "data_dir",
+        &check_database_url, secrecy::password),
+    string_key<&S::database, &db::data_dir>(
+        "database.data_dir", "Directory holding the embedded Postgres and its listen.addr file"),
+    int_key<&S::database, &db::pool_size>("database.pool_size", 1, 256,
+                                          "Number of database connections kept open"),
+    int_key<&S::database, &db::statement_timeout_ms>(
+        "database.statement_timeout_ms", 0, 3600000,
+        "Milliseconds a single statement may run; 0 means no limit"),
+    int_key<&S::database, &db::reconnect_max_backoff_ms>(
+        "database.reconnect_max_backoff_ms", 10, 600000,
+        "Longest delay between reconnect attempts, in milliseconds"),
+
+    bool_key<&S::auth, &au::allow_registration>("auth.allow_registration",
+                                                "Whether new users may register themselves"),
+    string_key<&S::auth, &au::jwt_secret>(
+        "auth.jwt_secret",
+        "Secret that signs tokens; if it and jwt_secret_file are empty, one is generated and kept "
+        "in data_dir",
+        nullptr, secrecy::whole),
+    string_key<&S::auth, &au::jwt_secret_file>(
+        "auth.jwt_secret_file", "File to read the token signing secret from, instead of jwt_secret"),
+    int_key<&S::auth, &au::access_token_ttl_s>("auth.access_token_ttl_s", 60, 30 * day_s,
+                                               "Lifetime of access tokens, in seconds"),
+    int_key<&S::auth, &au::refresh_token_ttl_s>("auth.refresh_token_ttl_s", 60, 365 * day_s,
+                                                "Lifetime of refresh tokens, in seconds"),
+    int_key<&S::auth, &au::cache_ttl_ms>("auth.cache_ttl_ms", 0, 600000,
+                                         "Milliseconds a checked credential stays cached"),
+
+    int_key<&S::playbooks, &pb::default_evolution_threshold>(
+        "playbooks.default_evolution_threshold", 1, 1000000,
+        "Evolution threshold given to playbooks created without one"),
+    int_key<&S::playbooks, &pb::max_content_bytes>("playbooks.max_content_bytes", 1024, 64 << 20,
+                                                   "Largest accepted playbook content, in bytes"),
+    int_key<&S::playbooks, &pb::max_name_chars>("playbooks.max_name_chars", 1, 10000,
+                                                "Longest accepted playbook name, in characters"),
+    int_key<&S::playbooks, &pb::max_description_chars>(
+        "playbooks.max_description_chars", 0, 100000,
+        "Longest accepted playbook description, in characters"),
+
+    enum_key<&S::log, &lg::level>("log.level", "trace|debug|info|warn|error",
+                                  "Least severe level that is logged"),
+    enum_key<&S::log, &lg::format>("log.format", "json|text", "Format of log lines"),
+};
+
+constexpr std::string_view section_of(std::string_view name) {
+  return name.substr(0, name.find('.'));
+}
+
+// The renderers open a TOML table when the section changes, so a section split
+// across the registry would produce a duplicate table; a repeated name would
+// make one key shadow another.
+consteval bool registry_is_well_formed() {
+  for (std::size_t i = 0; i < registry.size(); ++i) {
+    if (registry[i].name.find('.') == std::string_view::npos)
+      return false;
+    for (std::size_t j = i + 1; j < registry.size(); ++j) {
+      if (registry[i].name == registry[j].name)
+        return false;
+      bool split = j > i + 1 && section_of(registry[j].name) == section_of(registry[i].name) &&
+                   section_of(registry[j - 1].name) != section_of(registry[i].name);
+      if (split)
+        return false;
+    }
+  }
+  return true;
+}
+static_assert(registry_is_well_formed());
+
+constexpr std::string_view env_prefix = "TROUPE_";
+
+std::string_view leaf_of(std::string_view name) { return name.substr(name.find('.') + 1); }
+
+std::string upper(std::string_view text) {
+  std::string out(text);
+  std::transform(out.begin(), out.end(), out.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::toupper(c)); });
+  return out;
+}
+
+std::string lower(std::string_view text) {
+  std::string out(text);
+  std::transform(out.begin(), out.end(), out.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return out;
+}
+
+std::string env_name_of(const key_spec& spec) {
+  return std::string(env_prefix) + upper(section_of(spec.name)) + "_" + upper(leaf_of(spec.name));
+}
+
+const key_spec* find_key(std::string_view name) {
+  for (const auto& spec : registry)
+    if (spec.name == name)
+      return &spec;
+  return nullptr;
+}
+
+const key_spec* find_env_key(std::string_view variable) {
+  for (const auto& spec : registry)
+    if (env_name_of(spec) == variable)
+      return &spec;
+  return nullptr;
+}
+
+bool is_section(std::string_view name) {
+  return std::any_of(registry.begin(), registry.end(),
+                     [&](const key_spec& spec) { return section_of(spec.name) == name; });
+}
+
+// ---------------------------------------------------------------------------
+// Validation.
+
+std::string kind_name(kind k) {
+  switch (k) {
+  case kind::string: return "string";
+  case kind::integer: return "integer";
+  case kind::boolean: return "boolean";
+  }
+  return "value";
+}
+
+std::string range_text(const key_spec& spec) {
+  return std::to_string(spec.min) + ".." + std::to_string(spec.max);
+}
+
+bool is_allowed(std::string_view allowed, std::string_view candidate) {
+  while (true) {
+    auto bar = allowed.find('|');
+    if (allowed.substr(0, bar) == candidate)
+      return true;
+    if (bar == std::string_view::npos)
+      return false;
+    allowed.remove_prefix(bar + 1);
+  }
+}
+
+std::optional<std::string> validate(const key_spec& spec, const value& v) {
+  if (spec.type == kind::integer) {
+    auto n = std::get<std::int64_t>(v);
+    if (n < spec.min || n > spec.max)
+      return std::to_string(n) + " is out of range " + range_text(spec);
+  }
+  if (spec.type == kind::string) {
+    const auto& text = std::get<std::string>(v);
+    if (!spec.allowed.empty() && !is_allowed(spec.allowed, text))
+      return "\"" + text + "\" is not one of " + std::string(spec.allowed);
+    if (spec.check)
+      return spec.check(text);
+  }
+  return std::nullopt;
+}
+
+std::optional<std::string> apply(const key_spec& spec, const value& v, settings& s) {
+  if (auto problem = validate(spec, v))
+    return problem;
+  spec.set(s, v);
+  return std::nullopt;
+}
+
+bool all_digits(std::string_view text) {
+  return !text.empty() &&
+         std::all_of(text.begin(), text.end(), [](unsigned char c) { return std::isdigit(c); });
+}
+
+bool is_port(std::string_view text) {
+  if (!all_digits(text) || text.size() > 5)
+    return false;
+  int port = 0;
+  std::from_chars(text.data(), text.data() + text.size(), port);
+  return port <= 65535;
+}
+
+bool is_ip(int family, std::string_view text) {
+  std::array<unsigned char, 16> buffer{};
+  return inet_pton(family, std::string(text).c_str(), buffer.data()) == 1;
+}
+
+bool is_listen_host(std::string_view host) {
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']')
+    return is_ip(AF_INET6, host.substr(1, host.size() - 2));
+  return host == "localhost" || is_ip(AF_INET, host);
+}
+
+std::optional<std::string> check_listen(const std::string& text) {
+  // The last colon separates the port, so a bracketed IPv6 host keeps its own colons;
+  // an unbracketed IPv6 host is rejected by is_listen_host.
+  auto colon = text.rfind(':');
+  if (colon != std::string::npos && is_listen_host(std::string_view(text).substr(0, colon)) &&
+      is_port(std::string_view(text).substr(colon + 1)))
+    return std::nullopt;
+  return "\"" + text +
+         "\" is not HOST:PORT (HOST an IPv4 address, localhost or [IPv6]; PORT 0..65535)";
+}
+
+bool is_postgres_url(std::string_view text) {
+  return text.starts_with("postgres://") || text.starts_with("postgresql://");
+}
+
+std::optional<std::string> check_database_url(const std::string& text) {
+  if (text.empty() || is_postgres_url(text) || text.find('=') != std::string::npos)
+    return std::nullopt;
+  return "expected empty, a postgres:// or postgresql:// URL, or a key=value connection string";
+}
+
+// ---------------------------------------------------------------------------
+// Masking. Only the password is hidden so the rest of a connection string
+// stays useful when diagnosing which server a node talks to.
+
+constexpr std::string_view mask = "***";
+
+bool is_space(char c) { return std::isspace(static_cast<unsigned char>(c)) != 0; }
+
+// In a URL query ("a=1&password=x"), hides the password parameter's value.
+std::string mask_query_password(std::string_view query) {
+  std::string out;
+  while (true) {
+    auto amp = query.find('&');
+    auto param = query.substr(0, amp);
+    auto eq = param.find('=');
+    if (eq != std::string_view::npos && param.substr(0, eq) == "password" && eq + 1 < param.size())
+      out += std::string(param.substr(0, eq + 1)) + std::string(mask);
+    else
+      out += param;
+    if (amp == std::string_view::npos)
+      return out;
+    out += '&';
+    query.remove_prefix(amp + 1);
+  }
+}
+
+std::string mask_url_password(const std::string& url) {
+  auto authority = url.find("://") + 3;
+  auto query = url.find('?', authority);
+  std::string out = url.substr(0, query);
+  // The last '@' before the query ends the user info; a password may itself hold '@' or '/'.
+  auto at = out.rfind('@');
+  if (at != std::string::npos && at > authority) {
+    auto colon = out.find(':', authority);
+    if (colon < at && colon + 1 < at)
+      out.replace(colon + 1, at - colon - 1, mask);
+  }
+  if (query != std::string::npos)
+    out += "?" + mask_query_password(std::string_view(url).substr(query + 1));
+  return out;
+}
+
+// libpq "key = value" form; values may be single-quoted with backslash escapes.
+std::string mask_keyword_password(std::string_view conninfo) {
+  std::string out;
+  std::size_t i = 0;
+  const auto n = conninfo.size();
+  auto copy_while = [&](auto pred) {
+    auto start = i;
+    while (i < n && pred(conninfo[i]))
+      ++i;
+    out += conninfo.substr(start, i - start);
+    return conninfo.substr(start, i - start);
+  };
+  while (i < n) {
+    copy_while(is_space);
+    auto keyword = copy_while([](char c) { return c != '=' && !is_space(c); });
+    copy_while(is_space);
+    if (i >= n || conninfo[i] != '=') {
+      out += conninfo.substr(i); // malformed; nothing more can be told apart safely
+      return out;
+    }
+    out += conninfo[i++];
+    copy_while(is_space);
+    auto start = i;
+    if (i < n && conninfo[i] == '\'') {
+      for (++i; i < n && conninfo[i] != '\''; ++i)
+        if (conninfo[i] == '\\')
+          ++i;
+      i = std::min(i + 1, n);
+    } else {
+      while (i < n && !is_space(conninfo[i]))
+        ++i;
+    }
+    if (keyword == "password" && i > start)
+      out += mask;
+    else
+      out += conninfo.substr(start, i - start);
+  }
+  return out;
+}
+
+std::string masked(const key_spec& spec, const std::string& text) {
+  if (text.empty())
+    return text;
+  switch (spec.secret) {
+  case secrecy::none: return text;
+  case secrecy::whole: return std::string(mask);
+  case secrecy::password:
+    return is_postgres_url(text) ? mask_url_password(text) : mask_keyword_password(text);
+  }
+  return std::string(mask);
+}
+
+// ---------------------------------------------------------------------------
+// Values from text (environment and flags).
+
+struct parsed {
+  std::optional<value> v;
+  std::string problem;
+};
+
+parsed parse_integer(const key_spec& spec, const std::string& text) {
+  std::int64_t n = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), n);
+  if (ec == std::errc::result_out_of_range)
+    return {std::nullopt, text + " is out of range " + range_text(spec)};
+  if (ec != std::errc{} || end != text.data() + text.size())
+    return {std::nullopt, "\"" + text + "\" is not a decimal integer"};
+  return {value{std::in_place_type<std::int64_t>, n}, {}};
+}
+
+parsed parse_boolean(const std::string& text) {
+  auto word = lower(text);
+  if (word == "true" || word == "1" || word == "yes")
+    return {value{std::in_place_type<bool>, true}, {}};
+  if (word == "false" || word == "0" || word == "no")
+    return {value{std::in_place_type<bool>, false}, {}};
+  return {std::nullopt, "\"" + text + "\" is not a boolean (true/false/1/0/yes/no)"};
+}
+
+parsed parse_text(const key_spec& spec, const std::string& text) {
+  switch (spec.type) {
+  case kind::integer: return parse_integer(spec, text);
+  case kind::boolean: return parse_boolean(text);
+  case kind::string: break;
+  }
+  return {value{std::in_place_type<std::string>, text}, {}};
+}
+
+std::optional<std::string> apply_text(const key_spec& spec, const std::string& text,
+                                      settings& s) {
+  auto p = parse_text(spec, text);
+  if (!p.v)
+    return p.problem;
+  return apply(spec, *p.v, s);
+}
+
+bool is_reserved_env(std::string_view name) {
+  return name == "TROUPE_CONFIG" || name.starts_with("TROUPE_TEST_");
+}
+
+std::optional<std::string> apply_env(const std::map<std::string, std::string>& env,
+                                     settings& s) {
+  for (const auto& [name, text] : env) {
+    if (!name.starts_with(env_prefix) || is_reserved_env(name))
+      continue;
+    const key_spec* spec = find_env_key(name);
+    if (!spec)
+      return "unknown environment variable " + name + " (no setting is named by it)";
+    if (auto problem = apply_text(*spec, text, s))
+      return "environment variable " + name + " (" + std::string(spec->name) + "): " + *problem;
+  }
+  return std::nullopt;
+}
+
+std::optional<std::string> apply_flags(const override_list& flags, settings& s) {
+  for (const auto& [name, text] : flags) {
+    const key_spec* spec = find_key(name);
+    if (!spec)
+      return "flag " + name + ": unknown setting";
+    if (auto problem = apply_text(*spec, text, s))
+      return "flag " + name + ": " + *problem;
+  }
+  return std::nullopt;
+}
+
+// ---------------------------------------------------------------------------
+// Values from TOML.
+
+std::string toml_type_name(toml::node_type type) {
+  switch (type) {
+  case toml::node_type::string: return "string";
+  case toml::node_type::integer: return "integer";
+  case toml::node_type::floating_point: return "float";
+  case toml::node_type::boolean: return "boolean";
+  case toml::node_type::date: return "date";
+  case toml::node_type::time: return "time";
+  case toml::node_type::date_time: return "date-time";
+  case toml::node_type::array: return "array";
+  case toml::node_type::table: return "table";
+  case toml::node_type::none: break;
+  }
+  return "nothing";
+}
+
+parsed from_node(const key_spec& spec, const toml::node& node) {
+  switch (spec.type) {
+  case kind::string:
+    if (auto* v = node.as_string())
+      return {value{std::in_place_type<std::string>, v->get()}, {}};
+    break;
+  case kind::integer:
+    if (auto* v = node.as_integer())
+      return {value{std::in_place_type<std::int64_t>, v->get()}, {}};
+    break;
+  case kind::boolean:
+    if (auto* v = node.as_boolean())
+      return {value{std::in_place_type<bool>, v->get()}, {}};
+    break;
+  }
+  return {std::nullopt, "expected " + kind_name(spec.type) + ", got " + toml_type_name(node.type())};
+}
+
+struct file_problem {
+  toml::source_index line = 0;
+  std::string message;
+};
+
+// toml++ tables iterate in key order, not file order, so problems are
+// collected and the one nearest the top of the file is reported.
+class problem_sink {
+public:
+  explicit problem_sink(std::string origin) : origin_(std::move(origin)) {}
+
+  void add(const toml::source_region& where, const std::string& message) {
+    auto line = where.begin.line;
+    if (!first_ || line < first_->line)
+      first_ = file_problem{line, origin_ + ":" + std::to_string(line) + ": " + message};
+  }
+
+  std::optional<std::string> first() const {
+    return first_ ? std::optional(first_->message) : std::nullopt;
+  }
+
+private:
+  std::string origin_;
+  std::optional<file_problem> first_;
+};
+
+void apply_section(std::string_view section, const toml::table& table, settings& s,
+                   problem_sink& problems) {
+  for (auto&& [key, node] : table) {
+    std::string dotted = std::string(section) + "." + std::string(key.str());
+    const key_spec* spec = find_key(dotted);
+    if (!spec) {
+      problems.add(key.source(), "unknown key '" + dotted + "'");
+      continue;
+    }
+    auto p = from_node(*spec, node);
+    auto problem = p.v ? apply(*spec, *p.v, s) : std::optional(p.problem);
+    if (problem)
+      problems.add(node.source(), dotted + ": " + *problem);
+  }
+}
+
+std::optional<std::string> apply_toml(std::string_view text, const std::string& origin,
+                                      settings& s) {
+  toml::table root;
+  try {
+    root = toml::parse(text, origin);
+  } catch (const toml::parse_error& e) {
+    const auto& at = e.source().begin;
+    return origin + ":" + std::to_string(at.line) + ":" + std::to_string(at.column) +
+           ": TOML syntax error: " + std::string(e.description());
+  }
+  problem_sink problems(origin);
+  for (auto&& [key, node] : root) {
+    auto section = key.str();
+    if (!is_section(section))
+      problems.add(key.source(), "unknown section '" + std::string(section) + "'");
+    else if (auto* table = node.as_table())
+      apply_section(section, *table, s, problems);
+    else
+      problems.add(node.source(), std::string(section) + ": expected a table, got " +
+                                      toml_type_name(node.type()));
+  }
+  return problems.first();
+}
+
+// ---------------------------------------------------------------------------
+// Rendering.
+
+std::string toml_string(std::string_view text) {
+  std::string out = "\"";
+  for (char c : text) {
+    switch (c) {
+    case '"': out += "\\\""; break;
+    case '\\': out += "\\\\"; break;
+    case '\b': out += "\\b"; break;
+    case '\t': out += "\\t"; break;
+    case '\n': out += "\\n"; break;
+    case '\f': out += "\\f"; break;
+    case '\r': out += "\\r"; break;
+    default:
+      if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) {
+        char escape[8];
+        std::snprintf(escape, sizeof escape, "\\u%04X", static_cast<unsigned>(c));
+        out += escape;
+      } else {
+        out += c;
+      }
+    }
+  }
+  return out + "\"";
+}
+
+std::string toml_literal(const value& v) {
+  if (auto* text = std::get_if<std::string>(&v))
+    return toml_string(*text);
+  if (auto* flag = std::get_if<bool>(&v))
+    return *flag ? "true" : "false";
+  return std::to_string(std::get<std::int64_t>(v));
+}
+
+std::string described(const key_spec& spec) {
+  std::string out(spec.description);
+  if (spec.type == kind::integer)
+    out += " [" + range_text(spec) + "]";
+  if (!spec.allowed.empty())
+    out += " [" + std::string(spec.allowed) + "]";
+  return out;
+}
+
+// Walks the registry in order, opening a TOML table whenever the section
+// changes; `line_for(spec, first_in_section)` renders one key.
+template <typename LineFor>
+std::string render(std::string header, LineFor line_for) {
+  std::string out = std::move(header);
+  std::string_view current;
+  for (const auto& spec : registry) {
+    auto section = section_of(spec.name);
+    bool first = section != current;
+    if (first) {
+      out += "\n[" + std::string(section) + "]\n";
+      current = section;
+    }
+    out += line_for(spec, first);
+  }
+  return out;
+}
+
+} // namespace
+
+load_result load_text(const std::string& toml_text, const std::string& origin,
+                      const std::map<std::string, std::string>& env,
+                      const override_list& flags) {
+  settings s;
+  auto error = apply_toml(toml_text, origin, s);
+  if (!error)
+    error = apply_env(env, s);
+  if (!error)
+    error = apply_flags(flags, s);
+  if (error)
+    return {std::nullopt, load_error{*error}};
+  return {std::move(s), std::nullopt};
+}
+
+load_result load(const std::string& file, const std::map<std::string, std::string>& env,
+                 const override_list& flags) {
+  if (file.empty())
+    return load_text("", "(no config file)", env, flags);
+  auto fail = [&](const std::string& why) {
+    return load_result{std::nullopt, load_error{"config file " + file + ": " + why}};
+  };
+  std::error_code ec;
+  auto status = std::filesystem::status(file, ec);
+  if (ec && ec != std::errc::no_such_file_or_directory)
+    return fail(ec.message());
+  if (!std::filesystem::exists(status))
+    return fail("does not exist");
+  if (std::filesystem::is_directory(status))
+    return fail("is a directory");
+  std::ifstream in(file, std::ios::binary);
+  if (!in)
+    return fail("cannot be opened");
+  std::string text{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+  if (in.bad())
+    return fail("cannot be read");
+  return load_text(text, file, env, flags);
+}
+
+std::string example_toml() {
+  const settings defaults{};
+  return render(
+      "# Example configuration of a troupe node. Every key is listed with its default\n"
+      "# value; remove the ones you do not change.\n"
+      "#\n"
+      "# Precedence, lowest to highest: built-in defaults, this file, environment\n"
+      "# variables TROUPE_<SECTION>_<KEY> (e.g. TROUPE_SERVER_IO_THREADS), command-line\n"
+      "# flags.\n",
+      [&](const key_spec& spec, bool first_in_section) {
+        // Secrets show "" even if a default existed, so the example never carries one.
+        auto shown = spec.secret != secrecy::none ? std::string("\"\"")
+                                                  : toml_literal(spec.get(defaults));
+        return std::string(first_in_section ? "" : "\n") + "# " + described(spec) +
+               " (default: " + shown + ")\n" + std::string(leaf_of(spec.name)) + " = " + shown +
+               "\n";
+      });
+}
+
+std::string effective_toml(const settings& s) {
+  return render("# Effective troupe configuration; secrets are masked.\n",
+                [&](const key_spec& spec, bool) {
+                  auto v = spec.get(s);
+                  if (auto* text = std::get_if<std::string>(&v))
+                    v = masked(spec, *text);
+                  return std::string(leaf_of(spec.name)) + " = " + toml_literal(v) + "\n";
+                });
+}
+
+std::map<std::string, std::string> process_environment() {
+  std::map<std::string, std::string> env;
+  for (char** entry = environ; entry && *entry; ++entry) {
+    std::string_view text(*entry);
+    auto eq = text.find('=');
+    if (eq == std::string_view::npos)
+      continue;
+    // Like getenv(), the first of duplicate entries wins.
+    env.emplace(std::string(text.substr(0, eq)), std::string(text.substr(eq + 1)));
+  }
+  return env;
+}
+
+} // namespace troupe::config

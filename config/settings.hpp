@@ -1,0 +1,103 @@
+// Effective configuration of a troupe node.
+//
+// Values come from, in increasing order of precedence: the defaults below, one
+// TOML file, `TROUPE_<SECTION>_<KEY>` environment variables, and command-line
+// flags. `load()` validates every key and reports the first problem naming the
+// key and, for the file, its line.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <utility>
+#include <variant>
+#include <vector>
+
+namespace troupe::config {
+
+struct server_settings {
+  std::string listen = "127.0.0.1:8080";   // HOST:PORT; port 0 picks a free port
+  int io_threads = 2;                      // Beast io threads, 1..64
+  std::int64_t max_body_bytes = 1 << 20;   // 413 above this, 1 KiB..64 MiB
+  std::int64_t max_header_bytes = 16384;   // 431-class framing error above this (answered 400)
+  int request_timeout_ms = 30000;          // a domain reply later than this → 503
+  int idle_timeout_s = 60;                 // keep-alive connections idle longer are closed
+  int shutdown_grace_s = 10;               // how long a drain waits for in-flight requests
+};
+
+struct database_settings {
+  std::string url;                         // empty → embedded Postgres in data_dir (secret: password masked)
+  std::string data_dir = "./troupe-data";  // holds the embedded Postgres and listen.addr
+  int pool_size = 8;                       // store connections, 1..256
+  int statement_timeout_ms = 5000;         // per statement, 0 = none
+  int reconnect_max_backoff_ms = 5000;     // cap of the reconnect back-off
+};
+
+struct auth_settings {
+  bool allow_registration = false;
+  std::string jwt_secret;                  // secret; empty → generated once and kept in data_dir
+  std::string jwt_secret_file;             // read the secret from this file instead
+  int access_token_ttl_s = 1800;
+  int refresh_token_ttl_s = 7 * 24 * 3600;
+  int cache_ttl_ms = 5000;                 // credential cache lifetime
+};
+
+struct playbooks_settings {
+  int default_evolution_threshold = 5;     // for playbooks created without one, >= 1
+  std::int64_t max_content_bytes = 512 * 1024;
+  int max_name_chars = 200;
+  int max_description_chars = 2000;
+};
+
+struct log_settings {
+  std::string level = "info";              // trace|debug|info|warn|error
+  std::string format = "json";             // json|text
+};
+
+struct settings {
+  server_settings server;
+  database_settings database;
+  auth_settings auth;
+  playbooks_settings playbooks;
+  log_settings log;
+};
+
+// Where a problem was found, and what it is. `message` is complete and names
+// the key ("server.io_threads"), and for file problems the file and line.
+struct load_error {
+  std::string message;
+};
+
+struct load_result {
+  std::optional<settings> value;   // set on success
+  std::optional<load_error> error; // set on failure
+};
+
+// A flag override: dotted key ("server.listen") and its textual value.
+using override_list = std::vector<std::pair<std::string, std::string>>;
+
+// Builds the effective settings. `file` is a TOML path or empty for none;
+// `env` maps environment variable names to values (pass the process
+// environment); `flags` override everything. Validates types and ranges; an
+// unknown key in the file or an unknown TROUPE_* variable is an error.
+load_result load(const std::string& file,
+                 const std::map<std::string, std::string>& env,
+                 const override_list& flags);
+
+// Same, but from TOML text (`origin` names it in messages). Used by tests and
+// by load().
+load_result load_text(const std::string& toml_text, const std::string& origin,
+                      const std::map<std::string, std::string>& env,
+                      const override_list& flags);
+
+// A commented TOML file documenting every key with its default value.
+std::string example_toml();
+
+// The effective configuration as TOML, secrets masked as "***".
+std::string effective_toml(const settings& s);
+
+// The process environment as a map.
+std::map<std::string, std::string> process_environment();
+
+} // namespace troupe::config

@@ -1,0 +1,332 @@
+#include "gateway/gateway.hpp"
+
+#include "gateway/auth.hpp"
+#include "gateway/router.hpp"
+#include "messages/errors.hpp"
+#include "runtime/crypto.hpp"
+#include "runtime/input.hpp"
+#include "runtime/log.hpp"
+
+#include <pqxx/pqxx>
+#include <unordered_map>
+
+namespace troupe::gateway {
+
+// One request on its way through the bridge. Node-local: it carries the
+// connection's responder.
+struct exchange {
+  api_request req;
+  const route* rt = nullptr;
+  std::string token;
+  responder reply;
+};
+
+} // namespace troupe::gateway
+
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(troupe::gateway::exchange)
+
+namespace troupe::gateway {
+namespace {
+
+using json = nlohmann::json;
+
+// ---- credential verifier ------------------------------------------------
+
+struct cached_key {
+  principal who;
+  std::string key_hash;
+  std::chrono::steady_clock::time_point fresh_until;
+};
+
+struct verifier_state {
+  std::unordered_map<std::string, cached_key> keys; // by prefix
+  static inline const char* name = "troupe.credential_verifier";
+};
+
+std::int64_t unix_now() {
+  return std::chrono::duration_cast<std::chrono::seconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+auth_outcome refused(const std::string& message) { return {false, 401, message, {}}; }
+
+auth_outcome check_jwt(const std::string& token, const std::string& secret) {
+  auto r = jwt_verify(token, secret, unix_now());
+  switch (r.status) {
+    case jwt_status::ok:
+      return {true, 200, "", {r.claims.subject, r.claims.email, {"*"}, ""}};
+    case jwt_status::expired:
+      return refused("access token expired");
+    case jwt_status::bad_signature:
+      return refused("access token signature is invalid");
+    case jwt_status::wrong_algorithm:
+      return refused("access token algorithm is not accepted");
+    case jwt_status::malformed:
+      break;
+  }
+  return refused("credential is malformed");
+}
+
+// Runs in a store worker: looks the key up by prefix and checks it.
+api_response lookup_key(pqxx::connection& conn, const std::string& prefix,
+                        const std::string& key_hash) {
+  pqxx::work tx{conn};
+  auto rows = tx.exec_params(
+      "SELECT k.id, k.key_hash, k.revoked_at IS NOT NULL, coalesce(k.expires_at <= now(), false),"
+      " u.id, u.email, array_to_json(k.scopes)::text, u.is_active"
+      " FROM api_keys k JOIN users u ON u.id = k.user_id WHERE k.prefix = $1",
+      prefix);
+  auto answer = [](int status, const std::string& message, json extra = json::object()) {
+    extra["message"] = message;
+    return json_response(static_cast<std::uint16_t>(status), extra);
+  };
+  if (rows.empty())
+    return answer(401, "unknown API key");
+  auto row = rows[0];
+  pqxx::binarystring stored{row[1]};
+  if (!crypto::equal_constant_time(stored.str(), key_hash))
+    return answer(401, "unknown API key");
+  if (row[2].as<bool>())
+    return answer(401, "API key revoked");
+  if (row[3].as<bool>())
+    return answer(401, "API key expired");
+  if (!row[7].as<bool>())
+    return answer(401, "the user of this API key is disabled");
+  tx.exec_params("UPDATE api_keys SET last_used_at = now() WHERE id = $1", row[0].c_str());
+  tx.commit();
+  return answer(200, "", {{"user_id", row[4].c_str()},
+                          {"email", row[5].c_str()},
+                          {"scopes", json::parse(row[6].c_str())}});
+}
+
+credential_actor::behavior_type verifier(credential_actor::stateful_pointer<verifier_state> self,
+                                         store_actor store, std::string secret,
+                                         std::chrono::milliseconds ttl) {
+  return {
+      [=](verify_atom, credential& c) -> caf::result<auth_outcome> {
+        if (!looks_like_api_key(c.token))
+          return check_jwt(c.token, secret);
+        auto prefix = api_key_prefix(c.token);
+        if (!prefix)
+          return refused("API key is malformed");
+        auto hash = crypto::sha256(c.token);
+        auto now = std::chrono::steady_clock::now();
+        if (auto it = self->state.keys.find(*prefix);
+            it != self->state.keys.end() && it->second.fresh_until > now) {
+          if (crypto::equal_constant_time(it->second.key_hash, hash))
+            return auth_outcome{true, 200, "", it->second.who};
+          return refused("unknown API key");
+        }
+        auto promise = self->make_response_promise<auth_outcome>();
+        auto p = *prefix;
+        self->request(store, caf::infinite,
+                      db_task{[p, hash](pqxx::connection& conn) { return lookup_key(conn, p, hash); },
+                              c.request_id})
+            .then(
+                [=](api_response& r) mutable {
+                  auto body = json::parse(r.body, nullptr, false);
+                  if (r.status != 200 || !body.is_object() || !body.contains("user_id")) {
+                    auto msg = body.is_object() && body.contains("message") &&
+                                       body["message"].is_string()
+                                   ? body["message"].get<std::string>()
+                                   : std::string{"the database is unavailable; retry shortly"};
+                    if (body.is_object() && body.contains("error"))
+                      msg = body["error"].value("message", msg);
+                    promise.deliver(auth_outcome{false, r.status == 401 ? std::uint16_t{401}
+                                                                          : std::uint16_t{503},
+                                                 msg, {}});
+                    return;
+                  }
+                  principal who{body["user_id"], body["email"],
+                                body["scopes"].get<std::vector<std::string>>(), p};
+                  self->state.keys[p] = {who, hash, std::chrono::steady_clock::now() + ttl};
+                  promise.deliver(auth_outcome{true, 200, "", who});
+                },
+                [=](caf::error&) mutable {
+                  promise.deliver(auth_outcome{false, 503, "the database is unavailable", {}});
+                });
+        return promise;
+      },
+      [=](invalidate_atom, const std::string& user_id) {
+        auto& keys = self->state.keys;
+        for (auto it = keys.begin(); it != keys.end();)
+          it = it->second.who.user_id == user_id ? keys.erase(it) : std::next(it);
+      },
+  };
+}
+
+// ---- bridge -------------------------------------------------------------
+
+struct bridge_state {
+  static inline const char* name = "troupe.gateway";
+};
+
+using bridge_actor = caf::typed_actor<caf::reacts_to<exchange>>;
+
+api_actor target_of(const gateway_targets& t, service s) {
+  switch (s) {
+    case service::accounts:
+      return t.accounts;
+    case service::playbooks:
+      return t.playbooks;
+    case service::system:
+      break;
+  }
+  return t.system;
+}
+
+void forward(bridge_actor::stateful_pointer<bridge_state> self, const gateway_targets& targets,
+             std::chrono::milliseconds timeout, exchange ex) {
+  auto reply = ex.reply;
+  auto id = ex.req.request_id;
+  self->request(target_of(targets, ex.rt->target), timeout, std::move(ex.req))
+      .then([reply](api_response& r) { reply(std::move(r)); },
+            [reply, id](caf::error& e) {
+              bool timed_out = e == caf::sec::request_timeout;
+              if (!timed_out)
+                log::error("request failed inside the node",
+                           {{"request_id", id}, {"error", caf::to_string(e)}});
+              reply(timed_out ? error_response(503, "unavailable",
+                                               "the request timed out inside the server", id)
+                              : error_response(500, "internal", "internal error", id));
+            });
+}
+
+bridge_actor::behavior_type bridge(bridge_actor::stateful_pointer<bridge_state> self,
+                                   gateway_targets targets, std::chrono::milliseconds timeout) {
+  return {
+      [=](exchange& ex) {
+        if (!ex.rt->authenticated)
+          return forward(self, targets, timeout, std::move(ex));
+        if (ex.token.empty())
+          return ex.reply(error_response(401, "unauthenticated",
+                                         "credentials are required: send Authorization: Bearer "
+                                         "<token or API key> or X-API-Key",
+                                         ex.req.request_id));
+        credential c{ex.token, ex.req.request_id};
+        self->request(targets.verifier, timeout, verify_atom::value, std::move(c))
+            .then(
+                [=](auth_outcome& o) mutable {
+                  auto& id = ex.req.request_id;
+                  if (!o.ok)
+                    return ex.reply(error_response(
+                        o.status, o.status == 401 ? "unauthenticated" : "unavailable", o.message,
+                        id));
+                  if (!ex.rt->scope.empty() && !scope_allows(o.who.scopes, ex.rt->scope))
+                    return ex.reply(error_response(403, "permission_denied",
+                                                   "this credential lacks the scope " +
+                                                       ex.rt->scope,
+                                                   id));
+                  ex.req.caller = std::move(o.who);
+                  forward(self, targets, timeout, std::move(ex));
+                },
+                [=](caf::error&) mutable {
+                  ex.reply(error_response(503, "unavailable", "credentials could not be checked",
+                                          ex.req.request_id));
+                });
+      },
+  };
+}
+
+// The credential from Authorization: Bearer or X-API-Key. Sets `bad` for a
+// malformed Authorization header.
+std::string extract_token(const incoming_request& in, bool& bad) {
+  bad = false;
+  if (auto it = in.headers.find("authorization"); it != in.headers.end()) {
+    std::string_view v = it->second;
+    if (v.size() > 7 && (v.substr(0, 7) == "Bearer " || v.substr(0, 7) == "bearer ")) {
+      auto token = v.substr(7);
+      while (!token.empty() && token.front() == ' ')
+        token.remove_prefix(1);
+      while (!token.empty() && token.back() == ' ')
+        token.remove_suffix(1);
+      if (!token.empty())
+        return std::string{token};
+    }
+    bad = true;
+    return {};
+  }
+  if (auto it = in.headers.find("x-api-key"); it != in.headers.end() && !it->second.empty())
+    return it->second;
+  return {};
+}
+
+bool is_json_content_type(std::string_view ct) {
+  auto semi = ct.find(';');
+  auto base = ct.substr(0, semi);
+  while (!base.empty() && base.back() == ' ')
+    base.remove_suffix(1);
+  std::string lowered{base};
+  for (auto& c : lowered)
+    c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return lowered == "application/json";
+}
+
+// Everything decided without an actor: routing, media type, JSON syntax.
+std::optional<api_response> preflight(const incoming_request& in, match_result& m) {
+  m = match(in.method, in.path);
+  if (m.kind == match_result::not_found)
+    return error_response(404, "not_found", "no route for " + in.path, in.request_id);
+  if (m.kind == match_result::method_not_allowed) {
+    auto r = error_response(405, "method_not_allowed",
+                            in.method + " is not allowed on " + in.path, in.request_id);
+    r.headers["Allow"] = m.allow;
+    return r;
+  }
+  if (!m.matched->takes_body)
+    return std::nullopt;
+  if (!in.body.empty() && !is_json_content_type(in.content_type))
+    return error_response(415, "unsupported_media_type",
+                          "request body must be application/json", in.request_id);
+  std::string problem;
+  if (in.body.empty())
+    return error_response(400, "invalid_json", "request body must be a JSON object",
+                          in.request_id);
+  if (!input::well_formed_json(in.body, problem))
+    return error_response(400, "invalid_json", problem, in.request_id);
+  return std::nullopt;
+}
+
+} // namespace
+
+credential_actor spawn_verifier(caf::actor_system& sys, store_actor store, std::string jwt_secret,
+                                std::chrono::milliseconds cache_ttl) {
+  return sys.spawn(verifier, std::move(store), std::move(jwt_secret), cache_ttl);
+}
+
+gateway_bridge make_bridge(caf::actor_system& sys, gateway_targets targets,
+                           std::chrono::milliseconds request_timeout) {
+  auto b = sys.spawn(bridge, std::move(targets), request_timeout);
+  gateway_bridge out;
+  out.actor = caf::actor_cast<caf::actor>(b);
+  out.dispatch = [b](incoming_request in, responder reply) {
+    match_result m;
+    if (auto early = preflight(in, m))
+      return reply(std::move(*early));
+    exchange ex;
+    bool bad_header = false;
+    ex.token = extract_token(in, bad_header);
+    if (bad_header && m.matched->authenticated)
+      return reply(error_response(401, "unauthenticated",
+                                  "Authorization must be 'Bearer <token or API key>'",
+                                  in.request_id));
+    if (!parse_query(in.query, ex.req.query))
+      return reply(error_response(400, "invalid_argument", "malformed query string",
+                                  in.request_id));
+    ex.rt = m.matched;
+    ex.req.request_id = in.request_id;
+    ex.req.method = in.method;
+    ex.req.route = m.matched->path;
+    ex.req.params = std::move(m.params);
+    for (auto name : {"idempotency-key", "last-event-id"})
+      if (auto it = in.headers.find(name); it != in.headers.end())
+        ex.req.headers[name] = it->second;
+    ex.req.body = std::move(in.body);
+    ex.reply = std::move(reply);
+    caf::anon_send(b, std::move(ex));
+  };
+  return out;
+}
+
+} // namespace troupe::gateway

@@ -1,0 +1,43 @@
+// The gateway: turns framed HTTP requests into typed requests to domain
+// actors and writes their replies.
+//
+//   io thread: route (404/405) → body checks (415, 400 invalid_json)
+//        │ anon_send(exchange)
+//        ▼
+//   bridge actor ──verify──► credential verifier   (401 / 503)
+//        │ scope check (403)
+//        ├──api_request──► system | accounts | playbooks ──► store
+//        ◄──api_response───┘
+//        └─► responder (posts the write back to the connection's io thread)
+#pragma once
+
+#include "gateway/http_server.hpp"
+#include "messages/api.hpp"
+#include "messages/store.hpp"
+
+#include <chrono>
+
+namespace troupe::gateway {
+
+struct gateway_targets {
+  api_actor system;
+  api_actor accounts;
+  api_actor playbooks;
+  credential_actor verifier;
+};
+
+struct gateway_bridge {
+  dispatcher dispatch; // what the HTTP server calls on its io threads
+  caf::actor actor;    // the bridge actor, for shutdown
+};
+
+// Spawns the bridge actor and builds the dispatcher that feeds it.
+gateway_bridge make_bridge(caf::actor_system& sys, gateway_targets targets,
+                           std::chrono::milliseconds request_timeout);
+
+// The credential verifier (API keys through the store with a cache of
+// `cache_ttl`; JWTs checked with `jwt_secret`).
+credential_actor spawn_verifier(caf::actor_system& sys, store_actor store, std::string jwt_secret,
+                                std::chrono::milliseconds cache_ttl);
+
+} // namespace troupe::gateway

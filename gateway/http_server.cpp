@@ -1,0 +1,267 @@
+#include "gateway/http_server.hpp"
+
+#include "messages/errors.hpp"
+#include "runtime/crypto.hpp"
+#include "runtime/log.hpp"
+
+#include <boost/asio.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <condition_variable>
+#include <mutex>
+#include <optional>
+#include <set>
+
+namespace troupe::gateway {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using tcp = asio::ip::tcp;
+
+class session;
+
+struct http_server::impl {
+  http_server_options opts;
+  dispatcher dispatch;
+  asio::io_context ioc;
+  std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work;
+  tcp::acceptor acceptor{ioc};
+  std::vector<std::thread> threads;
+  std::atomic<bool> accepting{false};
+  std::atomic<bool> closing{false};
+  std::mutex mutex;
+  std::condition_variable idle_cv;
+  std::size_t active = 0; // guarded by mutex
+  std::set<std::weak_ptr<session>, std::owner_less<std::weak_ptr<session>>> sessions;
+
+  void begin_request() {
+    std::lock_guard guard{mutex};
+    ++active;
+  }
+  void end_request() {
+    std::lock_guard guard{mutex};
+    if (--active == 0)
+      idle_cv.notify_all();
+  }
+  void accept();
+};
+
+namespace {
+
+bool request_id_char(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+         c == '.' || c == '_' || c == ':' || c == '-';
+}
+
+std::string lower(std::string_view s) {
+  std::string out{s};
+  for (auto& c : out)
+    c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return out;
+}
+
+} // namespace
+
+std::string request_id_for(std::string_view v) {
+  if (!v.empty() && v.size() <= 128 && std::all_of(v.begin(), v.end(), request_id_char))
+    return std::string{v};
+  return crypto::random_hex(12);
+}
+
+class session : public std::enable_shared_from_this<session> {
+public:
+  session(tcp::socket socket, http_server::impl* server)
+      : stream_(std::move(socket)), server_(std::move(server)) {}
+
+  void run() {
+    asio::dispatch(stream_.get_executor(),
+                   beast::bind_front_handler(&session::read, shared_from_this()));
+  }
+
+  void close() {
+    asio::post(stream_.get_executor(), [self = shared_from_this()] {
+      beast::error_code ec;
+      self->stream_.socket().shutdown(tcp::socket::shutdown_both, ec);
+      self->stream_.close();
+    });
+  }
+
+private:
+  void read() {
+    parser_.emplace();
+    parser_->body_limit(server_->opts.max_body_bytes);
+    parser_->header_limit(static_cast<std::uint32_t>(server_->opts.max_header_bytes));
+    stream_.expires_after(server_->opts.idle_timeout);
+    http::async_read(stream_, buffer_, *parser_,
+                     beast::bind_front_handler(&session::on_read, shared_from_this()));
+  }
+
+  void on_read(beast::error_code ec, std::size_t) {
+    if (ec == http::error::end_of_stream || ec == beast::error::timeout ||
+        ec == asio::error::operation_aborted || ec == asio::error::connection_reset ||
+        ec == asio::error::eof)
+      return shutdown();
+    if (ec) {
+      // A framing error: answer once, then close (the stream is out of sync).
+      bool too_large = ec == http::error::body_limit || ec == http::error::header_limit;
+      auto id = request_id_for("");
+      auto response =
+          too_large ? error_response(413, "payload_too_large",
+                                     ec == http::error::body_limit
+                                         ? "request body exceeds the server's limit"
+                                         : "request headers exceed the server's limit",
+                                     id)
+                    : error_response(400, "invalid_argument",
+                                     "malformed HTTP request: " + ec.message(), id);
+      keep_alive_ = false;
+      server_->begin_request();
+      return write(std::move(response), id);
+    }
+    auto& req = parser_->get();
+    keep_alive_ = req.keep_alive() && !server_->closing && server_->accepting;
+    incoming_request in;
+    in.method = std::string{req.method_string()};
+    auto target = std::string_view{req.target().data(), req.target().size()};
+    auto q = target.find('?');
+    in.path = std::string{target.substr(0, q)};
+    if (q != target.npos)
+      in.query = std::string{target.substr(q + 1)};
+    for (const auto& field : req)
+      in.headers[lower({field.name_string().data(), field.name_string().size()})] =
+          std::string{field.value()};
+    in.request_id = request_id_for(in.headers["x-request-id"]);
+    in.content_type = in.headers["content-type"];
+    in.body = std::move(req.body());
+    server_->begin_request();
+    auto id = in.request_id;
+    auto self = shared_from_this();
+    server_->dispatch(std::move(in), [self, id](api_response r) {
+      asio::post(self->stream_.get_executor(),
+                 [self, id, r = std::move(r)]() mutable { self->write(std::move(r), id); });
+    });
+  }
+
+  void write(api_response r, const std::string& id) {
+    auto res = std::make_shared<http::response<http::string_body>>();
+    res->version(11);
+    res->result(r.status);
+    res->set(http::field::server, "troupe");
+    res->set("X-Request-Id", id);
+    for (auto& [k, v] : r.headers)
+      res->set(k, v);
+    if (!r.body.empty())
+      res->set(http::field::content_type, "application/json; charset=utf-8");
+    res->body() = std::move(r.body);
+    if (server_->closing || !server_->accepting)
+      keep_alive_ = false;
+    res->keep_alive(keep_alive_);
+    res->prepare_payload();
+    stream_.expires_after(server_->opts.idle_timeout);
+    http::async_write(stream_, *res,
+                      [self = shared_from_this(), res](beast::error_code ec, std::size_t) {
+                        self->server_->end_request();
+                        if (ec || !self->keep_alive_)
+                          return self->shutdown();
+                        self->read();
+                      });
+  }
+
+  void shutdown() {
+    beast::error_code ec;
+    stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
+    stream_.close();
+  }
+
+  beast::tcp_stream stream_;
+  beast::flat_buffer buffer_;
+  std::optional<http::request_parser<http::string_body>> parser_;
+  http_server::impl* server_; // outlives every session (stop() joins the io threads)
+  bool keep_alive_ = true;
+};
+
+void http_server::impl::accept() {
+  acceptor.async_accept(asio::make_strand(ioc), [this](beast::error_code ec, tcp::socket socket) {
+    if (!accepting)
+      return;
+    if (!ec) {
+      socket.set_option(tcp::no_delay(true), ec);
+      auto s = std::make_shared<session>(std::move(socket), this);
+      {
+        std::lock_guard guard{mutex};
+        for (auto it = sessions.begin(); it != sessions.end();)
+          it = it->expired() ? sessions.erase(it) : std::next(it);
+        sessions.insert(s);
+      }
+      s->run();
+    }
+    accept();
+  });
+}
+
+http_server::http_server(http_server_options opts, dispatcher d)
+    : impl_(std::make_shared<impl>()) {
+  impl_->opts = std::move(opts);
+  impl_->dispatch = std::move(d);
+}
+
+http_server::~http_server() { stop(); }
+
+std::string http_server::start() {
+  auto& s = *impl_;
+  auto address = asio::ip::make_address(s.opts.host == "localhost" ? "127.0.0.1" : s.opts.host);
+  tcp::endpoint endpoint{address, s.opts.port};
+  s.acceptor.open(endpoint.protocol());
+  s.acceptor.set_option(asio::socket_base::reuse_address(true));
+  s.acceptor.bind(endpoint);
+  s.acceptor.listen(asio::socket_base::max_listen_connections);
+  s.accepting = true;
+  s.work.emplace(s.ioc.get_executor());
+  s.accept();
+  for (int i = 0; i < s.opts.io_threads; ++i)
+    s.threads.emplace_back([&s] { s.ioc.run(); });
+  auto bound = s.acceptor.local_endpoint();
+  auto host = bound.address().is_v6() ? "[" + bound.address().to_string() + "]"
+                                      : bound.address().to_string();
+  return host + ":" + std::to_string(bound.port());
+}
+
+void http_server::stop_accepting() {
+  auto& s = *impl_;
+  if (!s.accepting.exchange(false))
+    return;
+  asio::post(s.ioc, [&s] {
+    beast::error_code ec;
+    s.acceptor.close(ec);
+  });
+}
+
+bool http_server::wait_idle(std::chrono::milliseconds grace) {
+  std::unique_lock lock{impl_->mutex};
+  return impl_->idle_cv.wait_for(lock, grace, [this] { return impl_->active == 0; });
+}
+
+std::size_t http_server::in_flight() const {
+  std::lock_guard guard{impl_->mutex};
+  return impl_->active;
+}
+
+void http_server::stop() {
+  auto& s = *impl_;
+  if (s.closing.exchange(true))
+    return;
+  stop_accepting();
+  {
+    std::lock_guard guard{s.mutex};
+    for (auto& weak : s.sessions)
+      if (auto sp = weak.lock())
+        sp->close();
+  }
+  s.work.reset();
+  s.ioc.stop();
+  for (auto& t : s.threads)
+    if (t.joinable())
+      t.join();
+}
+
+} // namespace troupe::gateway

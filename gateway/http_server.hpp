@@ -1,0 +1,78 @@
+// HTTP/1.1 server on Boost.Beast with keep-alive, running on its own io
+// threads. It frames requests (enforcing header and body limits), hands each
+// one to a dispatcher, and writes the response whenever the dispatcher's
+// responder is called — from any thread. An io thread never waits for the
+// response.
+#pragma once
+
+#include "messages/api.hpp"
+
+#include <atomic>
+#include <chrono>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace troupe::gateway {
+
+struct incoming_request {
+  std::string method;
+  std::string path;  // without the query string
+  std::string query; // raw, after '?'
+  std::string request_id;
+  std::string content_type;
+  std::string body;
+  std::map<std::string, std::string> headers; // lower-case names, all headers
+};
+
+// Called exactly once with the response; safe from any thread.
+using responder = std::function<void(api_response)>;
+using dispatcher = std::function<void(incoming_request, responder)>;
+
+struct http_server_options {
+  std::string host = "127.0.0.1";
+  unsigned short port = 8080;
+  int io_threads = 2;
+  std::size_t max_body_bytes = 1 << 20;
+  std::size_t max_header_bytes = 16384;
+  std::chrono::seconds idle_timeout{60};
+};
+
+// A request id: the client's X-Request-Id when it is 1..128 characters of
+// [A-Za-z0-9._:-], else a fresh one.
+std::string request_id_for(std::string_view client_value);
+
+class http_server {
+public:
+  http_server(http_server_options opts, dispatcher d);
+  ~http_server();
+
+  http_server(const http_server&) = delete;
+  http_server& operator=(const http_server&) = delete;
+
+  // Binds, listens and starts the io threads. Returns the bound "host:port"
+  // (the real port when 0 was asked for). Throws on bind failure.
+  std::string start();
+
+  // Stops accepting new connections; open connections finish their current
+  // request and are closed after it.
+  void stop_accepting();
+
+  // Waits until no request is being handled, at most `grace`. True if idle.
+  bool wait_idle(std::chrono::milliseconds grace);
+
+  // Closes every connection and joins the io threads. Idempotent.
+  void stop();
+
+  std::size_t in_flight() const;
+
+  struct impl;
+
+private:
+  std::shared_ptr<impl> impl_;
+};
+
+} // namespace troupe::gateway

@@ -1,0 +1,229 @@
+#include "gateway/router.hpp"
+
+#include <nlohmann/json.hpp>
+#include <set>
+
+namespace troupe::gateway {
+namespace {
+
+std::vector<std::string_view> split_path(std::string_view path) {
+  std::vector<std::string_view> parts;
+  std::size_t start = 1;
+  while (start <= path.size()) {
+    auto end = path.find('/', start);
+    if (end == path.npos)
+      end = path.size();
+    parts.push_back(path.substr(start, end - start));
+    start = end + 1;
+  }
+  return parts;
+}
+
+bool is_param(std::string_view segment) {
+  return segment.size() > 2 && segment.front() == '{' && segment.back() == '}';
+}
+
+// Fills `params` when `path` fits `pattern`.
+bool fits(std::string_view pattern, std::string_view path, std::vector<std::string>& params) {
+  auto want = split_path(pattern);
+  auto have = split_path(path);
+  if (want.size() != have.size())
+    return false;
+  params.clear();
+  for (std::size_t i = 0; i < want.size(); ++i) {
+    if (is_param(want[i])) {
+      if (have[i].empty())
+        return false;
+      params.emplace_back(have[i]);
+    } else if (want[i] != have[i]) {
+      return false;
+    }
+  }
+  return true;
+}
+
+int hex_value(char c) {
+  if (c >= '0' && c <= '9')
+    return c - '0';
+  if (c >= 'a' && c <= 'f')
+    return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F')
+    return c - 'A' + 10;
+  return -1;
+}
+
+bool percent_decode(std::string_view in, std::string& out) {
+  out.clear();
+  for (std::size_t i = 0; i < in.size(); ++i) {
+    if (in[i] == '+') {
+      out += ' ';
+    } else if (in[i] == '%') {
+      if (i + 2 >= in.size())
+        return false;
+      int hi = hex_value(in[i + 1]);
+      int lo = hex_value(in[i + 2]);
+      if (hi < 0 || lo < 0)
+        return false;
+      out += static_cast<char>(hi * 16 + lo);
+      i += 2;
+    } else {
+      out += in[i];
+    }
+  }
+  return true;
+}
+
+route r(std::string method, std::string path, service target, bool authenticated,
+        std::string scope, bool takes_body, int success, std::string summary) {
+  return {std::move(method), std::move(path), target,   authenticated,
+          std::move(scope),  takes_body,      success, std::move(summary)};
+}
+
+} // namespace
+
+const std::vector<route>& routes() {
+  using enum service;
+  static const std::vector<route> table = {
+      r("GET", "/healthz", system, false, "", false, 200, "Liveness: 200 while the process runs"),
+      r("GET", "/readyz", system, false, "", false, 200,
+        "Readiness: 200 when the database is reachable and migrated and the node is not draining"),
+      r("GET", "/v1/status", system, false, "", false, 200, "Node and queue status"),
+      r("GET", "/openapi.json", system, false, "", false, 200, "This OpenAPI document"),
+      r("POST", "/v1/auth/register", accounts, false, "", true, 201,
+        "Register a user (when auth.allow_registration)"),
+      r("POST", "/v1/auth/login", accounts, false, "", true, 200,
+        "Exchange email and password for an access and a refresh token"),
+      r("POST", "/v1/auth/refresh", accounts, false, "", true, 200,
+        "Exchange a refresh token for a new pair (the old one stops working)"),
+      r("GET", "/v1/auth/me", accounts, true, "", false, 200, "The calling user"),
+      r("POST", "/v1/auth/api-keys", accounts, true, "", true, 201,
+        "Create an API key (the key is shown in this response only)"),
+      r("GET", "/v1/auth/api-keys", accounts, true, "", false, 200, "List API keys by prefix"),
+      r("DELETE", "/v1/auth/api-keys/{id}", accounts, true, "", false, 204, "Revoke an API key"),
+      r("POST", "/v1/playbooks", playbooks, true, "playbooks:write", true, 201,
+        "Create a playbook (content becomes version 1)"),
+      r("GET", "/v1/playbooks", playbooks, true, "playbooks:read", false, 200,
+        "List playbooks, newest first, with cursor pagination"),
+      r("GET", "/v1/playbooks/{id}", playbooks, true, "playbooks:read", false, 200,
+        "Get a playbook with its current version"),
+      r("PATCH", "/v1/playbooks/{id}", playbooks, true, "playbooks:write", true, 200,
+        "Change name, description, status or evolution_threshold"),
+      r("DELETE", "/v1/playbooks/{id}", playbooks, true, "playbooks:write", false, 204,
+        "Archive a playbook"),
+      r("GET", "/v1/playbooks/{id}/versions", playbooks, true, "playbooks:read", false, 200,
+        "List versions, newest first"),
+      r("POST", "/v1/playbooks/{id}/versions", playbooks, true, "playbooks:write", true, 201,
+        "Create a manual version"),
+      r("GET", "/v1/playbooks/{id}/versions/{n}", playbooks, true, "playbooks:read", false, 200,
+        "Get one version with its content"),
+      r("GET", "/v1/playbooks/{id}/versions/{n}/diff", playbooks, true, "playbooks:read", false,
+        200, "Bullets added, removed and changed between two versions"),
+      r("POST", "/v1/playbooks/{id}/rollback", playbooks, true, "playbooks:write", true, 201,
+        "Create a new version equal to an earlier one"),
+  };
+  return table;
+}
+
+match_result match(std::string_view method, std::string_view path) {
+  match_result result;
+  std::set<std::string> allowed;
+  std::vector<std::string> params;
+  for (const auto& rt : routes()) {
+    if (!fits(rt.path, path, params))
+      continue;
+    if (rt.method == method) {
+      result.kind = match_result::found;
+      result.matched = &rt;
+      result.params = params;
+      return result;
+    }
+    allowed.insert(rt.method);
+  }
+  if (!allowed.empty()) {
+    result.kind = match_result::method_not_allowed;
+    for (const auto& m : allowed)
+      result.allow += (result.allow.empty() ? "" : ", ") + m;
+  }
+  return result;
+}
+
+bool parse_query(std::string_view query, std::map<std::string, std::string>& out) {
+  std::size_t start = 0;
+  while (start < query.size()) {
+    auto end = query.find('&', start);
+    if (end == query.npos)
+      end = query.size();
+    auto pair = query.substr(start, end - start);
+    if (!pair.empty()) {
+      auto eq = pair.find('=');
+      std::string key, value;
+      if (!percent_decode(pair.substr(0, eq), key) ||
+          (eq != pair.npos && !percent_decode(pair.substr(eq + 1), value)))
+        return false;
+      out[key] = value;
+    }
+    start = end + 1;
+  }
+  return true;
+}
+
+std::string openapi_json(const std::string& version) {
+  nlohmann::json paths = nlohmann::json::object();
+  for (const auto& rt : routes()) {
+    nlohmann::json op = {{"summary", rt.summary},
+                         {"responses",
+                          {{std::to_string(rt.success_status), {{"description", "success"}}},
+                           {"default",
+                            {{"description", "error"},
+                             {"content",
+                              {{"application/json",
+                                {{"schema", {{"$ref", "#/components/schemas/Error"}}}}}}}}}}}};
+    nlohmann::json parameters = nlohmann::json::array();
+    for (auto segment : split_path(rt.path))
+      if (is_param(segment))
+        parameters.push_back({{"name", std::string{segment.substr(1, segment.size() - 2)}},
+                              {"in", "path"},
+                              {"required", true},
+                              {"schema", {{"type", "string"}}}});
+    if (!parameters.empty())
+      op["parameters"] = parameters;
+    if (rt.takes_body)
+      op["requestBody"] = {
+          {"required", true},
+          {"content", {{"application/json", {{"schema", {{"type", "object"}}}}}}}};
+    if (rt.authenticated) {
+      op["security"] = nlohmann::json::array({{{"bearer", nlohmann::json::array()}},
+                                              {{"apiKey", nlohmann::json::array()}}});
+      if (!rt.scope.empty())
+        op["x-required-scope"] = rt.scope;
+    }
+    std::string method = rt.method;
+    for (auto& c : method)
+      c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    paths[rt.path][method] = op;
+  }
+  nlohmann::json error_schema = {
+      {"type", "object"},
+      {"required", {"error"}},
+      {"properties",
+       {{"error",
+         {{"type", "object"},
+          {"required", {"code", "message", "request_id"}},
+          {"properties",
+           {{"code", {{"type", "string"}}},
+            {"message", {{"type", "string"}}},
+            {"details", {{"type", "object"}}},
+            {"request_id", {{"type", "string"}}}}}}}}}};
+  nlohmann::json doc = {
+      {"openapi", "3.1.0"},
+      {"info", {{"title", "troupe"}, {"version", version}}},
+      {"paths", paths},
+      {"components",
+       {{"schemas", {{"Error", error_schema}}},
+        {"securitySchemes",
+         {{"bearer", {{"type", "http"}, {"scheme", "bearer"}}},
+          {"apiKey", {{"type", "apiKey"}, {"in", "header"}, {"name", "X-API-Key"}}}}}}}};
+  return doc.dump();
+}
+
+} // namespace troupe::gateway

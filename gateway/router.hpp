@@ -1,0 +1,45 @@
+// The routing table: every route of the API in one place. It drives request
+// dispatch, the 404/405 decision (with Allow) and /openapi.json.
+#pragma once
+
+#include <map>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace troupe::gateway {
+
+// The domain actor that answers a route.
+enum class service { system, accounts, playbooks };
+
+struct route {
+  std::string method;
+  std::string path;       // template, e.g. "/v1/playbooks/{id}/versions/{n}"
+  service target;
+  bool authenticated;     // needs a credential
+  std::string scope;      // scope the credential must grant; empty for none
+  bool takes_body;        // a JSON object body is expected
+  int success_status;     // documented success code
+  std::string summary;    // one line, for OpenAPI
+};
+
+const std::vector<route>& routes();
+
+struct match_result {
+  enum kind_t { found, not_found, method_not_allowed } kind = not_found;
+  const route* matched = nullptr;
+  std::vector<std::string> params;
+  std::string allow; // "GET, POST" for method_not_allowed
+};
+
+// Matches a path (without the query string) and method against the table.
+match_result match(std::string_view method, std::string_view path);
+
+// Splits and percent-decodes a query string ("a=1&b=x%20y"). Later
+// duplicates overwrite earlier ones. Returns false for malformed escapes.
+bool parse_query(std::string_view query, std::map<std::string, std::string>& out);
+
+// The OpenAPI 3.1 document describing routes().
+std::string openapi_json(const std::string& version);
+
+} // namespace troupe::gateway

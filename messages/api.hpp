@@ -1,0 +1,103 @@
+// Messages between the gateway and the domain actors, and the typed actor
+// interfaces that carry them.
+//
+//   gateway ──verify_atom, credential──► credential verifier ──► auth_outcome
+//   gateway ──api_request──────────────► domain actor (accounts, playbooks, system)
+//                                        └─► store ─► api_response ─► gateway
+//
+// Every type here has an inspect() overload and is registered in
+// register_message_types(), so it can cross nodes.
+#pragma once
+
+#include <caf/all.hpp>
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+namespace troupe {
+
+// Who is calling. Filled by the credential verifier, read by domain actors.
+struct principal {
+  std::string user_id;
+  std::string email;
+  std::vector<std::string> scopes; // "*", "group:*" or "group:action"
+  std::string key_prefix;          // the API key's prefix; empty for a JWT
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, principal& x) {
+  return f(caf::meta::type_name("troupe.principal"), x.user_id, x.email, x.scopes, x.key_prefix);
+}
+
+// A routed HTTP request. `route` is the route template ("/v1/playbooks/{id}");
+// `params` are the template's parameters in order.
+struct api_request {
+  std::string request_id;
+  std::string method;
+  std::string route;
+  std::vector<std::string> params;
+  std::map<std::string, std::string> query;
+  std::map<std::string, std::string> headers; // lower-case names
+  std::string body;
+  principal caller;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, api_request& x) {
+  return f(caf::meta::type_name("troupe.api_request"), x.request_id, x.method, x.route, x.params,
+           x.query, x.headers, x.body, x.caller);
+}
+
+struct api_response {
+  std::uint16_t status = 200;
+  std::string body; // JSON, or empty for 204
+  std::map<std::string, std::string> headers;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, api_response& x) {
+  return f(caf::meta::type_name("troupe.api_response"), x.status, x.body, x.headers);
+}
+
+// A credential as presented: the raw token or key from Authorization or X-API-Key.
+struct credential {
+  std::string token;
+  std::string request_id;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, credential& x) {
+  return f(caf::meta::type_name("troupe.credential"), x.token, x.request_id);
+}
+
+// The verifier's answer: `ok` with the principal, or an HTTP status (401 for
+// a bad credential, 503 when the database cannot be asked) with a message.
+struct auth_outcome {
+  bool ok = false;
+  std::uint16_t status = 401;
+  std::string message;
+  principal who;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, auth_outcome& x) {
+  return f(caf::meta::type_name("troupe.auth_outcome"), x.ok, x.status, x.message, x.who);
+}
+
+using verify_atom = caf::atom_constant<caf::atom("verify")>;
+using invalidate_atom = caf::atom_constant<caf::atom("invalidat")>;
+
+// A domain actor: answers routed API requests.
+using api_actor = caf::typed_actor<caf::replies_to<api_request>::with<api_response>>;
+
+// The credential verifier: checks API keys and JWTs, caches API-key lookups
+// for auth.cache_ttl, and drops a key from its cache on invalidate (by prefix).
+using credential_actor =
+    caf::typed_actor<caf::replies_to<verify_atom, credential>::with<auth_outcome>,
+                     caf::reacts_to<invalidate_atom, std::string>>;
+
+// Registers every message type of troupe with the actor system.
+void register_message_types(caf::actor_system_config& cfg);
+
+} // namespace troupe

@@ -1,0 +1,205 @@
+#include "runtime/input.hpp"
+
+#include "runtime/crypto.hpp"
+
+#include <algorithm>
+#include <charconv>
+
+namespace troupe::input {
+namespace {
+
+std::size_t code_points(std::string_view s) {
+  return static_cast<std::size_t>(std::count_if(
+      s.begin(), s.end(), [](char c) { return (static_cast<unsigned char>(c) & 0xC0) != 0x80; }));
+}
+
+std::string join(std::initializer_list<std::string_view> items) {
+  std::string out;
+  for (auto i : items)
+    out += (out.empty() ? "" : ", ") + std::string{i};
+  return out;
+}
+
+bool parse_int(std::string_view text, std::int64_t& out) {
+  if (text.empty())
+    return false;
+  auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), out);
+  return ec == std::errc{} && ptr == text.data() + text.size();
+}
+
+} // namespace
+
+bool well_formed_json(std::string_view text, std::string& error) {
+  int depth = 0;
+  bool in_string = false;
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    char c = text[i];
+    if (in_string) {
+      if (c == '\\')
+        ++i;
+      else if (c == '"')
+        in_string = false;
+    } else if (c == '"') {
+      in_string = true;
+    } else if (c == '{' || c == '[') {
+      if (++depth > max_json_depth) {
+        error = "JSON nesting is deeper than " + std::to_string(max_json_depth);
+        return false;
+      }
+    } else if (c == '}' || c == ']') {
+      --depth;
+    }
+  }
+  if (!nlohmann::json::accept(text)) {
+    error = "request body is not valid JSON";
+    return false;
+  }
+  return true;
+}
+
+nlohmann::json object_body(const api_request& req) {
+  std::string error;
+  if (req.body.empty())
+    throw api_error(400, "invalid_json", "request body must be a JSON object");
+  if (!well_formed_json(req.body, error))
+    throw api_error(400, "invalid_json", error);
+  auto doc = nlohmann::json::parse(req.body, nullptr, false);
+  if (!doc.is_object())
+    throw api_error(400, "invalid_json", "request body must be a JSON object");
+  return doc;
+}
+
+void only_fields(const nlohmann::json& obj, std::initializer_list<std::string_view> allowed) {
+  for (auto& [key, value] : obj.items())
+    if (std::find(allowed.begin(), allowed.end(), key) == allowed.end())
+      throw invalid_argument(key, "unknown field '" + key + "'; allowed: " + join(allowed));
+}
+
+std::optional<std::string> string_field(const nlohmann::json& obj, const std::string& field,
+                                        text_limits limits, bool required) {
+  auto it = obj.find(field);
+  if (it == obj.end() || it->is_null()) {
+    if (required)
+      throw invalid_argument(field, field + " is required");
+    return std::nullopt;
+  }
+  if (!it->is_string())
+    throw invalid_argument(field, field + " must be a string");
+  auto value = it->get<std::string>();
+  if (limits.max_bytes && value.size() > limits.max_bytes)
+    throw api_error(413, "payload_too_large",
+                    field + " is longer than " + std::to_string(limits.max_bytes) + " bytes",
+                    field);
+  if (code_points(value) < limits.min_chars)
+    throw invalid_argument(field, limits.min_chars == 1
+                                      ? field + " must not be empty"
+                                      : field + " must be at least " +
+                                            std::to_string(limits.min_chars) + " characters");
+  return value;
+}
+
+std::optional<std::int64_t> int_field(const nlohmann::json& obj, const std::string& field,
+                                      std::int64_t min, std::int64_t max, bool required) {
+  auto it = obj.find(field);
+  if (it == obj.end() || it->is_null()) {
+    if (required)
+      throw invalid_argument(field, field + " is required");
+    return std::nullopt;
+  }
+  if (!it->is_number_integer())
+    throw invalid_argument(field, field + " must be an integer");
+  auto range = field + " must be between " + std::to_string(min) + " and " + std::to_string(max);
+  if (it->is_number_unsigned() && it->get<std::uint64_t>() > static_cast<std::uint64_t>(max))
+    throw invalid_argument(field, range);
+  auto v = it->get<std::int64_t>();
+  if (v < min || v > max)
+    throw invalid_argument(field, range);
+  return v;
+}
+
+std::optional<bool> bool_field(const nlohmann::json& obj, const std::string& field) {
+  auto it = obj.find(field);
+  if (it == obj.end() || it->is_null())
+    return std::nullopt;
+  if (!it->is_boolean())
+    throw invalid_argument(field, field + " must be true or false");
+  return it->get<bool>();
+}
+
+std::optional<std::vector<std::string>> string_list_field(const nlohmann::json& obj,
+                                                          const std::string& field,
+                                                          std::size_t max_items,
+                                                          std::size_t max_item_bytes) {
+  auto it = obj.find(field);
+  if (it == obj.end() || it->is_null())
+    return std::nullopt;
+  if (!it->is_array())
+    throw invalid_argument(field, field + " must be an array of strings");
+  if (it->size() > max_items)
+    throw api_error(413, "payload_too_large",
+                    field + " has more than " + std::to_string(max_items) + " items", field);
+  std::vector<std::string> out;
+  for (auto& item : *it) {
+    if (!item.is_string())
+      throw invalid_argument(field, field + " must be an array of strings");
+    if (item.get_ref<const std::string&>().size() > max_item_bytes)
+      throw api_error(413, "payload_too_large",
+                      "an item of " + field + " is longer than " +
+                          std::to_string(max_item_bytes) + " bytes",
+                      field);
+    out.push_back(item.get<std::string>());
+  }
+  return out;
+}
+
+std::string uuid_param(const api_request& req, std::size_t index, const std::string& field) {
+  if (index >= req.params.size() || !crypto::is_uuid(req.params[index]))
+    throw invalid_argument(field, field + " must be a UUID");
+  std::string id = req.params[index];
+  std::transform(id.begin(), id.end(), id.begin(),
+                 [](char c) { return static_cast<char>(std::tolower(static_cast<unsigned char>(c))); });
+  return id;
+}
+
+std::int64_t positive_param(const api_request& req, std::size_t index, const std::string& field) {
+  std::int64_t v = 0;
+  if (index >= req.params.size() || !parse_int(req.params[index], v) || v < 1 ||
+      v > 2147483647)
+    throw invalid_argument(field, field + " must be a positive integer");
+  return v;
+}
+
+int limit_query(const api_request& req, int fallback, int max) {
+  auto it = req.query.find("limit");
+  if (it == req.query.end())
+    return fallback;
+  std::int64_t v = 0;
+  if (!parse_int(it->second, v) || v < 1 || v > max)
+    throw invalid_argument("limit", "limit must be an integer between 1 and " +
+                                        std::to_string(max));
+  return static_cast<int>(v);
+}
+
+std::string encode_cursor(const std::string& value) { return crypto::base64url_encode(value); }
+
+std::optional<std::string> cursor_query(const api_request& req) {
+  auto it = req.query.find("cursor");
+  if (it == req.query.end() || it->second.empty())
+    return std::nullopt;
+  auto decoded = crypto::base64url_decode(it->second);
+  if (!decoded)
+    throw invalid_argument("cursor", "cursor is not one this server issued");
+  return decoded;
+}
+
+std::optional<std::string> enum_query(const api_request& req, const std::string& name,
+                                      std::initializer_list<std::string_view> allowed) {
+  auto it = req.query.find(name);
+  if (it == req.query.end())
+    return std::nullopt;
+  if (std::find(allowed.begin(), allowed.end(), it->second) == allowed.end())
+    throw invalid_argument(name, name + " must be one of " + join(allowed));
+  return it->second;
+}
+
+} // namespace troupe::input

@@ -1,0 +1,69 @@
+// Strict reading of request input for domain handlers. Every function throws
+// api_error with the documented status and `details.field` on bad input, so
+// a handler reads its input first and touches the database only after.
+#pragma once
+
+#include "messages/api.hpp"
+#include "messages/errors.hpp"
+
+#include <cstdint>
+#include <initializer_list>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace troupe::input {
+
+// Nesting deeper than this is refused before parsing.
+constexpr int max_json_depth = 64;
+
+// The body as a JSON object (400 invalid_json otherwise, including empty).
+nlohmann::json object_body(const api_request& req);
+
+// True when `text` is JSON within max_json_depth; sets `error` otherwise.
+bool well_formed_json(std::string_view text, std::string& error);
+
+// Refuses members not in `allowed` (400 naming the first unknown field).
+void only_fields(const nlohmann::json& obj, std::initializer_list<std::string_view> allowed);
+
+struct text_limits {
+  std::size_t min_chars = 0;  // after trimming? no: raw length in code points
+  std::size_t max_bytes = 0;  // 413 above
+};
+
+// A string member. Missing or null → nullopt, or 400 when `required`.
+std::optional<std::string> string_field(const nlohmann::json& obj, const std::string& field,
+                                        text_limits limits, bool required);
+
+std::optional<std::int64_t> int_field(const nlohmann::json& obj, const std::string& field,
+                                      std::int64_t min, std::int64_t max, bool required);
+
+std::optional<bool> bool_field(const nlohmann::json& obj, const std::string& field);
+
+// An array of strings; each at most `max_item_bytes`, at most `max_items`.
+std::optional<std::vector<std::string>> string_list_field(const nlohmann::json& obj,
+                                                          const std::string& field,
+                                                          std::size_t max_items,
+                                                          std::size_t max_item_bytes);
+
+// Path parameter `index` as a UUID (400 naming `field` otherwise).
+std::string uuid_param(const api_request& req, std::size_t index, const std::string& field);
+
+// Path parameter as a positive integer (400 otherwise).
+std::int64_t positive_param(const api_request& req, std::size_t index, const std::string& field);
+
+// ?limit= (1..max, default `fallback`).
+int limit_query(const api_request& req, int fallback = 50, int max = 200);
+
+// Opaque cursors: base64url of a value the handler chose.
+std::string encode_cursor(const std::string& value);
+// The cursor's value, nullopt when absent; 400 when malformed.
+std::optional<std::string> cursor_query(const api_request& req);
+
+// An enum query parameter (400 listing the allowed values).
+std::optional<std::string> enum_query(const api_request& req, const std::string& name,
+                                      std::initializer_list<std::string_view> allowed);
+
+} // namespace troupe::input

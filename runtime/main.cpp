@@ -1,0 +1,417 @@
+// troupe: the command line.
+//
+//   troupe serve [--listen HOST:PORT] [--bootstrap-admin]
+//   troupe migrate
+//   troupe admin create-user --email E [--password-stdin]
+//   troupe admin create-api-key --email E --name N [--scopes a,b]
+//   troupe admin revoke-api-key --prefix P
+//   troupe config check | config example
+//   troupe version
+//
+// Every command accepts --config FILE, --data-dir DIR, --database-url URL,
+// --log-level LEVEL and --log-format json|text. Exit codes: 0 ok, 1 runtime
+// failure, 2 usage or configuration error.
+#include "actors/accounts/accounts.hpp"
+#include "config/settings.hpp"
+#include "gateway/auth.hpp"
+#include "messages/errors.hpp"
+#include "runtime/crypto.hpp"
+#include "runtime/log.hpp"
+#include "runtime/migrations.hpp"
+#include "runtime/node.hpp"
+
+#include <csignal>
+#include <cstdlib>
+#include <iostream>
+#include <map>
+#include <pqxx/pqxx>
+#include <pthread.h>
+#include <set>
+#include <string>
+#include <thread>
+#include <unistd.h>
+#include <vector>
+
+namespace {
+
+using namespace troupe;
+
+constexpr int exit_ok = 0;
+constexpr int exit_failure = 1;
+constexpr int exit_usage = 2;
+
+struct usage_error : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+const char* main_help = R"(troupe — self-improving playbooks for LLM agents, on a durable job engine
+
+Usage: troupe <command> [options]
+
+Commands:
+  serve        run everything in one process (gateway, actors, embedded Postgres)
+  migrate      apply database migrations and exit
+  admin        create users and API keys, revoke keys
+  config       check the configuration or print an example file
+  version      print the version
+  gateway      (not available yet) the HTTP gateway of a cluster
+  worker       (not available yet) a worker node of a cluster
+
+Options for every command:
+  --config FILE        TOML configuration file (also TROUPE_CONFIG)
+  --data-dir DIR       data directory; holds the embedded Postgres (default ./troupe-data)
+  --database-url URL   use this Postgres instead of the embedded one
+  --log-level LEVEL    trace|debug|info|warn|error
+  --log-format FORMAT  json|text
+  --help               help for a command
+
+Run 'troupe <command> --help' for more.
+)";
+
+const std::map<std::string, std::string> command_help = {
+    {"serve", R"(Usage: troupe serve [--listen HOST:PORT] [--bootstrap-admin] [common options]
+
+Runs the whole engine in one process. With no database.url it starts a
+private Postgres in <data-dir>/postgres. Port 0 picks a free port; the bound
+address is logged and written to <data-dir>/listen.addr.
+
+  --listen HOST:PORT   listen address (default 127.0.0.1:8080)
+  --bootstrap-admin    on a database with no users, create admin@localhost and
+                       print its API key and a curl example on stdout
+)"},
+    {"migrate", "Usage: troupe migrate [common options]\n\nApplies pending migrations.\n"},
+    {"admin", R"(Usage: troupe admin <create-user|create-api-key|revoke-api-key> [options]
+
+  create-user --email E [--password-stdin]
+      Creates a user. The password is read from stdin with --password-stdin,
+      else generated and printed on stderr.
+  create-api-key --email E --name N [--scopes a,b]
+      Creates an API key for the user and prints the key, alone, on stdout.
+  revoke-api-key --prefix P
+      Revokes the key with this prefix (as listed by GET /v1/auth/api-keys).
+)"},
+    {"config", R"(Usage: troupe config <check|example> [--config FILE]
+
+  check    validate the configuration (file, TROUPE_* environment, flags) and
+           print the effective configuration with secrets masked
+  example  print a commented example file with every key and its default
+)"},
+    {"version", "Usage: troupe version\n"},
+};
+
+struct parsed_args {
+  std::vector<std::string> positional;
+  std::map<std::string, std::string> options; // without leading dashes
+  std::set<std::string> switches;
+  bool help = false;
+};
+
+const std::set<std::string> value_options = {"config", "data-dir", "database-url", "listen",
+                                             "log-level", "log-format", "email", "name",
+                                             "scopes", "prefix"};
+const std::set<std::string> switch_options = {"password-stdin", "bootstrap-admin"};
+
+parsed_args parse_args(int argc, char** argv) {
+  parsed_args out;
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    if (a == "--help" || a == "-h") {
+      out.help = true;
+      continue;
+    }
+    if (a.rfind("--", 0) != 0) {
+      out.positional.push_back(a);
+      continue;
+    }
+    auto name = a.substr(2);
+    std::optional<std::string> value;
+    if (auto eq = name.find('='); eq != std::string::npos) {
+      value = name.substr(eq + 1);
+      name = name.substr(0, eq);
+    }
+    if (switch_options.count(name)) {
+      if (value)
+        throw usage_error("--" + name + " takes no value");
+      out.switches.insert(name);
+    } else if (value_options.count(name)) {
+      if (!value) {
+        if (i + 1 >= argc)
+          throw usage_error("--" + name + " needs a value");
+        value = argv[++i];
+      }
+      out.options[name] = *value;
+    } else {
+      throw usage_error("unknown option --" + name);
+    }
+  }
+  return out;
+}
+
+std::string option(const parsed_args& a, const std::string& name) {
+  auto it = a.options.find(name);
+  return it == a.options.end() ? std::string{} : it->second;
+}
+
+std::string require_option(const parsed_args& a, const std::string& name) {
+  auto v = option(a, name);
+  if (v.empty())
+    throw usage_error("--" + name + " is required");
+  return v;
+}
+
+config::settings load_settings(const parsed_args& a) {
+  auto env = config::process_environment();
+  std::string file = option(a, "config");
+  if (file.empty())
+    if (auto it = env.find("TROUPE_CONFIG"); it != env.end())
+      file = it->second;
+  config::override_list flags;
+  const std::pair<const char*, const char*> mapping[] = {
+      {"data-dir", "database.data_dir"}, {"database-url", "database.url"},
+      {"listen", "server.listen"},       {"log-level", "log.level"},
+      {"log-format", "log.format"}};
+  for (auto [flag, key] : mapping)
+    if (auto it = a.options.find(flag); it != a.options.end())
+      flags.emplace_back(key, it->second);
+  auto result = config::load(file, env, flags);
+  if (!result.value)
+    throw usage_error(result.error->message);
+  auto& s = *result.value;
+  log::level lvl;
+  log::parse_level(s.log.level, lvl);
+  log::set_level(lvl);
+  log::set_text_format(s.log.format == "text");
+  return s;
+}
+
+void check_no_positional(const parsed_args& a, std::size_t allowed) {
+  if (a.positional.size() > allowed)
+    throw usage_error("unexpected argument '" + a.positional[allowed] + "'");
+}
+
+int cmd_version(const parsed_args& a) {
+  check_no_positional(a, 1);
+  std::cout << "troupe " << runtime::troupe_version << "\n";
+  return exit_ok;
+}
+
+int cmd_config(const parsed_args& a) {
+  check_no_positional(a, 2);
+  std::string sub = a.positional.size() > 1 ? a.positional[1] : "";
+  if (sub == "example") {
+    std::cout << config::example_toml();
+    return exit_ok;
+  }
+  if (sub != "check")
+    throw usage_error("troupe config needs 'check' or 'example'");
+  auto s = load_settings(a);
+  std::cout << config::effective_toml(s);
+  std::cerr << "configuration is valid\n";
+  return exit_ok;
+}
+
+int cmd_migrate(const parsed_args& a) {
+  check_no_positional(a, 1);
+  auto s = load_settings(a);
+  auto db = runtime::open_database(s);
+  pqxx::connection conn{db.connection_string};
+  auto r = runtime::migrate(conn);
+  std::cerr << (r.from == r.to ? "schema is up to date at version " + std::to_string(r.to)
+                               : "migrated from version " + std::to_string(r.from) + " to " +
+                                     std::to_string(r.to))
+            << "\n";
+  return exit_ok;
+}
+
+std::string read_password_stdin() {
+  std::string password;
+  std::getline(std::cin, password);
+  if (!password.empty() && password.back() == '\r')
+    password.pop_back();
+  return password;
+}
+
+int cmd_admin(const parsed_args& a) {
+  check_no_positional(a, 2);
+  std::string sub = a.positional.size() > 1 ? a.positional[1] : "";
+  if (sub != "create-user" && sub != "create-api-key" && sub != "revoke-api-key")
+    throw usage_error("troupe admin needs create-user, create-api-key or revoke-api-key");
+  auto s = load_settings(a);
+  crypto::init();
+  std::string email, name, prefix, password;
+  std::vector<std::string> scopes;
+  if (sub == "create-user") {
+    email = require_option(a, "email");
+    if (a.switches.count("password-stdin"))
+      password = read_password_stdin();
+  } else if (sub == "create-api-key") {
+    email = require_option(a, "email");
+    name = require_option(a, "name");
+    std::string list = option(a, "scopes");
+    for (std::size_t start = 0; start < list.size();) {
+      auto end = list.find(',', start);
+      if (end == std::string::npos)
+        end = list.size();
+      if (end > start)
+        scopes.push_back(list.substr(start, end - start));
+      start = end + 1;
+    }
+    if (scopes.empty())
+      scopes = {"*"};
+    for (auto& sc : scopes)
+      if (!gateway::valid_scope(sc))
+        throw usage_error("unknown scope '" + sc + "'");
+  } else {
+    prefix = require_option(a, "prefix");
+  }
+  auto db = runtime::open_database(s);
+  pqxx::connection conn{db.connection_string};
+  runtime::check_schema(conn);
+  try {
+    if (sub == "create-user") {
+      bool generated = password.empty();
+      if (generated)
+        password = crypto::base64url_encode(crypto::random_bytes(12));
+      auto user = accounts::create_user(conn, email, password);
+      std::cerr << "created user " << user["email"].get<std::string>() << " ("
+                << user["id"].get<std::string>() << ")\n";
+      if (generated)
+        std::cerr << "password: " << password << "\n";
+    } else if (sub == "create-api-key") {
+      auto user = accounts::find_user(conn, email);
+      if (!user) {
+        std::cerr << "troupe: no user with email " << email << "\n";
+        return exit_failure;
+      }
+      auto key = accounts::create_api_key(conn, *user, name, scopes, std::nullopt);
+      std::cout << key["key"].get<std::string>() << std::endl;
+    } else if (!accounts::revoke_api_key(conn, prefix)) {
+      std::cerr << "troupe: no active API key with prefix " << prefix << "\n";
+      return exit_failure;
+    } else {
+      std::cerr << "revoked API key " << prefix << "\n";
+    }
+  } catch (const api_error& e) {
+    std::cerr << "troupe: " << e.what() << "\n";
+    return e.status == 400 ? exit_usage : exit_failure;
+  }
+  return exit_ok;
+}
+
+// Creates admin@localhost on a database without users and prints how to use it.
+void bootstrap_admin(const std::string& conninfo, const std::string& address) {
+  pqxx::connection conn{conninfo};
+  if (accounts::user_count(conn) > 0)
+    return;
+  auto password = crypto::base64url_encode(crypto::random_bytes(12));
+  auto user = accounts::create_user(conn, "admin@localhost", password, true);
+  auto key = accounts::create_api_key(conn, user["id"], "bootstrap", {"*"}, std::nullopt);
+  auto k = key["key"].get<std::string>();
+  std::cout << "\n"
+            << "troupe is ready at http://" << address << "\n\n"
+            << "Created the local admin user admin@localhost (password: " << password << ")\n"
+            << "and one API key. It is shown only this once:\n\n"
+            << "  " << k << "\n\n"
+            << "Create your first playbook:\n\n"
+            << "  curl -s -X POST http://" << address << "/v1/playbooks \\\n"
+            << "    -H 'Authorization: Bearer " << k << "' \\\n"
+            << "    -H 'Content-Type: application/json' \\\n"
+            << "    -d '{\"name\": \"first playbook\", \"content\": \"## STRATEGIES & INSIGHTS\\n"
+               "- Check the API pagination before concluding a list is complete.\"}'\n\n"
+            << std::flush;
+}
+
+int cmd_serve(const parsed_args& a) {
+  check_no_positional(a, 1);
+  auto s = load_settings(a);
+  // Signals are taken synchronously by this thread; every other thread
+  // inherits the blocked mask.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGHUP);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  std::signal(SIGPIPE, SIG_IGN);
+
+  runtime::node n{s};
+  try {
+    auto address = n.start();
+    if (a.switches.count("bootstrap-admin"))
+      bootstrap_admin(n.connection_string(), address);
+  } catch (const std::exception& e) {
+    log::error("troupe could not start", {{"error", e.what()}});
+    n.drain();
+    return exit_failure;
+  }
+  for (;;) {
+    int sig = 0;
+    sigwait(&signals, &sig);
+    if (sig == SIGHUP) {
+      try {
+        load_settings(a);
+        log::info("configuration reloaded (log level and format)");
+      } catch (const std::exception& e) {
+        log::error("configuration reload failed; keeping the old one", {{"error", e.what()}});
+      }
+      continue;
+    }
+    log::info("signal received; draining (a second signal exits at once)",
+              {{"signal", sig == SIGINT ? "SIGINT" : "SIGTERM"}});
+    break;
+  }
+  std::thread([signals]() mutable {
+    int sig = 0;
+    while (sigwait(&signals, &sig) == 0)
+      if (sig != SIGHUP)
+        std::_Exit(exit_failure);
+  }).detach();
+  n.drain();
+  return exit_ok;
+}
+
+int run(int argc, char** argv) {
+  auto a = parse_args(argc, argv);
+  std::string command = a.positional.empty() ? "" : a.positional[0];
+  if (command.empty()) {
+    std::cout << main_help;
+    return a.help ? exit_ok : exit_usage;
+  }
+  if (a.help) {
+    auto it = command_help.find(command);
+    if (it == command_help.end())
+      throw usage_error("unknown command '" + command + "'");
+    std::cout << it->second;
+    return exit_ok;
+  }
+  if (command == "version")
+    return cmd_version(a);
+  if (command == "config")
+    return cmd_config(a);
+  if (command == "migrate")
+    return cmd_migrate(a);
+  if (command == "admin")
+    return cmd_admin(a);
+  if (command == "serve")
+    return cmd_serve(a);
+  if (command == "gateway" || command == "worker") {
+    std::cerr << "troupe: '" << command
+              << "' (cluster roles) is not available in this version; use 'troupe serve'\n";
+    return exit_usage;
+  }
+  throw usage_error("unknown command '" + command + "'");
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+  try {
+    return run(argc, argv);
+  } catch (const usage_error& e) {
+    std::cerr << "troupe: " << e.what() << "\n(see troupe --help)\n";
+    return exit_usage;
+  } catch (const std::exception& e) {
+    std::cerr << "troupe: " << e.what() << "\n";
+    return exit_failure;
+  }
+}

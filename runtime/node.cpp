@@ -1,0 +1,239 @@
+#include "runtime/node.hpp"
+
+#include "actors/accounts/accounts.hpp"
+#include "actors/playbooks/playbooks.hpp"
+#include "actors/system/system.hpp"
+#include "gateway/gateway.hpp"
+#include "gateway/http_server.hpp"
+#include "runtime/crypto.hpp"
+#include "runtime/embedded_postgres.hpp"
+#include "runtime/log.hpp"
+#include "runtime/migrations.hpp"
+#include "runtime/store.hpp"
+
+#include <filesystem>
+#include <fstream>
+#include <optional>
+#include <pqxx/pqxx>
+#include <sstream>
+#include <unistd.h>
+
+namespace troupe::runtime {
+
+#ifndef TROUPE_VERSION
+#define TROUPE_VERSION "0.0.0-dev"
+#endif
+const char* const troupe_version = TROUPE_VERSION;
+
+namespace {
+
+struct listen_address {
+  std::string host;
+  unsigned short port;
+};
+
+listen_address split_listen(const std::string& listen) {
+  auto colon = listen.rfind(':');
+  auto host = listen.substr(0, colon);
+  if (host.size() > 1 && host.front() == '[' && host.back() == ']')
+    host = host.substr(1, host.size() - 2);
+  return {host, static_cast<unsigned short>(std::stoi(listen.substr(colon + 1)))};
+}
+
+std::string make_node_id() {
+  char host[256] = {0};
+  gethostname(host, sizeof host - 1);
+  return std::string{host} + "-" + crypto::random_hex(3);
+}
+
+void write_file_atomically(const std::filesystem::path& path, const std::string& content) {
+  auto tmp = path;
+  tmp += ".tmp";
+  {
+    std::ofstream out{tmp, std::ios::trunc};
+    out << content;
+  }
+  std::filesystem::rename(tmp, path);
+}
+
+} // namespace
+
+database_handle open_database(const config::settings& s, bool fsync) {
+  if (!s.database.url.empty())
+    return {s.database.url, nullptr};
+  embedded_postgres_options opts;
+  opts.data_dir = s.database.data_dir;
+  opts.fsync = fsync;
+  auto pg = std::make_shared<embedded_postgres>(opts);
+  pg->start();
+  return {pg->connection_string(), pg};
+}
+
+std::string resolve_jwt_secret(const config::settings& s, const std::string& conninfo) {
+  if (!s.auth.jwt_secret.empty())
+    return s.auth.jwt_secret;
+  if (!s.auth.jwt_secret_file.empty()) {
+    std::ifstream in{s.auth.jwt_secret_file};
+    if (!in)
+      throw std::runtime_error("auth.jwt_secret_file: cannot read " + s.auth.jwt_secret_file);
+    std::stringstream buf;
+    buf << in.rdbuf();
+    auto secret = buf.str();
+    while (!secret.empty() && (secret.back() == '\n' || secret.back() == '\r'))
+      secret.pop_back();
+    if (secret.size() < 32)
+      throw std::runtime_error("auth.jwt_secret_file: the secret must be at least 32 bytes");
+    return secret;
+  }
+  pqxx::connection conn{conninfo};
+  pqxx::work tx{conn};
+  tx.exec_params("INSERT INTO node_settings (key, value) VALUES ('jwt_secret', $1)"
+                 " ON CONFLICT (key) DO NOTHING",
+                 crypto::base64url_encode(crypto::random_bytes(48)));
+  auto secret = tx.exec("SELECT value FROM node_settings WHERE key = 'jwt_secret'")[0][0];
+  std::string out = secret.c_str();
+  tx.commit();
+  return out;
+}
+
+struct node::impl {
+  config::settings settings;
+  std::string address;
+  std::string conninfo;
+  std::shared_ptr<void> database;
+  system_endpoints::node_info info;
+  std::unique_ptr<gateway::http_server> http;
+  std::unique_ptr<caf::actor_system_config> cfg;
+  std::unique_ptr<caf::actor_system> sys;
+  std::vector<caf::actor> actors;
+  bool running = false;
+
+  void register_node(pqxx::connection& conn) {
+    pqxx::work tx{conn};
+    tx.exec_params("INSERT INTO nodes (id, role, address, version) VALUES ($1, 'serve', $2, $3)"
+                   " ON CONFLICT (id) DO UPDATE SET heartbeat_at = now(), draining = false,"
+                   " address = excluded.address",
+                   info.node_id, address, troupe_version);
+    tx.commit();
+  }
+
+  void unregister_node() {
+    try {
+      pqxx::connection conn{conninfo};
+      pqxx::work tx{conn};
+      tx.exec_params("DELETE FROM nodes WHERE id = $1", info.node_id);
+      tx.commit();
+    } catch (const std::exception& e) {
+      log::warn("could not remove the node from the registry", {{"error", e.what()}});
+    }
+  }
+};
+
+node::node(config::settings s) : impl_(std::make_unique<impl>()) {
+  impl_->settings = std::move(s);
+  impl_->info.node_id = make_node_id();
+  impl_->info.version = troupe_version;
+}
+
+node::~node() {
+  try {
+    drain();
+  } catch (...) {
+    // A destructor must not throw; drain() logs its own failures.
+  }
+}
+
+std::string node::start() {
+  auto& m = *impl_;
+  const auto& s = m.settings;
+  crypto::init();
+  auto db = open_database(s);
+  m.conninfo = db.connection_string;
+  m.database = db.keep_alive;
+  {
+    auto conn = open_connection(m.conninfo, s.database.statement_timeout_ms);
+    auto r = migrate(*conn);
+    if (r.to != r.from)
+      log::info("database migrated", {{"from", r.from}, {"to", r.to}});
+  }
+  auto secret = resolve_jwt_secret(s, m.conninfo);
+
+  m.cfg = std::make_unique<caf::actor_system_config>();
+  register_message_types(*m.cfg);
+  m.sys = std::make_unique<caf::actor_system>(*m.cfg);
+  auto& sys = *m.sys;
+
+  store_options so;
+  so.connection_string = m.conninfo;
+  so.pool_size = s.database.pool_size;
+  so.statement_timeout_ms = s.database.statement_timeout_ms;
+  so.reconnect_max_backoff_ms = s.database.reconnect_max_backoff_ms;
+  auto store = spawn_store(sys, so);
+  auto verifier = gateway::spawn_verifier(sys, store, secret,
+                                          std::chrono::milliseconds{s.auth.cache_ttl_ms});
+  accounts::accounts_options ao{s.auth.allow_registration, secret, s.auth.access_token_ttl_s,
+                                s.auth.refresh_token_ttl_s};
+  gateway::gateway_targets targets{system_endpoints::spawn_system(sys, store, m.info),
+                                   accounts::spawn_accounts(sys, store, verifier, ao),
+                                   playbooks::spawn_playbooks(sys, store, s.playbooks), verifier};
+  auto bridge = gateway::make_bridge(sys, targets,
+                                     std::chrono::milliseconds{s.server.request_timeout_ms});
+  for (auto a : {caf::actor_cast<caf::actor>(store), caf::actor_cast<caf::actor>(verifier),
+                 caf::actor_cast<caf::actor>(targets.system),
+                 caf::actor_cast<caf::actor>(targets.accounts),
+                 caf::actor_cast<caf::actor>(targets.playbooks), bridge.actor})
+    m.actors.push_back(a);
+
+  auto listen = split_listen(s.server.listen);
+  gateway::http_server_options ho;
+  ho.host = listen.host;
+  ho.port = listen.port;
+  ho.io_threads = s.server.io_threads;
+  ho.max_body_bytes = static_cast<std::size_t>(s.server.max_body_bytes);
+  ho.max_header_bytes = static_cast<std::size_t>(s.server.max_header_bytes);
+  ho.idle_timeout = std::chrono::seconds{s.server.idle_timeout_s};
+  m.http = std::make_unique<gateway::http_server>(ho, bridge.dispatch);
+  m.address = m.http->start();
+  m.running = true;
+  {
+    pqxx::connection conn{m.conninfo};
+    m.register_node(conn);
+  }
+  std::filesystem::create_directories(s.database.data_dir);
+  write_file_atomically(std::filesystem::path{s.database.data_dir} / "listen.addr",
+                        m.address + "\n");
+  log::info("troupe is serving", {{"address", "http://" + m.address},
+                                  {"node_id", m.info.node_id},
+                                  {"version", troupe_version}});
+  return m.address;
+}
+
+void node::drain() {
+  auto& m = *impl_;
+  if (!m.running) {
+    m.database.reset();
+    return;
+  }
+  m.running = false;
+  m.info.draining->store(true);
+  log::info("draining: no new connections; waiting for requests in flight");
+  m.http->stop_accepting();
+  if (!m.http->wait_idle(std::chrono::seconds{m.settings.server.shutdown_grace_s}))
+    log::warn("shutdown grace ran out with requests still in flight",
+              {{"in_flight", m.http->in_flight()}});
+  m.http->stop();
+  for (auto& a : m.actors)
+    caf::anon_send_exit(a, caf::exit_reason::user_shutdown);
+  m.actors.clear();
+  m.sys.reset();
+  m.http.reset();
+  m.unregister_node();
+  m.database.reset();
+  log::info("troupe stopped");
+}
+
+const std::string& node::address() const { return impl_->address; }
+const std::string& node::node_id() const { return impl_->info.node_id; }
+const std::string& node::connection_string() const { return impl_->conninfo; }
+
+} // namespace troupe::runtime

@@ -1,0 +1,156 @@
+#include "tests/integration/harness.hpp"
+
+#include "runtime/crypto.hpp"
+#include "runtime/log.hpp"
+
+#include <thread>
+
+namespace troupe::test {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+
+test_database& shared_database() {
+  static test_database db;
+  return db;
+}
+
+http_client::http_client(const std::string& address) : stream_(ioc_) {
+  auto colon = address.rfind(':');
+  host_ = address.substr(0, colon);
+  port_ = address.substr(colon + 1);
+  connect();
+}
+
+void http_client::connect() {
+  asio::ip::tcp::resolver resolver{ioc_};
+  stream_.connect(resolver.resolve(host_, port_));
+}
+
+response http_client::send(const std::string& method, const std::string& target,
+                           const std::string& body,
+                           const std::map<std::string, std::string>& headers) {
+  http::request<http::string_body> req{http::string_to_verb(method), target, 11};
+  if (req.method() == http::verb::unknown)
+    req.method_string(method);
+  req.set(http::field::host, host_);
+  bool has_content_type = false;
+  for (auto& [k, v] : headers) {
+    req.set(k, v);
+    has_content_type |= beast::iequals(k, "content-type");
+  }
+  if (!body.empty() && !has_content_type)
+    req.set(http::field::content_type, "application/json");
+  req.body() = body;
+  req.prepare_payload();
+  stream_.expires_after(std::chrono::seconds{60});
+  http::write(stream_, req);
+  beast::flat_buffer buffer;
+  http::response_parser<http::string_body> parser;
+  parser.body_limit(64 * 1024 * 1024);
+  http::read(stream_, buffer, parser);
+  auto& res = parser.get();
+  response out;
+  out.status = static_cast<int>(res.result_int());
+  for (auto& f : res) {
+    std::string name{f.name_string()};
+    for (auto& c : name)
+      c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    out.headers[name] = std::string{f.value()};
+  }
+  out.body = res.body();
+  if (!res.keep_alive()) {
+    beast::error_code ec;
+    stream_.socket().shutdown(asio::ip::tcp::socket::shutdown_both, ec);
+    stream_.close();
+    connect();
+  }
+  return out;
+}
+
+std::string http_client::raw(const std::string& bytes) {
+  stream_.expires_after(std::chrono::seconds{30});
+  asio::write(stream_.socket(), asio::buffer(bytes));
+  std::string out;
+  beast::error_code ec;
+  char buf[4096];
+  // Read until the server closes the connection (framing errors close it).
+  for (;;) {
+    auto n = stream_.socket().read_some(asio::buffer(buf), ec);
+    out.append(buf, n);
+    if (ec)
+      break;
+  }
+  stream_.close();
+  connect();
+  return out;
+}
+
+test_node::test_node(const std::string& conninfo,
+                     const std::function<void(config::settings&)>& adjust) {
+  log::set_level(log::level::warn);
+  settings.database.url = conninfo;
+  settings.database.data_dir = dir.path();
+  settings.database.pool_size = 4;
+  settings.server.listen = "127.0.0.1:0";
+  settings.server.io_threads = 2;
+  settings.auth.allow_registration = true;
+  if (adjust)
+    adjust(settings);
+  node = std::make_unique<runtime::node>(settings);
+  node->start();
+}
+
+test_node::~test_node() { node->drain(); }
+
+user make_user(const std::string& address) {
+  http_client c{address};
+  user u;
+  u.email = "user-" + crypto::random_hex(6) + "@example.com";
+  u.password = "password-" + crypto::random_hex(4);
+  json creds = {{"email", u.email}, {"password", u.password}};
+  auto reg = c.send("POST", "/v1/auth/register", creds.dump());
+  if (reg.status != 201)
+    throw std::runtime_error("register failed: " + reg.body);
+  u.id = reg.doc()["id"];
+  auto login = c.send("POST", "/v1/auth/login", creds.dump());
+  if (login.status != 200)
+    throw std::runtime_error("login failed: " + login.body);
+  u.access_token = login.doc()["access_token"];
+  u.refresh_token = login.doc()["refresh_token"];
+  return u;
+}
+
+std::map<std::string, std::string> bearer(const std::string& credential) {
+  return {{"Authorization", "Bearer " + credential}};
+}
+
+bool eventually(const std::function<bool()>& condition, std::chrono::milliseconds deadline) {
+  auto until = std::chrono::steady_clock::now() + deadline;
+  while (std::chrono::steady_clock::now() < until) {
+    if (condition())
+      return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds{20}); // poll interval
+  }
+  return condition();
+}
+
+std::map<std::string, long long> table_counts(const std::string& conninfo) {
+  pqxx::connection conn{conninfo};
+  pqxx::read_transaction tx{conn};
+  std::map<std::string, long long> out;
+  for (auto t : {"users", "api_keys", "refresh_tokens", "playbooks", "playbook_versions",
+                 "outcomes", "jobs", "events"})
+    out[t] = tx.exec(std::string{"SELECT count(*) FROM "} + t)[0][0].as<long long>();
+  // Content of mutable rows matters too: a refused PATCH must not touch them.
+  out["playbooks_updated"] =
+      tx.exec("SELECT coalesce(sum(extract(epoch FROM updated_at) * 1000)::bigint, 0)"
+              " FROM playbooks")[0][0]
+          .as<long long>();
+  out["api_keys_revoked"] =
+      tx.exec("SELECT count(*) FROM api_keys WHERE revoked_at IS NOT NULL")[0][0].as<long long>();
+  return out;
+}
+
+} // namespace troupe::test

@@ -1,0 +1,129 @@
+// Test harness for integration suites: a throwaway Postgres shared by the
+// process, in-process troupe nodes on loopback ports, and a small blocking
+// HTTP/1.1 client that speaks to them over real sockets.
+#pragma once
+
+#include "config/settings.hpp"
+#include "runtime/embedded_postgres.hpp"
+#include "runtime/node.hpp"
+
+#include <boost/asio.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <chrono>
+#include <filesystem>
+#include <functional>
+#include <map>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <pqxx/pqxx>
+#include <string>
+
+namespace troupe::test {
+
+using json = nlohmann::json;
+
+// A fresh directory under /tmp, removed by the destructor.
+class temp_dir {
+public:
+  temp_dir() {
+    char tmpl[] = "/tmp/troupe-test-XXXXXX";
+    path_ = mkdtemp(tmpl);
+    // When the tests run as root, Postgres runs as the postgres user, which
+    // must be able to enter the directory.
+    std::filesystem::permissions(path_, std::filesystem::perms::owner_all |
+                                            std::filesystem::perms::group_exec |
+                                            std::filesystem::perms::others_exec);
+  }
+  ~temp_dir() {
+    std::error_code ec;
+    std::filesystem::remove_all(path_, ec);
+  }
+  const std::string& path() const { return path_; }
+
+private:
+  std::string path_;
+};
+
+// A throwaway Postgres cluster (fsync off).
+struct test_database {
+  temp_dir dir;
+  std::unique_ptr<runtime::embedded_postgres> pg;
+
+  test_database() {
+    runtime::embedded_postgres_options o;
+    o.data_dir = dir.path();
+    o.fsync = false;
+    pg = std::make_unique<runtime::embedded_postgres>(o);
+    pg->start();
+  }
+  std::string conninfo() const { return pg->connection_string(); }
+};
+
+// The process-wide database, started on first use.
+test_database& shared_database();
+
+struct response {
+  int status = 0;
+  std::map<std::string, std::string> headers; // lower-case names
+  std::string body;
+  json doc() const { return json::parse(body, nullptr, false); }
+  std::string header(const std::string& name) const {
+    auto it = headers.find(name);
+    return it == headers.end() ? "" : it->second;
+  }
+};
+
+// One keep-alive HTTP/1.1 connection.
+class http_client {
+public:
+  explicit http_client(const std::string& address);
+  response send(const std::string& method, const std::string& target, const std::string& body = "",
+                const std::map<std::string, std::string>& headers = {});
+  // Bytes as they are, for framing tests; returns what the server answered.
+  std::string raw(const std::string& bytes);
+
+private:
+  boost::asio::io_context ioc_;
+  boost::beast::tcp_stream stream_;
+  std::string host_, port_;
+  void connect();
+};
+
+// A node with its settings, started on construction.
+struct test_node {
+  temp_dir dir;
+  config::settings settings;
+  std::unique_ptr<runtime::node> node;
+
+  explicit test_node(const std::string& conninfo,
+                     const std::function<void(config::settings&)>& adjust = {});
+  ~test_node();
+  const std::string& address() const { return node->address(); }
+};
+
+// A user registered and logged in through the API.
+struct user {
+  std::string email;
+  std::string password;
+  std::string access_token;
+  std::string refresh_token;
+  std::string id;
+  std::map<std::string, std::string> auth() const {
+    return {{"Authorization", "Bearer " + access_token}};
+  }
+};
+
+user make_user(const std::string& address);
+
+// Headers for a JSON request with a bearer credential.
+std::map<std::string, std::string> bearer(const std::string& credential);
+
+// Polls `condition` every 20 ms until it holds or `deadline` passes.
+bool eventually(const std::function<bool()>& condition,
+                std::chrono::milliseconds deadline = std::chrono::seconds{30});
+
+// Row counts of every table, to assert that a refused request changed nothing.
+std::map<std::string, long long> table_counts(const std::string& conninfo);
+
+} // namespace troupe::test

@@ -1,0 +1,405 @@
+#include "config/settings.hpp"
+
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <sstream>
+#include <string>
+
+#include <unistd.h>
+
+namespace troupe::config {
+namespace {
+
+using env_map = std::map<std::string, std::string>;
+
+load_result from_text(const std::string& text, const env_map& env = {},
+                      const override_list& flags = {}) {
+  return load_text(text, "test.toml", env, flags);
+}
+
+// Loads and expects success, failing the test with the error message otherwise.
+settings loaded(const std::string& text, const env_map& env = {},
+                const override_list& flags = {}) {
+  auto result = from_text(text, env, flags);
+  EXPECT_FALSE(result.error) << result.error->message;
+  EXPECT_TRUE(result.value);
+  return result.value.value_or(settings{});
+}
+
+std::string error_of(const load_result& result) {
+  EXPECT_FALSE(result.value);
+  EXPECT_TRUE(result.error) << "expected an error";
+  return result.error ? result.error->message : std::string();
+}
+
+std::string read_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  EXPECT_TRUE(in) << "cannot open " << path;
+  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
+class temp_file {
+public:
+  explicit temp_file(const std::string& content)
+      : path_(std::filesystem::temp_directory_path() /
+              ("troupe_config_test_" + std::to_string(::getpid()) + ".toml")) {
+    std::ofstream(path_, std::ios::binary) << content;
+  }
+  ~temp_file() { std::filesystem::remove(path_); }
+  std::string path() const { return path_.string(); }
+
+private:
+  std::filesystem::path path_;
+};
+
+TEST(ConfigDefaults, EmptyInputGivesHeaderDefaults) {
+  settings s = loaded("");
+  settings d;
+  EXPECT_EQ(s.server.listen, "127.0.0.1:8080");
+  EXPECT_EQ(s.server.io_threads, d.server.io_threads);
+  EXPECT_EQ(s.server.max_body_bytes, 1 << 20);
+  EXPECT_EQ(s.database.url, "");
+  EXPECT_EQ(s.database.pool_size, 8);
+  EXPECT_FALSE(s.auth.allow_registration);
+  EXPECT_EQ(s.auth.refresh_token_ttl_s, 7 * 24 * 3600);
+  EXPECT_EQ(s.playbooks.max_content_bytes, 512 * 1024);
+  EXPECT_EQ(s.log.level, "info");
+  EXPECT_EQ(s.log.format, "json");
+  EXPECT_EQ(effective_toml(s), effective_toml(d));
+}
+
+TEST(ConfigDefaults, NoFileMeansDefaults) {
+  auto result = load("", {}, {});
+  ASSERT_TRUE(result.value) << result.error->message;
+  EXPECT_EQ(effective_toml(*result.value), effective_toml(settings{}));
+}
+
+TEST(ConfigFile, OverridesDefaults) {
+  settings s = loaded(R"(
+[server]
+listen = "0.0.0.0:9000"
+io_threads = 4
+max_body_bytes = 2048
+
+[database]
+url = "postgresql://troupe@db.internal/troupe"
+
+[auth]
+allow_registration = true
+
+[log]
+level = "debug"
+format = "text"
+)");
+  EXPECT_EQ(s.server.listen, "0.0.0.0:9000");
+  EXPECT_EQ(s.server.io_threads, 4);
+  EXPECT_EQ(s.server.max_body_bytes, 2048);
+  EXPECT_EQ(s.database.url, "postgresql://troupe@db.internal/troupe");
+  EXPECT_TRUE(s.auth.allow_registration);
+  EXPECT_EQ(s.log.level, "debug");
+  EXPECT_EQ(s.log.format, "text");
+  EXPECT_EQ(s.database.pool_size, 8) << "keys not in the file keep their defaults";
+}
+
+TEST(ConfigFile, DottedKeysAreAccepted) {
+  EXPECT_EQ(loaded("server.io_threads = 3\n").server.io_threads, 3);
+}
+
+TEST(ConfigFile, LoadsFromDisk) {
+  temp_file file("[database]\npool_size = 16\n");
+  auto result = load(file.path(), {}, {});
+  ASSERT_TRUE(result.value) << result.error->message;
+  EXPECT_EQ(result.value->database.pool_size, 16);
+}
+
+TEST(ConfigFile, ErrorsNameTheFileOnDisk) {
+  temp_file file("[database]\npool_size = 0\n");
+  auto message = error_of(load(file.path(), {}, {}));
+  EXPECT_NE(message.find(file.path() + ":2"), std::string::npos) << message;
+}
+
+TEST(ConfigFile, MissingFileIsAClearError) {
+  auto message = error_of(load("/nonexistent/troupe.toml", {}, {}));
+  EXPECT_NE(message.find("/nonexistent/troupe.toml"), std::string::npos) << message;
+  EXPECT_NE(message.find("does not exist"), std::string::npos) << message;
+}
+
+TEST(ConfigFile, UnknownKeyNamesKeyAndLine) {
+  auto message = error_of(from_text("[server]\nio_threads = 2\nlisten_port = 80\n"));
+  EXPECT_NE(message.find("server.listen_port"), std::string::npos) << message;
+  EXPECT_NE(message.find("test.toml:3"), std::string::npos) << message;
+}
+
+TEST(ConfigFile, UnknownSectionNamesSectionAndLine) {
+  auto message = error_of(from_text("\n[servre]\nio_threads = 2\n"));
+  EXPECT_NE(message.find("servre"), std::string::npos) << message;
+  EXPECT_NE(message.find("test.toml:2"), std::string::npos) << message;
+}
+
+TEST(ConfigFile, NestedTableInSectionIsUnknownKey) {
+  auto message = error_of(from_text("[server.tls]\ncert = \"x\"\n"));
+  EXPECT_NE(message.find("server.tls"), std::string::npos) << message;
+}
+
+TEST(ConfigFile, SectionThatIsNotATable) {
+  auto message = error_of(from_text("server = 3\n"));
+  EXPECT_NE(message.find("server"), std::string::npos) << message;
+  EXPECT_NE(message.find("table"), std::string::npos) << message;
+}
+
+TEST(ConfigFile, FirstProblemInFileOrderIsReported) {
+  // toml++ iterates keys alphabetically; the report must still follow the file.
+  auto message = error_of(from_text("[server]\nzzz = 1\naaa = 2\n"));
+  EXPECT_NE(message.find("server.zzz"), std::string::npos) << message;
+  EXPECT_NE(message.find("test.toml:2"), std::string::npos) << message;
+}
+
+TEST(ConfigFile, WrongTypeNamesKeyExpectedTypeAndLine) {
+  auto message = error_of(from_text("[server]\n\nio_threads = \"four\"\n"));
+  EXPECT_NE(message.find("server.io_threads"), std::string::npos) << message;
+  EXPECT_NE(message.find("expected integer"), std::string::npos) << message;
+  EXPECT_NE(message.find("got string"), std::string::npos) << message;
+  EXPECT_NE(message.find("test.toml:3"), std::string::npos) << message;
+
+  message = error_of(from_text("[auth]\nallow_registration = 1\n"));
+  EXPECT_NE(message.find("expected boolean"), std::string::npos) << message;
+
+  message = error_of(from_text("[server]\nio_threads = 2.0\n"));
+  EXPECT_NE(message.find("expected integer"), std::string::npos) << message;
+}
+
+TEST(ConfigFile, OutOfRangeNamesKeyRangeAndLine) {
+  auto message = error_of(from_text("[server]\nio_threads = 65\n"));
+  EXPECT_NE(message.find("server.io_threads"), std::string::npos) << message;
+  EXPECT_NE(message.find("1..64"), std::string::npos) << message;
+  EXPECT_NE(message.find("test.toml:2"), std::string::npos) << message;
+
+  message = error_of(from_text("[server]\nmax_body_bytes = 1023\n"));
+  EXPECT_NE(message.find("1024..67108864"), std::string::npos) << message;
+}
+
+TEST(ConfigFile, RangeBoundsAreInclusive) {
+  settings s = loaded("[server]\nio_threads = 64\nshutdown_grace_s = 0\n");
+  EXPECT_EQ(s.server.io_threads, 64);
+  EXPECT_EQ(s.server.shutdown_grace_s, 0);
+}
+
+TEST(ConfigFile, BadEnumValue) {
+  auto message = error_of(from_text("[log]\nlevel = \"verbose\"\n"));
+  EXPECT_NE(message.find("log.level"), std::string::npos) << message;
+  EXPECT_NE(message.find("trace|debug|info|warn|error"), std::string::npos) << message;
+
+  message = error_of(from_text("[log]\nformat = \"xml\"\n"));
+  EXPECT_NE(message.find("log.format"), std::string::npos) << message;
+}
+
+TEST(ConfigFile, SyntaxErrorMentionsFileAndLine) {
+  auto message = error_of(from_text("[server]\nio_threads = 2\nlisten = \"unterminated\n"));
+  EXPECT_NE(message.find("test.toml:3"), std::string::npos) << message;
+  EXPECT_NE(message.find("syntax"), std::string::npos) << message;
+}
+
+TEST(ConfigValidation, ListenAddresses) {
+  for (const char* good : {"127.0.0.1:8080", "0.0.0.0:0", "localhost:65535", "[::1]:443",
+                           "[::]:80", "[2001:db8::1]:8080"})
+    EXPECT_TRUE(from_text("", {}, {{"server.listen", good}}).value) << good;
+
+  for (const char* bad : {"127.0.0.1", "127.0.0.1:65536", "127.0.0.1:-1", ":8080",
+                          "example.com:80", "::1:80", "[::1]80", "[nonsense]:80",
+                          "256.0.0.1:80", "127.0.0.1:80x", "localhost:"}) {
+    auto message = error_of(from_text("", {}, {{"server.listen", bad}}));
+    EXPECT_NE(message.find("server.listen"), std::string::npos) << bad << ": " << message;
+  }
+}
+
+TEST(ConfigValidation, BadListenInFileNamesLine) {
+  auto message = error_of(from_text("[server]\nlisten = \"8080\"\n"));
+  EXPECT_NE(message.find("server.listen"), std::string::npos) << message;
+  EXPECT_NE(message.find("test.toml:2"), std::string::npos) << message;
+}
+
+TEST(ConfigValidation, DatabaseUrl) {
+  for (const char* good : {"", "postgres://u:p@h/db", "postgresql://h", "host=h dbname=d"})
+    EXPECT_TRUE(from_text("", {}, {{"database.url", good}}).value) << good;
+
+  auto message = error_of(from_text("", {}, {{"database.url", "mysql://u:hunter2@h/db"}}));
+  EXPECT_NE(message.find("database.url"), std::string::npos) << message;
+  EXPECT_EQ(message.find("hunter2"), std::string::npos) << "a bad URL must not leak: " << message;
+}
+
+TEST(ConfigEnv, OverridesFile) {
+  settings s = loaded("[server]\nio_threads = 4\nlisten = \"127.0.0.1:1\"\n",
+                      {{"TROUPE_SERVER_IO_THREADS", "8"},
+                       {"TROUPE_DATABASE_URL", "postgres://h/db"},
+                       {"TROUPE_AUTH_ALLOW_REGISTRATION", "yes"},
+                       {"TROUPE_LOG_LEVEL", "warn"}});
+  EXPECT_EQ(s.server.io_threads, 8);
+  EXPECT_EQ(s.server.listen, "127.0.0.1:1") << "file values the environment leaves alone stay";
+  EXPECT_EQ(s.database.url, "postgres://h/db");
+  EXPECT_TRUE(s.auth.allow_registration);
+  EXPECT_EQ(s.log.level, "warn");
+}
+
+TEST(ConfigEnv, UnrelatedVariablesAreIgnored) {
+  settings s = loaded("", {{"PATH", "/bin"}, {"HOME", "/root"}, {"troupe_log_level", "x"}});
+  EXPECT_EQ(s.log.level, "info");
+}
+
+TEST(ConfigEnv, UnknownTroupeVariableIsAnError) {
+  auto message = error_of(from_text("", {{"TROUPE_SERVER_THREADS", "4"}}));
+  EXPECT_NE(message.find("TROUPE_SERVER_THREADS"), std::string::npos) << message;
+}
+
+TEST(ConfigEnv, ReservedVariablesAreIgnored) {
+  settings s = loaded("", {{"TROUPE_CONFIG", "/etc/troupe.toml"},
+                           {"TROUPE_TEST_DATABASE", "whatever"},
+                           {"TROUPE_TEST_", ""}});
+  EXPECT_EQ(effective_toml(s), effective_toml(settings{}));
+}
+
+TEST(ConfigEnv, ErrorsNameTheVariable) {
+  auto message = error_of(from_text("", {{"TROUPE_SERVER_IO_THREADS", "4 "}}));
+  EXPECT_NE(message.find("TROUPE_SERVER_IO_THREADS"), std::string::npos) << message;
+  EXPECT_NE(message.find("integer"), std::string::npos) << message;
+
+  message = error_of(from_text("", {{"TROUPE_DATABASE_POOL_SIZE", "1000"}}));
+  EXPECT_NE(message.find("TROUPE_DATABASE_POOL_SIZE"), std::string::npos) << message;
+  EXPECT_NE(message.find("1..256"), std::string::npos) << message;
+
+  message = error_of(from_text("", {{"TROUPE_LOG_FORMAT", "xml"}}));
+  EXPECT_NE(message.find("TROUPE_LOG_FORMAT"), std::string::npos) << message;
+}
+
+TEST(ConfigEnv, IntegersMustBeWholeDecimalStrings) {
+  for (const char* bad : {"", "0x10", "+4", " 4", "4.0", "four", "99999999999999999999"})
+    EXPECT_TRUE(from_text("", {{"TROUPE_SERVER_IO_THREADS", bad}}).error) << "'" << bad << "'";
+  EXPECT_EQ(loaded("", {{"TROUPE_SERVER_SHUTDOWN_GRACE_S", "0"}}).server.shutdown_grace_s, 0);
+}
+
+TEST(ConfigEnv, BooleanParsing) {
+  const std::string var = "TROUPE_AUTH_ALLOW_REGISTRATION";
+  for (const char* yes : {"true", "1", "yes", "TRUE", "Yes"})
+    EXPECT_TRUE(loaded("", {{var, yes}}).auth.allow_registration) << yes;
+  for (const char* no : {"false", "0", "no", "False", "NO"})
+    EXPECT_FALSE(loaded("[auth]\nallow_registration = true\n", {{var, no}})
+                     .auth.allow_registration)
+        << no;
+  for (const char* bad : {"", "on", "2", "y", "true "}) {
+    auto message = error_of(from_text("", {{var, bad}}));
+    EXPECT_NE(message.find(var), std::string::npos) << "'" << bad << "': " << message;
+  }
+}
+
+TEST(ConfigFlags, OverrideEnvironment) {
+  settings s = loaded("[server]\nio_threads = 4\n", {{"TROUPE_SERVER_IO_THREADS", "8"}},
+                      {{"server.io_threads", "16"}, {"server.listen", "[::1]:0"}});
+  EXPECT_EQ(s.server.io_threads, 16);
+  EXPECT_EQ(s.server.listen, "[::1]:0");
+}
+
+TEST(ConfigFlags, LaterFlagWins) {
+  settings s = loaded("", {}, {{"log.level", "debug"}, {"log.level", "error"}});
+  EXPECT_EQ(s.log.level, "error");
+}
+
+TEST(ConfigFlags, ErrorsNameTheKey) {
+  auto message = error_of(from_text("", {}, {{"server.io_threads", "0"}}));
+  EXPECT_NE(message.find("server.io_threads"), std::string::npos) << message;
+  EXPECT_NE(message.find("1..64"), std::string::npos) << message;
+
+  message = error_of(from_text("", {}, {{"server.nope", "1"}}));
+  EXPECT_NE(message.find("server.nope"), std::string::npos) << message;
+
+  message = error_of(from_text("", {}, {{"auth.allow_registration", "maybe"}}));
+  EXPECT_NE(message.find("auth.allow_registration"), std::string::npos) << message;
+}
+
+TEST(ConfigSecrets, MaskedInEffectiveToml) {
+  settings s;
+  s.auth.jwt_secret = "s3cr3t-signing-key";
+  s.database.url = "postgresql://troupe:hunter2@db.internal:5432/troupe?sslmode=require";
+  auto text = effective_toml(s);
+  EXPECT_EQ(text.find("s3cr3t"), std::string::npos) << text;
+  EXPECT_EQ(text.find("hunter2"), std::string::npos) << text;
+  EXPECT_NE(text.find("jwt_secret = \"***\""), std::string::npos) << text;
+  EXPECT_NE(text.find("url = \"postgresql://troupe:***@db.internal:5432/troupe?sslmode=require\""),
+            std::string::npos)
+      << text;
+}
+
+TEST(ConfigSecrets, EmptySecretsStayEmpty) {
+  auto text = effective_toml(settings{});
+  EXPECT_NE(text.find("jwt_secret = \"\""), std::string::npos) << text;
+  EXPECT_NE(text.find("url = \"\""), std::string::npos) << text;
+}
+
+TEST(ConfigSecrets, UrlPasswordVariants) {
+  auto masked_url = [](const std::string& url) {
+    settings s;
+    s.database.url = url;
+    auto text = effective_toml(s);
+    auto start = text.find("url = \"") + 7;
+    return text.substr(start, text.find('"', start) - start);
+  };
+  EXPECT_EQ(masked_url("postgres://u:p@ss@h/db"), "postgres://u:***@h/db");
+  EXPECT_EQ(masked_url("postgres://u@h/db"), "postgres://u@h/db");
+  EXPECT_EQ(masked_url("postgres://h/db?user=u&password=pw&sslmode=disable"),
+            "postgres://h/db?user=u&password=***&sslmode=disable");
+  EXPECT_EQ(masked_url("host=h password=pw dbname=d"), "host=h password=*** dbname=d");
+  EXPECT_EQ(masked_url("host=h password = 'p w\\'x' dbname=d"),
+            "host=h password = *** dbname=d");
+  EXPECT_EQ(masked_url("passwordfile=x host=h"), "passwordfile=x host=h");
+}
+
+TEST(ConfigEffective, IsLoadableToml) {
+  settings s = loaded("[server]\nio_threads = 7\n[log]\nformat = \"text\"\n");
+  s.database.data_dir = "dir with \"quotes\" and \\ backslash";
+  auto again = loaded(effective_toml(s));
+  EXPECT_EQ(again.server.io_threads, 7);
+  EXPECT_EQ(again.log.format, "text");
+  EXPECT_EQ(again.database.data_dir, s.database.data_dir);
+}
+
+TEST(ConfigExample, RoundTripGivesDefaults) {
+  settings s = loaded(example_toml());
+  EXPECT_EQ(effective_toml(s), effective_toml(settings{}));
+}
+
+TEST(ConfigExample, DocumentsEveryKeyWithItsDefault) {
+  auto text = example_toml();
+  EXPECT_NE(text.find("TROUPE_"), std::string::npos) << "the header explains the precedence";
+  for (const char* section : {"[server]", "[database]", "[auth]", "[playbooks]", "[log]"})
+    EXPECT_NE(text.find(std::string("\n") + section + "\n"), std::string::npos) << section;
+  // Every key line of the effective defaults appears in the example, preceded by its comment.
+  std::istringstream lines(effective_toml(settings{}));
+  for (std::string line; std::getline(lines, line);) {
+    if (line.empty() || line[0] == '#' || line[0] == '[')
+      continue;
+    auto at = text.find("\n" + line + "\n");
+    ASSERT_NE(at, std::string::npos) << line;
+    auto comment_start = text.rfind("\n# ", at - 1);
+    auto comment = text.substr(comment_start, at - comment_start);
+    EXPECT_NE(comment.find("(default: "), std::string::npos) << line;
+  }
+}
+
+TEST(ConfigExample, RepositoryFileMatches) {
+  auto path = std::string(TROUPE_SOURCE_DIR) + "/config/troupe.example.toml";
+  EXPECT_EQ(read_file(path), example_toml())
+      << "regenerate " << path << " from example_toml()";
+}
+
+TEST(ConfigEnvironment, ProcessEnvironmentIsRead) {
+  ::setenv("TROUPE_TEST_CONFIG_PROBE", "a=b", 1);
+  auto env = process_environment();
+  ::unsetenv("TROUPE_TEST_CONFIG_PROBE");
+  ASSERT_TRUE(env.count("TROUPE_TEST_CONFIG_PROBE"));
+  EXPECT_EQ(env["TROUPE_TEST_CONFIG_PROBE"], "a=b");
+}
+
+} // namespace
+} // namespace troupe::config

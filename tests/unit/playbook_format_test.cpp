@@ -1,0 +1,876 @@
+#include "actors/playbooks/playbook_format.hpp"
+
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <cstdint>
+#include <random>
+// GCC 12 reports a false -Wmaybe-uninitialized inside libstdc++'s <regex>
+// under -fsanitize=address; the regex is only a reference in one test.
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
+#include <regex>
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic pop
+#endif
+#include <string>
+#include <vector>
+
+namespace pb = troupe::playbook;
+
+namespace {
+
+// A structural dump of a document, so that tests can compare parse results
+// (the header defines no operator== on purpose: documents are values).
+std::string dump(const pb::document& doc) {
+  std::string out;
+  for (const auto& sec : doc.sections) {
+    out += "S<" + sec.name + ">\n";
+    for (const auto& l : sec.lines) {
+      if (l.is_bullet)
+        out += "  B<" + l.b.id + "|" + std::to_string(l.b.helpful) + "|" +
+               std::to_string(l.b.harmful) + "|" + l.b.content + ">\n";
+      else
+        out += "  T<" + l.text + ">\n";
+    }
+  }
+  return out;
+}
+
+std::string reprint(std::string_view text) { return pb::print(pb::parse(text)); }
+
+pb::bullet make(std::string id, std::int64_t helpful, std::int64_t harmful, std::string content) {
+  return pb::bullet{std::move(id), helpful, harmful, std::move(content)};
+}
+
+pb::line bullet_line(pb::bullet b) {
+  pb::line l;
+  l.is_bullet = true;
+  l.b = std::move(b);
+  return l;
+}
+
+pb::line text_line(std::string text) {
+  pb::line l;
+  l.text = std::move(text);
+  return l;
+}
+
+// Returns a copy: callers pass temporaries straight from parse().
+pb::line only_line(const pb::document& doc) {
+  EXPECT_EQ(doc.sections.size(), 1u);
+  EXPECT_EQ(doc.sections.at(0).lines.size(), 1u);
+  return doc.sections.at(0).lines.at(0);
+}
+
+double seconds_since(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
+} // namespace
+
+// ------------------------------------------------------------------ parsing
+
+TEST(PlaybookParse, BulletAndSections) {
+  auto doc = pb::parse("## STRATEGIES & INSIGHTS\n"
+                       "[sai-00001] helpful=3 harmful=0 :: Check the API's pagination first.\n"
+                       "## OTHERS\n"
+                       "[misc-00002] helpful=0 harmful=7 :: x\n");
+  ASSERT_EQ(doc.sections.size(), 2u);
+  EXPECT_EQ(doc.sections[0].name, "STRATEGIES & INSIGHTS");
+  ASSERT_EQ(doc.sections[0].lines.size(), 1u);
+  const auto& l = doc.sections[0].lines[0];
+  ASSERT_TRUE(l.is_bullet);
+  EXPECT_EQ(l.b.id, "sai-00001");
+  EXPECT_EQ(l.b.helpful, 3);
+  EXPECT_EQ(l.b.harmful, 0);
+  EXPECT_EQ(l.b.content, "Check the API's pagination first.");
+  EXPECT_EQ(doc.sections[1].name, "OTHERS");
+  EXPECT_EQ(doc.sections[1].lines[0].b.harmful, 7);
+}
+
+TEST(PlaybookParse, EmptyTextIsEmptyDocument) {
+  auto doc = pb::parse("");
+  EXPECT_TRUE(doc.sections.empty());
+  EXPECT_EQ(pb::print(doc), "");
+}
+
+TEST(PlaybookParse, TrailingNewlineDoesNotAddALine) {
+  EXPECT_EQ(dump(pb::parse("a\n")), dump(pb::parse("a")));
+  EXPECT_EQ(dump(pb::parse("a")), "S<>\n  T<a>\n");
+  EXPECT_EQ(reprint("a"), "a\n");
+  EXPECT_EQ(dump(pb::parse("\n")), "S<>\n  T<>\n");
+  EXPECT_EQ(dump(pb::parse("a\n\n")), "S<>\n  T<a>\n  T<>\n");
+}
+
+TEST(PlaybookParse, TextStartingWithHeadingHasNoPreamble) {
+  auto doc = pb::parse("## A\nx\n");
+  ASSERT_EQ(doc.sections.size(), 1u);
+  EXPECT_EQ(doc.sections[0].name, "A");
+}
+
+TEST(PlaybookParse, PreambleHoldsLinesBeforeFirstHeading) {
+  auto doc = pb::parse("intro\n[p-1] helpful=0 harmful=0 :: early\n## A\n");
+  ASSERT_EQ(doc.sections.size(), 2u);
+  EXPECT_EQ(doc.sections[0].name, "");
+  ASSERT_EQ(doc.sections[0].lines.size(), 2u);
+  EXPECT_FALSE(doc.sections[0].lines[0].is_bullet);
+  EXPECT_TRUE(doc.sections[0].lines[1].is_bullet);
+  EXPECT_TRUE(doc.sections[1].lines.empty());
+}
+
+TEST(PlaybookParse, HeadingRules) {
+  // Exactly two '#' and a space; the name is trimmed.
+  EXPECT_EQ(dump(pb::parse("##   Spaced Name  \t\n")), "S<Spaced Name>\n");
+  EXPECT_EQ(dump(pb::parse("# Title\n")), "S<>\n  T<# Title>\n");
+  EXPECT_EQ(dump(pb::parse("### Sub\n")), "S<>\n  T<### Sub>\n");
+  EXPECT_EQ(dump(pb::parse("##NoSpace\n")), "S<>\n  T<##NoSpace>\n");
+  EXPECT_EQ(dump(pb::parse(" ## Indented\n")), "S<>\n  T< ## Indented>\n");
+  // A heading with no name would print as nothing; it stays free text.
+  EXPECT_EQ(dump(pb::parse("## \n")), "S<>\n  T<## >\n");
+  EXPECT_EQ(dump(pb::parse("##   \n")), "S<>\n  T<##   >\n");
+  EXPECT_EQ(dump(pb::parse("## ## x\n")), "S<## x>\n");
+}
+
+TEST(PlaybookParse, HeadingNameMatchIsNotRequiredToBeDefault) {
+  auto doc = pb::parse("## Database Migrations\n[dm-00001] helpful=1 harmful=1 :: y\n");
+  ASSERT_EQ(doc.sections.size(), 1u);
+  EXPECT_EQ(doc.sections[0].name, "Database Migrations");
+}
+
+TEST(PlaybookParse, BulletWhitespaceVariants) {
+  // \s* allows zero or more whitespace at each place.
+  const auto l = only_line(pb::parse("[a]helpful=1harmful=2::content"));
+  ASSERT_TRUE(l.is_bullet);
+  EXPECT_EQ(l.b.id, "a");
+  EXPECT_EQ(l.b.helpful, 1);
+  EXPECT_EQ(l.b.harmful, 2);
+  EXPECT_EQ(l.b.content, "content");
+
+  const auto m = only_line(pb::parse("[a b]\t helpful=01 \t harmful=0\t::\t  spaced  "));
+  ASSERT_TRUE(m.is_bullet);
+  EXPECT_EQ(m.b.id, "a b");
+  EXPECT_EQ(m.b.helpful, 1);
+  // Leading whitespace is consumed by \s*; trailing whitespace is content.
+  EXPECT_EQ(m.b.content, "spaced  ");
+}
+
+TEST(PlaybookParse, EmptyContentBullet) {
+  const auto l = only_line(pb::parse("[a] helpful=0 harmful=0 ::"));
+  ASSERT_TRUE(l.is_bullet);
+  EXPECT_EQ(l.b.content, "");
+  EXPECT_EQ(reprint("[a] helpful=0 harmful=0 ::"), "[a] helpful=0 harmful=0 :: \n");
+  EXPECT_EQ(reprint("[a] helpful=0 harmful=0 :: \n"), "[a] helpful=0 harmful=0 :: \n");
+}
+
+TEST(PlaybookParse, IdIsUpToFirstClosingBracket) {
+  const auto l = only_line(pb::parse("[x[y] helpful=1 harmful=0 :: a]b :: c"));
+  ASSERT_TRUE(l.is_bullet);
+  EXPECT_EQ(l.b.id, "x[y");
+  EXPECT_EQ(l.b.content, "a]b :: c");
+}
+
+TEST(PlaybookParse, NearMissBulletsAreFreeText) {
+  const std::vector<std::string> near_misses = {
+      "[id] helpful=x harmful=0 :: a",
+      "[id] helpful=1 harmful=0 a",
+      "[id] helpful=1 harmful=0 : a",
+      "[id] helpful= harmful=0 :: a",
+      "[id] helpful=1 harmful=-1 :: a",
+      "[id] harmful=0 helpful=1 :: a",
+      "[] helpful=1 harmful=0 :: a",
+      "[id helpful=1 harmful=0 :: a",
+      " [id] helpful=1 harmful=0 :: a",
+      "- [id] helpful=1 harmful=0 :: a",
+      "[id] Helpful=1 harmful=0 :: a",
+      "[id] helpful =1 harmful=0 :: a",
+      "[id] helpful=1 harmful=0",
+      "[id] helpful=1",
+      "[",
+      "[id]",
+  };
+  for (const auto& text : near_misses) {
+    SCOPED_TRACE(text);
+    const auto l = only_line(pb::parse(text));
+    EXPECT_FALSE(l.is_bullet);
+    EXPECT_EQ(l.text, text);
+    EXPECT_EQ(reprint(text), text + "\n");
+  }
+}
+
+TEST(PlaybookParse, CountersClamp) {
+  const auto l = only_line(pb::parse(
+      "[a] helpful=99999999999999999999999999999999999999 harmful=1000000000000001 :: c"));
+  ASSERT_TRUE(l.is_bullet);
+  EXPECT_EQ(l.b.helpful, 1'000'000'000'000'000);
+  EXPECT_EQ(l.b.harmful, 1'000'000'000'000'000);
+  EXPECT_EQ(l.b.content, "c");
+
+  const auto exact =
+      only_line(pb::parse("[a] helpful=1000000000000000 harmful=999999999999999 :: c"));
+  EXPECT_EQ(exact.b.helpful, 1'000'000'000'000'000);
+  EXPECT_EQ(exact.b.harmful, 999'999'999'999'999);
+
+  // A very long digit run is clamped without overflow or slowness.
+  std::string digits(100'000, '9');
+  const auto huge = only_line(pb::parse("[a] helpful=" + digits + " harmful=0 :: c"));
+  ASSERT_TRUE(huge.is_bullet);
+  EXPECT_EQ(huge.b.helpful, 1'000'000'000'000'000);
+
+  // Leading zeros do not count towards the clamp.
+  const auto zeros =
+      only_line(pb::parse("[a] helpful=" + std::string(50, '0') + "42 harmful=0 :: c"));
+  EXPECT_EQ(zeros.b.helpful, 42);
+}
+
+TEST(PlaybookParse, AgreesWithReferenceRegexOnShortLines) {
+  // The hand-written matcher must accept exactly what the documented regex
+  // accepts. std::regex is fine as a reference on short lines only.
+  const std::regex reference(
+      R"(^\[([^\]]+)\]\s*helpful=(\d+)\s*harmful=(\d+)\s*::\s*(.*)$)");
+  // Lines are a well-formed bullet's parts, each one sometimes replaced by a
+  // random piece or dropped, so that matches and near misses are both common.
+  const std::vector<std::string> parts = {"[", "id", "]", " ", "helpful=", "12", " ",
+                                          "harmful=", "0", " ", "::", " ", "text"};
+  const std::vector<std::string> pieces = {"",  "[", "]", " ", "\t", "\v", "\f", ":", "::",
+                                           "=", "1", "x", "\xe9", "-", "helpful=", "a b"};
+  std::mt19937 rng(7);
+  std::uniform_int_distribution<int> mutate(0, 9);
+  std::uniform_int_distribution<std::size_t> pick(0, pieces.size() - 1);
+  int matches = 0;
+  int misses = 0;
+  for (int iteration = 0; iteration < 3000; ++iteration) {
+    std::string text;
+    for (const auto& part : parts)
+      text += mutate(rng) == 0 ? pieces[pick(rng)] : part;
+    if (text.empty())
+      continue; // no line at all
+    SCOPED_TRACE(testing::PrintToString(text));
+    std::smatch m;
+    bool expected = std::regex_match(text, m, reference);
+    const auto l = only_line(pb::parse(text));
+    ASSERT_EQ(l.is_bullet, expected);
+    if (!expected) {
+      ++misses;
+      EXPECT_EQ(l.text, text);
+      continue;
+    }
+    ++matches;
+    EXPECT_EQ(l.b.id, m[1].str());
+    EXPECT_EQ(l.b.helpful, std::stoll(m[2].str()));
+    EXPECT_EQ(l.b.harmful, std::stoll(m[3].str()));
+    EXPECT_EQ(l.b.content, m[4].str());
+  }
+  EXPECT_GT(matches, 300);
+  EXPECT_GT(misses, 300);
+}
+
+// ------------------------------------------------------------------ printing
+
+TEST(PlaybookPrint, FormatsSectionsAndBullets) {
+  pb::document doc;
+  doc.sections.push_back({"", {text_line("preamble")}});
+  doc.sections.push_back({"OTHERS",
+                          {bullet_line(make("misc-00001", 2, 3, "hello")), text_line("note")}});
+  doc.sections.push_back({"EMPTY", {}});
+  EXPECT_EQ(pb::print(doc),
+            "preamble\n"
+            "## OTHERS\n"
+            "[misc-00001] helpful=2 harmful=3 :: hello\n"
+            "note\n"
+            "## EMPTY\n");
+}
+
+TEST(PlaybookPrint, EmptyPreamblePrintsNothing) {
+  pb::document with;
+  with.sections.push_back({"", {}});
+  with.sections.push_back({"A", {}});
+  pb::document without;
+  without.sections.push_back({"A", {}});
+  EXPECT_EQ(pb::print(with), pb::print(without));
+  EXPECT_EQ(pb::print(with), "## A\n");
+  EXPECT_EQ(pb::print(pb::document{}), "");
+}
+
+// ------------------------------------------------------------------ round trips
+
+TEST(PlaybookRoundTrip, CanonicalTextIsByteExact) {
+  const std::vector<std::string> canonical = {
+      "",
+      "\n",
+      "just a line\n",
+      "## STRATEGIES & INSIGHTS\n"
+      "[sai-00001] helpful=3 harmful=0 :: Check the API's pagination first.\n"
+      "[sai-00002] helpful=0 harmful=0 :: Second.\n",
+      // Preamble, free text, blank lines, headings of other levels as text.
+      "# Playbook for the billing agent\n"
+      "\n"
+      "Some introduction.\n"
+      "## STRATEGIES & INSIGHTS\n"
+      "[sai-00001] helpful=1 harmful=2 :: a\n"
+      "free text inside a section\n"
+      "### not a heading\n"
+      "\n"
+      "## FORMULAS & CALCULATIONS\n"
+      "[calc-00003] helpful=10 harmful=0 :: total = sum(items) * (1 + tax)\n",
+      // Empty sections, including consecutive and trailing ones.
+      "## A\n## B\n",
+      "## A\n## B\n## C\n[c-00001] helpful=0 harmful=0 :: x\n## D\n",
+      // Unicode content, ids and names.
+      "## ÉTAPES 🚀\n"
+      "[sai-00010] helpful=5 harmful=1 :: Überprüfe die Zeitzone — 東京 ✓\n"
+      "texte libre: ça marche\n",
+      // Trailing whitespace in content and free text, empty content.
+      "## X\n[x-1] helpful=0 harmful=0 :: trailing  \t\n"
+      "text with trailing space \n"
+      "[x-2] helpful=0 harmful=0 :: \n",
+      // Content that itself looks like syntax.
+      "## X\n[x-00001] helpful=1 harmful=1 :: [y] helpful=2 harmful=2 :: z\n"
+      "[x-00002] helpful=1 harmful=1 :: ## not a heading\n",
+      // Counter at the clamp bound.
+      "[big] helpful=1000000000000000 harmful=1000000000000000 :: max\n",
+  };
+  for (const auto& text : canonical) {
+    SCOPED_TRACE(text);
+    EXPECT_EQ(reprint(text), text);
+  }
+}
+
+TEST(PlaybookRoundTrip, CrlfParsesLikeLfAndPrintsLf) {
+  const std::string lf = "intro\n## A\n[a-00001] helpful=1 harmful=0 :: one\n\ntext\n## B\n";
+  const std::string crlf =
+      "intro\r\n## A\r\n[a-00001] helpful=1 harmful=0 :: one\r\n\r\ntext\r\n## B\r\n";
+  const std::string cr = "intro\r## A\r[a-00001] helpful=1 harmful=0 :: one\r\rtext\r## B\r";
+  const std::string mixed = "intro\r\n## A\r[a-00001] helpful=1 harmful=0 :: one\n\r\ntext\r## B";
+  EXPECT_EQ(dump(pb::parse(crlf)), dump(pb::parse(lf)));
+  EXPECT_EQ(dump(pb::parse(cr)), dump(pb::parse(lf)));
+  EXPECT_EQ(dump(pb::parse(mixed)), dump(pb::parse(lf)));
+  EXPECT_EQ(reprint(crlf), lf);
+  EXPECT_EQ(reprint(cr), lf);
+  EXPECT_EQ(reprint(mixed), lf);
+  // Content never keeps a '\r'.
+  const auto l = only_line(pb::parse("[a] helpful=0 harmful=0 :: x\r\n"));
+  EXPECT_EQ(l.b.content, "x");
+  // "\n\r" is two line endings, "\r\n" is one.
+  EXPECT_EQ(dump(pb::parse("a\n\rb")), "S<>\n  T<a>\n  T<>\n  T<b>\n");
+}
+
+TEST(PlaybookRoundTrip, IdempotentOnOddInputs) {
+  const std::vector<std::string> odd = {
+      "\r",
+      "\r\n\r\n",
+      "\n\n\n",
+      "##",
+      "## ",
+      "##  \t ",
+      "## A",
+      "##\tA\n",
+      "## A \r\n## A\r\n",
+      "[a] helpful=1 harmful=1 ::    lead",
+      "[a]helpful=1harmful=1::",
+      "[a] helpful=00000 harmful=007 :: z",
+      "[a] helpful=1 harmful=1 :: x\r[b] helpful=2 harmful=2 :: y",
+      "[ ] helpful=1 harmful=1 :: spaces id",
+      "[a] helpful=99999999999999999999 harmful=1 :: clamp",
+      std::string("nul\0byte\n", 9),
+      std::string("[a\0] helpful=1 harmful=0 :: \0", 29),
+      "\xff\xfe\xc0\xaf",
+      "## \xed\xa0\x80\n[\x80] helpful=1 harmful=0 :: \xf4\x90\x80\x80",
+      "text\n## A\n\n## B\n\n",
+      "\v\f## A",
+      "[a] helpful=1 harmful=1 :: \v\fx",
+  };
+  for (const auto& text : odd) {
+    SCOPED_TRACE(testing::PrintToString(text));
+    std::string once = reprint(text);
+    EXPECT_EQ(reprint(once), once);
+    EXPECT_EQ(dump(pb::parse(once)), dump(pb::parse(text)));
+  }
+}
+
+TEST(PlaybookRoundTrip, IdempotentOnRandomBytes) {
+  // Bytes biased towards the syntax so that bullets and headings do occur.
+  const std::vector<std::string> pieces = {
+      "\r", "\n", "\r\n", "[", "]", ":", "::", "=", "#", "## ", " ", "\t",
+      "0", "1", "9", "helpful=", "harmful=", "a", "Z", "-", "\xc3\xa9", "\xff",
+      "[sai-00001] helpful=1 harmful=2 :: ",
+  };
+  std::mt19937 rng(20240611);
+  std::uniform_int_distribution<int> length(0, 80);
+  std::uniform_int_distribution<int> coin(0, 3);
+  std::uniform_int_distribution<std::size_t> pick(0, pieces.size() - 1);
+  std::uniform_int_distribution<int> byte(0, 255);
+  int bullets_seen = 0;
+  for (int iteration = 0; iteration < 1000; ++iteration) {
+    std::string text;
+    int n = length(rng);
+    for (int k = 0; k < n; ++k) {
+      if (coin(rng) == 0)
+        text += static_cast<char>(byte(rng));
+      else
+        text += pieces[pick(rng)];
+    }
+    SCOPED_TRACE(testing::PrintToString(text));
+    auto doc = pb::parse(text);
+    bullets_seen += static_cast<int>(pb::bullet_count(doc));
+    std::string once = pb::print(doc);
+    std::string twice = reprint(once);
+    ASSERT_EQ(twice, once);
+    ASSERT_EQ(dump(pb::parse(once)), dump(doc));
+    // Printed text ends with a newline unless empty, and has no '\r'.
+    ASSERT_TRUE(once.empty() || once.back() == '\n');
+    ASSERT_EQ(once.find('\r'), std::string::npos);
+  }
+  // Sanity check on the generator: the run exercised the bullet path.
+  EXPECT_GT(bullets_seen, 50);
+}
+
+TEST(PlaybookRoundTrip, HugeLineIsFast) {
+  std::string content(2 * 1024 * 1024, 'x');
+  for (std::size_t i = 50; i < content.size(); i += 97) // no leading space
+    content[i] = ' ';
+  content.back() = 'y';
+  const std::string text = "## A\n[a-00001] helpful=1 harmful=2 :: " + content + "\n";
+
+  auto start = std::chrono::steady_clock::now();
+  auto doc = pb::parse(text);
+  std::string printed = pb::print(doc);
+  double elapsed = seconds_since(start);
+
+  ASSERT_EQ(pb::bullet_count(doc), 1);
+  EXPECT_EQ(doc.sections[0].lines[0].b.content.size(), content.size());
+  EXPECT_TRUE(printed == text);
+  EXPECT_LT(elapsed, 2.0);
+}
+
+TEST(PlaybookRoundTrip, HugeNearMissLinesAreFast) {
+  // Shapes that make a backtracking regex slow or deep: an unclosed id, a
+  // huge id, a huge whitespace run before a missing "::".
+  const std::vector<std::string> lines = {
+      "[" + std::string(1 << 20, 'a'),
+      "[" + std::string(1 << 20, 'a') + "] helpful=1 harmful=1 :: ok",
+      "[a] helpful=1 harmful=1" + std::string(1 << 20, ' ') + ":",
+      "[a] helpful=1 harmful=1 ::" + std::string(1 << 20, ' '),
+      std::string(1 << 20, '['),
+  };
+  auto start = std::chrono::steady_clock::now();
+  for (const auto& text : lines) {
+    std::string once = reprint(text);
+    EXPECT_EQ(reprint(once), once);
+  }
+  EXPECT_LT(seconds_since(start), 2.0);
+  EXPECT_TRUE(only_line(pb::parse(lines[1])).is_bullet);
+  EXPECT_FALSE(only_line(pb::parse(lines[2])).is_bullet);
+  EXPECT_EQ(only_line(pb::parse(lines[3])).b.content, "");
+}
+
+// ------------------------------------------------------------------ utf-8
+
+TEST(PlaybookUtf8, NonUtf8SurvivesByteExactly) {
+  const std::string bad_content = "bad \xff\xfe \xc0\xaf \xed\xa0\x80 \xf4\x90\x80\x80 \xe2\x82";
+  const std::string text = "## \xc3\x28 section\n"
+                           "[\xa0id] helpful=1 harmful=0 :: " + bad_content + "\n"
+                           "\x80 free\n";
+  auto doc = pb::parse(text);
+  ASSERT_EQ(doc.sections.size(), 1u);
+  EXPECT_EQ(doc.sections[0].name, "\xc3\x28 section");
+  ASSERT_TRUE(doc.sections[0].lines[0].is_bullet);
+  EXPECT_EQ(doc.sections[0].lines[0].b.id, "\xa0id");
+  EXPECT_EQ(doc.sections[0].lines[0].b.content, bad_content);
+  EXPECT_EQ(pb::print(doc), text);
+  EXPECT_FALSE(pb::valid_utf8(text));
+  EXPECT_FALSE(pb::valid_utf8(bad_content));
+}
+
+TEST(PlaybookUtf8, Validation) {
+  EXPECT_TRUE(pb::valid_utf8(""));
+  EXPECT_TRUE(pb::valid_utf8("plain ascii"));
+  EXPECT_TRUE(pb::valid_utf8("caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x9a\x80 東京"));
+  EXPECT_TRUE(pb::valid_utf8("\xc2\x80"));              // U+0080, smallest 2-byte
+  EXPECT_TRUE(pb::valid_utf8("\xe0\xa0\x80"));          // U+0800, smallest 3-byte
+  EXPECT_TRUE(pb::valid_utf8("\xed\x9f\xbf"));          // U+D7FF, just below surrogates
+  EXPECT_TRUE(pb::valid_utf8("\xee\x80\x80"));          // U+E000, just above surrogates
+  EXPECT_TRUE(pb::valid_utf8("\xf0\x90\x80\x80"));      // U+10000
+  EXPECT_TRUE(pb::valid_utf8("\xf4\x8f\xbf\xbf"));      // U+10FFFF
+  EXPECT_TRUE(pb::valid_utf8(std::string("a\0b", 3)));  // NUL is valid UTF-8
+
+  EXPECT_FALSE(pb::valid_utf8("\xc0\xaf"));             // overlong '/'
+  EXPECT_FALSE(pb::valid_utf8("\xc1\xbf"));             // overlong
+  EXPECT_FALSE(pb::valid_utf8("\xe0\x80\xaf"));         // overlong 3-byte
+  EXPECT_FALSE(pb::valid_utf8("\xf0\x80\x80\xaf"));     // overlong 4-byte
+  EXPECT_FALSE(pb::valid_utf8("\xed\xa0\x80"));         // U+D800 surrogate
+  EXPECT_FALSE(pb::valid_utf8("\xed\xbf\xbf"));         // U+DFFF surrogate
+  EXPECT_FALSE(pb::valid_utf8("\xf4\x90\x80\x80"));     // U+110000
+  EXPECT_FALSE(pb::valid_utf8("\xf5\x80\x80\x80"));     // lead byte beyond range
+  EXPECT_FALSE(pb::valid_utf8("\xf8\x88\x80\x80\x80")); // 5-byte form
+  EXPECT_FALSE(pb::valid_utf8("\xff"));
+  EXPECT_FALSE(pb::valid_utf8("\x80"));                 // stray continuation
+  EXPECT_FALSE(pb::valid_utf8("\xc3"));                 // truncated at end
+  EXPECT_FALSE(pb::valid_utf8("\xe2\x82"));             // truncated at end
+  EXPECT_FALSE(pb::valid_utf8("\xf0\x9f\x9a"));         // truncated at end
+  EXPECT_FALSE(pb::valid_utf8("\xe2\x82x"));            // truncated mid-string
+  EXPECT_FALSE(pb::valid_utf8("ok \xc3\xa9 then \xc3"));
+}
+
+// ------------------------------------------------------------------ ids
+
+TEST(PlaybookIds, DuplicateIdsReportedOnceInOrderOfFirstRepetition) {
+  auto doc = pb::parse("## A\n"
+                       "[a-1] helpful=0 harmful=0 :: x\n"
+                       "[b-2] helpful=0 harmful=0 :: x\n"
+                       "[c-3] helpful=0 harmful=0 :: x\n"
+                       "## B\n"
+                       "[b-2] helpful=1 harmful=0 :: y\n"
+                       "[a-1] helpful=0 harmful=0 :: x\n"
+                       "[b-2] helpful=0 harmful=0 :: z\n");
+  EXPECT_EQ(pb::duplicate_ids(doc), (std::vector<std::string>{"b-2", "a-1"}));
+  EXPECT_TRUE(pb::duplicate_ids(pb::parse("[a] helpful=0 harmful=0 :: x\n")).empty());
+  EXPECT_TRUE(pb::duplicate_ids(pb::document{}).empty());
+}
+
+TEST(PlaybookIds, SectionSlug) {
+  EXPECT_EQ(pb::section_slug("STRATEGIES & INSIGHTS"), "sai");
+  EXPECT_EQ(pb::section_slug("FORMULAS & CALCULATIONS"), "calc");
+  EXPECT_EQ(pb::section_slug("CODE SNIPPETS & TEMPLATES"), "code");
+  EXPECT_EQ(pb::section_slug("COMMON MISTAKES TO AVOID"), "err");
+  EXPECT_EQ(pb::section_slug("PROBLEM-SOLVING HEURISTICS"), "prob");
+  EXPECT_EQ(pb::section_slug("CONTEXT CLUES & INDICATORS"), "ctx");
+  EXPECT_EQ(pb::section_slug("OTHERS"), "misc");
+  // Defaults match case-insensitively after trimming.
+  EXPECT_EQ(pb::section_slug("  strategies & insights \t"), "sai");
+  EXPECT_EQ(pb::section_slug("Problem-Solving Heuristics"), "prob");
+  EXPECT_EQ(pb::section_slug("others"), "misc");
+  // Others: lower-case initials of alphanumeric words.
+  EXPECT_EQ(pb::section_slug("Database Migrations"), "dm");
+  EXPECT_EQ(pb::section_slug("API tips"), "at");
+  EXPECT_EQ(pb::section_slug("HTTP/2 & gRPC-web quirks"), "h2gwq");
+  EXPECT_EQ(pb::section_slug("3rd party"), "3p");
+  EXPECT_EQ(pb::section_slug("ÉTAPES clés"), "tcs"); // non-ASCII bytes split words
+  EXPECT_EQ(pb::section_slug(""), "x");
+  EXPECT_EQ(pb::section_slug("&&& --- !!!"), "x");
+  EXPECT_EQ(pb::section_slug("\xc3\xa9\xc3\xa9"), "x");
+  EXPECT_EQ(pb::section_slug("STRATEGIES AND INSIGHTS"), "sai");
+  EXPECT_EQ(pb::section_slug("OTHERS TOO"), "ot");
+}
+
+TEST(PlaybookIds, MakeBulletId) {
+  EXPECT_EQ(pb::make_bullet_id("sai", 12), "sai-00012");
+  EXPECT_EQ(pb::make_bullet_id("sai", 0), "sai-00000");
+  EXPECT_EQ(pb::make_bullet_id("calc", 99999), "calc-99999");
+  EXPECT_EQ(pb::make_bullet_id("calc", 100000), "calc-100000");
+  EXPECT_EQ(pb::make_bullet_id("x", 1234567890123), "x-1234567890123");
+  EXPECT_EQ(pb::make_bullet_id("x", INT64_MAX), "x-9223372036854775807");
+}
+
+TEST(PlaybookIds, IdNumber) {
+  EXPECT_EQ(pb::id_number("sai-00012"), 12);
+  EXPECT_EQ(pb::id_number("sai-0"), 0);
+  EXPECT_EQ(pb::id_number("a-b-7"), 7);
+  EXPECT_EQ(pb::id_number("x-9223372036854775807"), INT64_MAX);
+  EXPECT_EQ(pb::id_number("-5"), 5);
+  EXPECT_EQ(pb::id_number("x-9223372036854775808"), std::nullopt); // overflows
+  EXPECT_EQ(pb::id_number("x-" + std::string(40, '1')), std::nullopt);
+  EXPECT_EQ(pb::id_number("sai-"), std::nullopt);
+  EXPECT_EQ(pb::id_number("sai-12a"), std::nullopt);
+  EXPECT_EQ(pb::id_number("sai-1 "), std::nullopt);
+  EXPECT_EQ(pb::id_number("sai-+1"), std::nullopt);
+  EXPECT_EQ(pb::id_number("12-b"), std::nullopt);
+  EXPECT_EQ(pb::id_number("12"), std::nullopt);
+  EXPECT_EQ(pb::id_number(""), std::nullopt);
+  for (std::int64_t n : {0, 1, 12345, 100000, 987654321})
+    EXPECT_EQ(pb::id_number(pb::make_bullet_id("s", n)), n);
+}
+
+TEST(PlaybookIds, NextIdAfter) {
+  EXPECT_EQ(pb::next_id_after(pb::document{}), 1);
+  EXPECT_EQ(pb::next_id_after(pb::parse("free text\n## A\n")), 1);
+  EXPECT_EQ(pb::next_id_after(pb::parse("[custom] helpful=0 harmful=0 :: no number\n")), 1);
+  EXPECT_EQ(pb::next_id_after(pb::parse("[a-00000] helpful=0 harmful=0 :: zero\n")), 1);
+  EXPECT_EQ(pb::next_id_after(pb::parse("## A\n"
+                                        "[sai-00007] helpful=0 harmful=0 :: a\n"
+                                        "## B\n"
+                                        "[calc-00042] helpful=0 harmful=0 :: b\n"
+                                        "[code-00003] helpful=0 harmful=0 :: c\n"
+                                        "[odd] helpful=0 harmful=0 :: d\n")),
+            43);
+  // Free text that merely looks like an id does not count.
+  EXPECT_EQ(pb::next_id_after(pb::parse("sai-00099\n[a-2] helpful=0 harmful=0 :: x\n")), 3);
+  // No overflow at the top of the range.
+  EXPECT_EQ(pb::next_id_after(pb::parse("[x-9223372036854775807] helpful=0 harmful=0 :: x\n")),
+            INT64_MAX);
+}
+
+// ------------------------------------------------------------------ sizes
+
+TEST(PlaybookSize, BulletCountAndBullets) {
+  auto doc = pb::parse("[p-1] helpful=0 harmful=0 :: pre\n"
+                       "text\n"
+                       "## A\n"
+                       "[a-2] helpful=1 harmful=0 :: one\n"
+                       "## B\n"
+                       "## C\n"
+                       "not a bullet\n"
+                       "[c-3] helpful=0 harmful=2 :: two\n");
+  EXPECT_EQ(pb::bullet_count(doc), 3);
+  auto list = pb::bullets(doc);
+  ASSERT_EQ(list.size(), 3u);
+  EXPECT_EQ(list[0].id, "p-1");
+  EXPECT_EQ(list[1].id, "a-2");
+  EXPECT_EQ(list[2].id, "c-3");
+  EXPECT_EQ(list[2].harmful, 2);
+  EXPECT_EQ(pb::bullet_count(pb::document{}), 0);
+  EXPECT_TRUE(pb::bullets(pb::document{}).empty());
+}
+
+TEST(PlaybookSize, TokenEstimateIsCeilingOfBytesOverFour) {
+  EXPECT_EQ(pb::token_estimate(pb::document{}), 0);
+  EXPECT_EQ(pb::token_estimate(pb::parse("abc")), 1);   // "abc\n" = 4 bytes
+  EXPECT_EQ(pb::token_estimate(pb::parse("abcd")), 2);  // 5 bytes
+  EXPECT_EQ(pb::token_estimate(pb::parse("abcdefg")), 2); // 8 bytes
+  EXPECT_EQ(pb::token_estimate(pb::parse("\xc3\xa9")), 1); // 3 bytes, counted as bytes
+  auto doc = pb::parse("## A\n[a-00001] helpful=1 harmful=0 :: hello\n");
+  auto bytes = static_cast<std::int64_t>(pb::print(doc).size());
+  EXPECT_EQ(pb::token_estimate(doc), (bytes + 3) / 4);
+  // Estimated on the canonical text, not on the input.
+  EXPECT_EQ(pb::token_estimate(pb::parse("abc\r\n")), 1);
+}
+
+// ------------------------------------------------------------------ diff
+
+TEST(PlaybookDiff, AddedRemovedChanged) {
+  auto from = pb::parse("## A\n"
+                        "[a-1] helpful=1 harmful=0 :: same\n"
+                        "[a-2] helpful=1 harmful=0 :: old text\n"
+                        "[a-3] helpful=1 harmful=0 :: counters\n"
+                        "[a-4] helpful=0 harmful=0 :: gone\n"
+                        "[a-5] helpful=0 harmful=0 :: also gone\n");
+  auto to = pb::parse("## B\n"
+                      "[a-6] helpful=0 harmful=0 :: new first\n"
+                      "[a-3] helpful=1 harmful=4 :: counters\n"
+                      "## A\n"
+                      "[a-1] helpful=1 harmful=0 :: same\n"
+                      "free text changes are not bullet changes\n"
+                      "[a-2] helpful=1 harmful=0 :: new text\n"
+                      "[a-7] helpful=0 harmful=0 :: new second\n");
+  auto d = pb::diff(from, to);
+
+  ASSERT_EQ(d.added.size(), 2u);
+  EXPECT_EQ(d.added[0].id, "a-6");
+  EXPECT_EQ(d.added[1].id, "a-7");
+  EXPECT_EQ(d.added[1].content, "new second");
+
+  ASSERT_EQ(d.removed.size(), 2u);
+  EXPECT_EQ(d.removed[0].id, "a-4");
+  EXPECT_EQ(d.removed[1].id, "a-5");
+
+  ASSERT_EQ(d.changed.size(), 2u); // in `to` order
+  EXPECT_EQ(d.changed[0].id, "a-3");
+  EXPECT_EQ(d.changed[0].from.harmful, 0);
+  EXPECT_EQ(d.changed[0].to.harmful, 4);
+  EXPECT_EQ(d.changed[1].id, "a-2");
+  EXPECT_EQ(d.changed[1].from.content, "old text");
+  EXPECT_EQ(d.changed[1].to.content, "new text");
+}
+
+TEST(PlaybookDiff, EachFieldCountsAsAChange) {
+  auto base = pb::parse("[x] helpful=1 harmful=1 :: c\n");
+  EXPECT_EQ(pb::diff(base, pb::parse("[x] helpful=2 harmful=1 :: c\n")).changed.size(), 1u);
+  EXPECT_EQ(pb::diff(base, pb::parse("[x] helpful=1 harmful=2 :: c\n")).changed.size(), 1u);
+  EXPECT_EQ(pb::diff(base, pb::parse("[x] helpful=1 harmful=1 :: d\n")).changed.size(), 1u);
+  EXPECT_EQ(pb::diff(base, pb::parse("[x] helpful=1 harmful=1 :: c \n")).changed.size(), 1u);
+  // Moving a bullet to another section, or reformatting whitespace that the
+  // parser normalises, is not a change.
+  auto same = pb::diff(base, pb::parse("## S\n[x]helpful=01 harmful=1::c\n"));
+  EXPECT_TRUE(same.added.empty());
+  EXPECT_TRUE(same.removed.empty());
+  EXPECT_TRUE(same.changed.empty());
+}
+
+TEST(PlaybookDiff, IdenticalAndEmptyDocuments) {
+  auto doc = pb::parse("[a] helpful=1 harmful=0 :: x\n[b] helpful=0 harmful=0 :: y\n");
+  auto none = pb::diff(doc, doc);
+  EXPECT_TRUE(none.added.empty() && none.removed.empty() && none.changed.empty());
+
+  auto grow = pb::diff(pb::document{}, doc);
+  ASSERT_EQ(grow.added.size(), 2u);
+  EXPECT_TRUE(grow.removed.empty());
+
+  auto shrink = pb::diff(doc, pb::document{});
+  ASSERT_EQ(shrink.removed.size(), 2u);
+  EXPECT_TRUE(shrink.added.empty());
+}
+
+TEST(PlaybookDiff, FirstOccurrenceOfDuplicateIdWins) {
+  auto from = pb::parse("[d] helpful=0 harmful=0 :: first\n"
+                        "[d] helpful=0 harmful=0 :: second\n");
+  auto to = pb::parse("[d] helpful=0 harmful=0 :: first\n"
+                      "[d] helpful=9 harmful=9 :: different second\n"
+                      "[n] helpful=0 harmful=0 :: new\n"
+                      "[n] helpful=0 harmful=0 :: new again\n");
+  auto d = pb::diff(from, to);
+  EXPECT_TRUE(d.changed.empty());
+  EXPECT_TRUE(d.removed.empty());
+  ASSERT_EQ(d.added.size(), 1u); // a duplicated new id is added once
+  EXPECT_EQ(d.added[0].content, "new");
+
+  auto reverse = pb::diff(to, from);
+  ASSERT_EQ(reverse.removed.size(), 1u);
+  EXPECT_EQ(reverse.removed[0].id, "n");
+
+  auto changed = pb::diff(from, pb::parse("[d] helpful=0 harmful=0 :: second\n"
+                                          "[d] helpful=0 harmful=0 :: first\n"));
+  ASSERT_EQ(changed.changed.size(), 1u);
+  EXPECT_EQ(changed.changed[0].from.content, "first");
+  EXPECT_EQ(changed.changed[0].to.content, "second");
+}
+
+// ------------------------------------------------------------------ markdown
+
+TEST(PlaybookMarkdown, Detection) {
+  EXPECT_TRUE(pb::is_plain_markdown("- item"));
+  EXPECT_TRUE(pb::is_plain_markdown("* item"));
+  EXPECT_TRUE(pb::is_plain_markdown("+ item"));
+  EXPECT_TRUE(pb::is_plain_markdown("# Notes\n\nSome text.\n   - nested item\n"));
+  EXPECT_TRUE(pb::is_plain_markdown("text\r\n- item\r\n"));
+  EXPECT_FALSE(pb::is_plain_markdown(""));
+  EXPECT_FALSE(pb::is_plain_markdown("# Title\nparagraph only\n"));
+  EXPECT_FALSE(pb::is_plain_markdown("-item\n*emphasis*\n**bold**\n1. numbered\n"));
+  EXPECT_FALSE(pb::is_plain_markdown("## STRATEGIES & INSIGHTS\n"));
+  // Any ACE bullet line makes it ACE, even with list items around.
+  EXPECT_FALSE(pb::is_plain_markdown("- item\n[sai-00001] helpful=0 harmful=0 :: x\n"));
+  EXPECT_FALSE(pb::is_plain_markdown("[a]helpful=0harmful=0::x\n- item\n"));
+  // A near-miss bullet line does not count as ACE.
+  EXPECT_TRUE(pb::is_plain_markdown("[a] helpful=x harmful=0 :: x\n- item\n"));
+}
+
+TEST(PlaybookMarkdown, ConvertsHeadingsItemsAndText) {
+  std::int64_t next_id = 7;
+  auto doc = pb::from_markdown("# Database Migrations\n"
+                               "\n"
+                               "Run them in order.\n"
+                               "- Always back up first\n"
+                               "  - nested detail\n"
+                               "\t* tab indented star\n"
+                               "+ plus item\n"
+                               "## api tips\n"
+                               "- [ ] task box stays text\n"
+                               "-   extra spaces kept\n"
+                               "### Others\n"
+                               "- misc item\n",
+                               next_id);
+  EXPECT_EQ(next_id, 14);
+  EXPECT_EQ(dump(doc),
+            "S<DATABASE MIGRATIONS>\n"
+            "  T<Run them in order.>\n"
+            "  B<dm-00007|0|0|Always back up first>\n"
+            "  B<dm-00008|0|0|nested detail>\n"
+            "  B<dm-00009|0|0|tab indented star>\n"
+            "  B<dm-00010|0|0|plus item>\n"
+            "S<API TIPS>\n"
+            "  B<at-00011|0|0|[ ] task box stays text>\n"
+            "  B<at-00012|0|0|  extra spaces kept>\n"
+            "S<OTHERS>\n"
+            "  B<misc-00013|0|0|misc item>\n");
+}
+
+TEST(PlaybookMarkdown, ItemsBeforeHeadingGoToStrategies) {
+  std::int64_t next_id = 1;
+  auto doc = pb::from_markdown("Intro line\n- first\nafter first\n# Later\n- second\n", next_id);
+  EXPECT_EQ(next_id, 3);
+  EXPECT_EQ(dump(doc),
+            "S<>\n"
+            "  T<Intro line>\n"
+            "S<STRATEGIES & INSIGHTS>\n"
+            "  B<sai-00001|0|0|first>\n"
+            "  T<after first>\n"
+            "S<LATER>\n"
+            "  B<l-00002|0|0|second>\n");
+}
+
+TEST(PlaybookMarkdown, HeadingForms) {
+  std::int64_t next_id = 1;
+  auto doc = pb::from_markdown("# One\n"
+                               "## Two ##\n"
+                               "###   Three   \n"
+                               "#### Four is text\n"
+                               "#NoSpace is text\n"
+                               "## C#\n"
+                               "  # indented heading\n"
+                               "# \n"
+                               "## ##\n"
+                               "# strategies & insights\n"
+                               "- s\n",
+                               next_id);
+  EXPECT_EQ(dump(doc),
+            "S<ONE>\n"
+            "S<TWO>\n"
+            "S<THREE>\n"
+            "  T<#### Four is text>\n"
+            "  T<#NoSpace is text>\n"
+            "S<C#>\n"
+            "S<INDENTED HEADING>\n"
+            "  T<# >\n"
+            "  T<## ##>\n"
+            "S<STRATEGIES & INSIGHTS>\n"
+            "  B<sai-00001|0|0|s>\n");
+  EXPECT_EQ(next_id, 2);
+}
+
+TEST(PlaybookMarkdown, BlankLinesDroppedAndCrlfHandled) {
+  std::int64_t next_id = 100000;
+  auto doc = pb::from_markdown("\r\n# Tips\r\n\r\n   \r\n- a\r\n\t\r\n- b\r\n", next_id);
+  EXPECT_EQ(next_id, 100002);
+  EXPECT_EQ(dump(doc),
+            "S<TIPS>\n"
+            "  B<t-100000|0|0|a>\n"
+            "  B<t-100001|0|0|b>\n");
+}
+
+TEST(PlaybookMarkdown, ConvertedDocumentPrintsStableAce) {
+  std::int64_t next_id = 1;
+  auto doc = pb::from_markdown("# Ops\nSome note\n- restart the pod\n- check logs\n", next_id);
+  std::string ace = pb::print(doc);
+  EXPECT_EQ(ace,
+            "## OPS\n"
+            "Some note\n"
+            "[o-00001] helpful=0 harmful=0 :: restart the pod\n"
+            "[o-00002] helpful=0 harmful=0 :: check logs\n");
+  EXPECT_EQ(dump(pb::parse(ace)), dump(doc));
+  EXPECT_FALSE(pb::is_plain_markdown(ace));
+  EXPECT_EQ(pb::next_id_after(doc), next_id);
+}
+
+TEST(PlaybookMarkdown, EmptyInput) {
+  std::int64_t next_id = 5;
+  EXPECT_TRUE(pb::from_markdown("", next_id).sections.empty());
+  EXPECT_TRUE(pb::from_markdown("\n \n\t\n", next_id).sections.empty());
+  EXPECT_EQ(next_id, 5);
+}
+
+TEST(PlaybookMarkdown, ParseAnyChooses) {
+  const std::string ace = "## STRATEGIES & INSIGHTS\n"
+                          "[sai-00001] helpful=1 harmful=0 :: existing\n"
+                          "- a dash line inside ACE stays text\n";
+  std::int64_t next_id = 50;
+  auto parsed = pb::parse_any(ace, next_id);
+  EXPECT_EQ(next_id, 50); // ACE input assigns no ids
+  EXPECT_EQ(dump(parsed), dump(pb::parse(ace)));
+  EXPECT_EQ(pb::print(parsed), ace);
+
+  const std::string md = "# Tips\n- one\n- two\n";
+  auto converted = pb::parse_any(md, next_id);
+  EXPECT_EQ(next_id, 52);
+  EXPECT_EQ(dump(converted),
+            "S<TIPS>\n"
+            "  B<t-00050|0|0|one>\n"
+            "  B<t-00051|0|0|two>\n");
+
+  // Neither bullets nor list items: parsed as ACE free text.
+  const std::string prose = "# Title\nJust prose.\n";
+  auto plain = pb::parse_any(prose, next_id);
+  EXPECT_EQ(next_id, 52);
+  EXPECT_EQ(dump(plain), dump(pb::parse(prose)));
+  EXPECT_EQ(pb::print(plain), prose);
+}
