@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <fstream>
 #include <limits>
+#include <variant>
 #include <iterator>
 #include <stdexcept>
 #include <string_view>
@@ -139,7 +140,7 @@ constexpr std::array registry{
         "Largest accepted request body in bytes; larger requests are answered 413"),
     int_key<&S::server, &srv::max_header_bytes>(
         "server.max_header_bytes", 1024, 1 << 20,
-        "Largest accepted request header block in bytes; larger requests are answered 400"),
+        "Largest accepted request header block in bytes; larger requests are answered 413"),
     int_key<&S::server, &srv::request_timeout_ms>(
         "server.request_timeout_ms", 100, 600000,
         "Milliseconds to wait for a request's reply before answering 503"),
@@ -170,8 +171,8 @@ constexpr std::array registry{
                                                 "Whether new users may register themselves"),
     string_key<&S::auth, &au::jwt_secret>(
         "auth.jwt_secret",
-        "Secret that signs tokens; if it and jwt_secret_file are empty, one is generated and kept "
-        "in data_dir",
+        "Secret that signs tokens; if it and jwt_secret_file are empty, one is generated once and "
+        "kept in the database, shared by every node",
         nullptr, secrecy::whole),
     string_key<&S::auth, &au::jwt_secret_file>(
         "auth.jwt_secret_file", "File to read the token signing secret from, instead of jwt_secret"),

@@ -11,7 +11,6 @@
 #include <optional>
 #include <string>
 #include <utility>
-#include <variant>
 #include <vector>
 
 namespace troupe::config {
@@ -20,7 +19,7 @@ struct server_settings {
   std::string listen = "127.0.0.1:8080";   // HOST:PORT; port 0 picks a free port
   int io_threads = 2;                      // Beast io threads, 1..64
   std::int64_t max_body_bytes = 1 << 20;   // 413 above this, 1 KiB..64 MiB
-  std::int64_t max_header_bytes = 16384;   // 431-class framing error above this (answered 400)
+  std::int64_t max_header_bytes = 16384;   // larger header blocks are answered 413
   int request_timeout_ms = 30000;          // a domain reply later than this → 503
   int idle_timeout_s = 60;                 // keep-alive connections idle longer are closed
   int shutdown_grace_s = 10;               // how long a drain waits for in-flight requests
@@ -36,7 +35,7 @@ struct database_settings {
 
 struct auth_settings {
   bool allow_registration = false;
-  std::string jwt_secret;                  // secret; empty → generated once and kept in data_dir
+  std::string jwt_secret;                  // secret; empty → generated once and kept in the database
   std::string jwt_secret_file;             // read the secret from this file instead
   int access_token_ttl_s = 1800;
   int refresh_token_ttl_s = 7 * 24 * 3600;
