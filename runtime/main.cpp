@@ -266,7 +266,12 @@ int cmd_admin(const parsed_args& a) {
   }
   auto db = runtime::open_database(s);
   pqxx::connection conn{db.connection_string};
-  runtime::check_schema(conn);
+  // troupe owns an embedded database, so it brings it up to date; a database
+  // someone else runs is migrated only by an explicit `troupe migrate`.
+  if (s.database.url.empty())
+    runtime::migrate(conn);
+  else
+    runtime::check_schema(conn);
   try {
     if (sub == "create-user") {
       bool generated = password.empty();
