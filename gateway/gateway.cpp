@@ -6,6 +6,7 @@
 #include "runtime/crypto.hpp"
 #include "runtime/input.hpp"
 #include "runtime/log.hpp"
+#include "runtime/store.hpp"
 
 #include <pqxx/pqxx>
 #include <unordered_map>
@@ -72,11 +73,7 @@ auth_outcome check_jwt(const std::string& token, const std::string& secret) {
 api_response lookup_key(pqxx::connection& conn, const std::string& prefix,
                         const std::string& key_hash) {
   pqxx::work tx{conn};
-  auto rows = tx.exec_params(
-      "SELECT k.id, k.key_hash, k.revoked_at IS NOT NULL, coalesce(k.expires_at <= now(), false),"
-      " u.id, u.email, array_to_json(k.scopes)::text, u.is_active"
-      " FROM api_keys k JOIN users u ON u.id = k.user_id WHERE k.prefix = $1",
-      prefix);
+  auto rows = tx.exec_prepared("troupe.api_key_lookup", prefix);
   auto answer = [](int status, const std::string& message, json extra = json::object()) {
     extra["message"] = message;
     return json_response(static_cast<std::uint16_t>(status), extra);
@@ -93,7 +90,7 @@ api_response lookup_key(pqxx::connection& conn, const std::string& prefix,
     return answer(401, "API key expired");
   if (!row[7].as<bool>())
     return answer(401, "the user of this API key is disabled");
-  tx.exec_params("UPDATE api_keys SET last_used_at = now() WHERE id = $1", row[0].c_str());
+  tx.exec_prepared("troupe.api_key_touch", row[0].c_str());
   tx.commit();
   return answer(200, "", {{"user_id", row[4].c_str()},
                           {"email", row[5].c_str()},
@@ -289,6 +286,16 @@ std::optional<api_response> preflight(const incoming_request& in, match_result& 
 }
 
 } // namespace
+
+void register_statements() {
+  runtime::register_statement(
+      "troupe.api_key_lookup",
+      "SELECT k.id, k.key_hash, k.revoked_at IS NOT NULL, coalesce(k.expires_at <= now(), false),"
+      " u.id, u.email, array_to_json(k.scopes)::text, u.is_active"
+      " FROM api_keys k JOIN users u ON u.id = k.user_id WHERE k.prefix = $1");
+  runtime::register_statement("troupe.api_key_touch",
+                              "UPDATE api_keys SET last_used_at = now() WHERE id = $1");
+}
 
 credential_actor spawn_verifier(caf::actor_system& sys, store_actor store, std::string jwt_secret,
                                 std::chrono::milliseconds cache_ttl) {

@@ -35,6 +35,9 @@ struct gateway_bridge {
 gateway_bridge make_bridge(caf::actor_system& sys, gateway_targets targets,
                            std::chrono::milliseconds request_timeout);
 
+// Registers the verifier's prepared statements (call before spawn_store).
+void register_statements();
+
 // The credential verifier (API keys through the store with a cache of
 // `cache_ttl`; JWTs checked with `jwt_secret`).
 credential_actor spawn_verifier(caf::actor_system& sys, store_actor store, std::string jwt_secret,

@@ -5,6 +5,7 @@
 #include "runtime/log.hpp"
 
 #include <boost/asio.hpp>
+#include <cmath>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <condition_variable>
@@ -115,6 +116,9 @@ private:
                     : error_response(400, "invalid_argument",
                                      "malformed HTTP request: " + ec.message(), id);
       keep_alive_ = false;
+      method_.clear();
+      path_.clear();
+      started_ = std::chrono::steady_clock::now();
       server_->begin_request();
       return write(std::move(response), id);
     }
@@ -133,6 +137,9 @@ private:
     in.request_id = request_id_for(in.headers["x-request-id"]);
     in.content_type = in.headers["content-type"];
     in.body = std::move(req.body());
+    method_ = in.method;
+    path_ = in.path;
+    started_ = std::chrono::steady_clock::now();
     server_->begin_request();
     auto id = in.request_id;
     auto self = shared_from_this();
@@ -143,6 +150,7 @@ private:
   }
 
   void write(api_response r, const std::string& id) {
+    log_request(r.status, id);
     auto res = std::make_shared<http::response<http::string_body>>();
     res->version(11);
     res->result(r.status);
@@ -167,6 +175,16 @@ private:
                       });
   }
 
+  // One line per request: debug normally, warn for server-side failures.
+  void log_request(int status, const std::string& id) {
+    auto level = status >= 500 ? log::level::warn : log::level::debug;
+    if (!log::enabled(level))
+      return;
+    auto ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started_);
+    log::write(level, "request", {{"request_id", id}, {"method", method_}, {"path", path_},
+                                  {"status", status}, {"duration_ms", std::round(ms.count() * 100) / 100}});
+  }
+
   void shutdown() {
     beast::error_code ec;
     stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
@@ -178,6 +196,8 @@ private:
   std::optional<http::request_parser<http::string_body>> parser_;
   http_server::impl* server_; // outlives every session (stop() joins the io threads)
   bool keep_alive_ = true;
+  std::string method_, path_;
+  std::chrono::steady_clock::time_point started_;
 };
 
 void http_server::impl::accept() {

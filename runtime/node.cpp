@@ -163,6 +163,9 @@ std::string node::start() {
   m.sys = std::make_unique<caf::actor_system>(*m.cfg);
   auto& sys = *m.sys;
 
+  gateway::register_statements();
+  accounts::register_statements();
+  playbooks::register_statements();
   store_options so;
   so.connection_string = m.conninfo;
   so.pool_size = s.database.pool_size;

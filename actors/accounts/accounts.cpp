@@ -4,6 +4,7 @@
 #include "messages/errors.hpp"
 #include "runtime/crypto.hpp"
 #include "runtime/input.hpp"
+#include "runtime/store.hpp"
 
 #include <chrono>
 #include <functional>
@@ -97,9 +98,7 @@ api_response login(pqxx::connection& conn, const api_request& req, const account
   auto email = *input::string_field(body, "email", {1, max_email_bytes}, true);
   auto password = *input::string_field(body, "password", {1, max_password_bytes}, true);
   pqxx::work tx{conn};
-  auto rows = tx.exec_params(
-      "SELECT id, email, password_hash FROM users WHERE lower(email) = lower($1) AND is_active",
-      email);
+  auto rows = tx.exec_prepared("troupe.user_login", email);
   bool ok = !rows.empty() && crypto::verify_password(rows[0][2].c_str(), password);
   if (rows.empty())
     crypto::verify_password(dummy_hash(), password);
@@ -329,6 +328,12 @@ api_actor::behavior_type accounts_actor(api_actor::stateful_pointer<accounts_sta
 }
 
 } // namespace
+
+void register_statements() {
+  runtime::register_statement(
+      "troupe.user_login",
+      "SELECT id, email, password_hash FROM users WHERE lower(email) = lower($1) AND is_active");
+}
 
 api_actor spawn_accounts(caf::actor_system& sys, store_actor store, credential_actor verifier,
                          accounts_options opts) {

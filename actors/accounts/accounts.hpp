@@ -22,6 +22,9 @@ struct accounts_options {
   int refresh_token_ttl_s = 7 * 24 * 3600;
 };
 
+// Registers the actor's prepared statements (call before spawn_store).
+void register_statements();
+
 // Spawns the accounts actor. It asks `verifier` to drop a user's cached keys
 // when one of them is revoked.
 api_actor spawn_accounts(caf::actor_system& sys, store_actor store, credential_actor verifier,

@@ -4,6 +4,7 @@
 #include "messages/errors.hpp"
 #include "runtime/crypto.hpp"
 #include "runtime/input.hpp"
+#include "runtime/store.hpp"
 
 #include <functional>
 #include <pqxx/pqxx>
@@ -80,11 +81,7 @@ prepared_content prepare_content(const std::string& raw, std::int64_t next_id) {
 }
 
 json fetch_playbook(pqxx::transaction_base& tx, const std::string& id, const std::string& user) {
-  auto rows = tx.exec_params(sql({"SELECT ", playbook_json_sql,
-                                  " FROM playbooks p LEFT JOIN playbook_versions v"
-                                  " ON v.id = p.current_version_id"
-                                  " WHERE p.id = $1 AND p.user_id = $2"}),
-                             id, user);
+  auto rows = tx.exec_prepared("troupe.playbook_get", id, user);
   if (rows.empty())
     throw not_found("playbook");
   return json::parse(rows[0][0].c_str());
@@ -404,6 +401,14 @@ api_actor::behavior_type playbooks_actor(api_actor::stateful_pointer<playbooks_s
 }
 
 } // namespace
+
+void register_statements() {
+  runtime::register_statement("troupe.playbook_get",
+                              sql({"SELECT ", playbook_json_sql,
+                                   " FROM playbooks p LEFT JOIN playbook_versions v"
+                                   " ON v.id = p.current_version_id"
+                                   " WHERE p.id = $1 AND p.user_id = $2"}));
+}
 
 api_actor spawn_playbooks(caf::actor_system& sys, store_actor store,
                           config::playbooks_settings limits) {

@@ -10,6 +10,9 @@
 
 namespace troupe::playbooks {
 
+// Registers the actor's prepared statements (call before spawn_store).
+void register_statements();
+
 api_actor spawn_playbooks(caf::actor_system& sys, store_actor store,
                           config::playbooks_settings limits);
 
