@@ -8,6 +8,7 @@
 #include "runtime/log.hpp"
 #include "runtime/store.hpp"
 
+#include <optional>
 #include <pqxx/pqxx>
 #include <unordered_map>
 
@@ -20,6 +21,9 @@ struct exchange {
   const route* rt = nullptr;
   std::string token;
   responder reply;
+  // A body problem found on the io thread; answered only once the caller is
+  // authenticated, so an anonymous caller learns nothing but 401.
+  std::optional<api_response> body_error;
 };
 
 } // namespace troupe::gateway
@@ -215,6 +219,8 @@ bridge_actor::behavior_type bridge(bridge_actor::stateful_pointer<bridge_state> 
                                                    "this credential lacks the scope " +
                                                        ex.rt->scope,
                                                    id));
+                  if (ex.body_error)
+                    return ex.reply(std::move(*ex.body_error));
                   ex.req.caller = std::move(o.who);
                   forward(self, targets, timeout, std::move(ex));
                 },
@@ -260,8 +266,8 @@ bool is_json_content_type(std::string_view ct) {
   return lowered == "application/json";
 }
 
-// Everything decided without an actor: routing, media type, JSON syntax.
-std::optional<api_response> preflight(const incoming_request& in, match_result& m) {
+// Routing, decided on the io thread: 404, or 405 with Allow.
+std::optional<api_response> route_request(const incoming_request& in, match_result& m) {
   m = match(in.method, in.path);
   if (m.kind == match_result::not_found)
     return error_response(404, "not_found", "no route for " + in.path, in.request_id);
@@ -271,7 +277,12 @@ std::optional<api_response> preflight(const incoming_request& in, match_result& 
     r.headers["Allow"] = m.allow;
     return r;
   }
-  if (!m.matched->takes_body)
+  return std::nullopt;
+}
+
+// Media type and JSON syntax of a route that takes a body.
+std::optional<api_response> check_body(const incoming_request& in, const route& rt) {
+  if (!rt.takes_body)
     return std::nullopt;
   if (!in.body.empty() && !is_json_content_type(in.content_type))
     return error_response(415, "unsupported_media_type",
@@ -309,9 +320,12 @@ gateway_bridge make_bridge(caf::actor_system& sys, gateway_targets targets,
   out.actor = caf::actor_cast<caf::actor>(b);
   out.dispatch = [b](incoming_request in, responder reply) {
     match_result m;
-    if (auto early = preflight(in, m))
+    if (auto early = route_request(in, m))
       return reply(std::move(*early));
     exchange ex;
+    ex.body_error = check_body(in, *m.matched);
+    if (ex.body_error && !m.matched->authenticated)
+      return reply(std::move(*ex.body_error));
     bool bad_header = false;
     ex.token = extract_token(in, bad_header);
     if (bad_header && m.matched->authenticated)

@@ -220,6 +220,10 @@ TEST_F(Api, EveryAuthFailure) {
   auto u = make_user(address());
   http_client c{address()};
   auto e = expect_error(c.send("GET", "/v1/playbooks"), 401, "unauthenticated");
+  // Authentication comes before any judgement of the body.
+  expect_error(c.send("POST", "/v1/playbooks", "{not json"), 401, "unauthenticated");
+  expect_error(c.send("POST", "/v1/playbooks", "x", {{"Content-Type", "text/plain"}}), 401,
+               "unauthenticated");
   expect_error(c.send("GET", "/v1/playbooks", "", {{"Authorization", "Basic dXNlcjpwYXNz"}}), 401,
                "unauthenticated");
   expect_error(c.send("GET", "/v1/playbooks", "", bearer("tr_short")), 401, "unauthenticated");
