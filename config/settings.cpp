@@ -124,6 +124,10 @@ using db = database_settings;
 using au = auth_settings;
 using pb = playbooks_settings;
 using lg = log_settings;
+using oc = outcomes_settings;
+using jb = jobs_settings;
+using ev = evolution_settings;
+using evt = events_settings;
 
 constexpr std::int64_t day_s = 24 * 3600;
 
@@ -193,6 +197,76 @@ constexpr std::array registry{
     int_key<&S::playbooks, &pb::max_description_chars>(
         "playbooks.max_description_chars", 0, 100000,
         "Longest accepted playbook description, in characters"),
+
+    int_key<&S::outcomes, &oc::max_task_description_bytes>(
+        "outcomes.max_task_description_bytes", 1, 1 << 20,
+        "Longest accepted task_description of an outcome, in bytes"),
+    int_key<&S::outcomes, &oc::max_notes_bytes>("outcomes.max_notes_bytes", 0, 1 << 20,
+                                                "Longest accepted notes of an outcome, in bytes"),
+    int_key<&S::outcomes, &oc::max_reasoning_trace_bytes>(
+        "outcomes.max_reasoning_trace_bytes", 0, 16 << 20,
+        "Longest accepted reasoning_trace of an outcome, in bytes"),
+    int_key<&S::outcomes, &oc::max_bullet_ids>("outcomes.max_bullet_ids", 0, 100000,
+                                               "Most bullet_ids one outcome may name"),
+    int_key<&S::outcomes, &oc::max_metadata_bytes>(
+        "outcomes.max_metadata_bytes", 2, 1 << 20,
+        "Largest accepted metadata object of an outcome, serialised, in bytes"),
+    int_key<&S::outcomes, &oc::max_batch>(
+        "outcomes.max_batch", 1, 10000, "Most outcomes written by one group-commit transaction"),
+    int_key<&S::outcomes, &oc::batch_delay_us>(
+        "outcomes.batch_delay_us", 0, 1000000,
+        "Microseconds an idle ingestion actor waits to gather a batch; 0 writes at once"),
+
+    int_key<&S::jobs, &jb::lease_s>("jobs.lease_s", 2, 3600,
+                                    "Seconds a job lease lasts unless renewed"),
+    int_key<&S::jobs, &jb::heartbeat_ms>("jobs.heartbeat_ms", 100, 600000,
+                                         "Milliseconds between lease renewals"),
+    int_key<&S::jobs, &jb::poll_interval_ms>(
+        "jobs.poll_interval_ms", 10, 600000,
+        "Milliseconds between claims when no notification arrives"),
+    int_key<&S::jobs, &jb::claim_batch>("jobs.claim_batch", 1, 10000,
+                                        "Most jobs taken by one claim statement"),
+    int_key<&S::jobs, &jb::complete_batch>(
+        "jobs.complete_batch", 1, 100000,
+        "Most effect-free job completions written by one statement"),
+    int_key<&S::jobs, &jb::max_attempts>("jobs.max_attempts", 1, 100,
+                                         "Attempts a job gets before it fails for good"),
+    int_key<&S::jobs, &jb::backoff_base_ms>(
+        "jobs.backoff_base_ms", 1, 3600000,
+        "Delay before the first retry, in milliseconds; doubles with each attempt"),
+    int_key<&S::jobs, &jb::backoff_max_ms>("jobs.backoff_max_ms", 1, 86400000,
+                                           "Longest delay before a retry, in milliseconds"),
+    int_key<&S::jobs, &jb::max_run_time_s>(
+        "jobs.max_run_time_s", 1, 86400,
+        "Seconds one attempt may run before it is stopped and counted as failed"),
+    int_key<&S::jobs, &jb::evolution_concurrency>(
+        "jobs.evolution_concurrency", 1, 1024, "Evolution jobs one node runs at the same time"),
+    int_key<&S::jobs, &jb::noop_concurrency>("jobs.noop_concurrency", 1, 100000,
+                                             "Noop jobs one node runs at the same time"),
+    bool_key<&S::jobs, &jb::enable_noop>(
+        "jobs.enable_noop", "Whether this node runs noop jobs, the kind that measures the engine"),
+    int_key<&S::jobs, &jb::retention_days>(
+        "jobs.retention_days", 1, 3650,
+        "Days completed and cancelled jobs are kept before they are pruned"),
+    int_key<&S::jobs, &jb::prune_batch>("jobs.prune_batch", 1, 100000,
+                                        "Rows deleted by one pruning statement"),
+    int_key<&S::jobs, &jb::maintenance_interval_ms>(
+        "jobs.maintenance_interval_ms", 10, 3600000,
+        "Milliseconds between maintenance passes (lease rescue, sweeps, pruning)"),
+
+    int_key<&S::evolution, &ev::max_outcomes_per_job>(
+        "evolution.max_outcomes_per_job", 1, 100000,
+        "Most pending outcomes one evolution job processes, oldest first"),
+    int_key<&S::evolution, &ev::max_staleness_s>(
+        "evolution.max_staleness_s", 0, 365 * day_s,
+        "Evolve a playbook with pending outcomes whose last evolution is older than this many "
+        "seconds; 0 never does"),
+    int_key<&S::evolution, &ev::manual_triggers_per_hour>(
+        "evolution.manual_triggers_per_hour", 0, 1000000,
+        "Manual evolution triggers allowed per playbook per hour"),
+
+    int_key<&S::events, &evt::retention_days>("events.retention_days", 1, 3650,
+                                              "Days events are kept for replay before pruning"),
 
     enum_key<&S::log, &lg::level>("log.level", "trace|debug|info|warn|error",
                                   "Least severe level that is logged"),

@@ -49,6 +49,44 @@ struct playbooks_settings {
   int max_description_chars = 2000;
 };
 
+struct outcomes_settings {
+  std::int64_t max_task_description_bytes = 10 * 1024;
+  std::int64_t max_notes_bytes = 2 * 1024;
+  std::int64_t max_reasoning_trace_bytes = 64 * 1024;
+  int max_bullet_ids = 200;
+  std::int64_t max_metadata_bytes = 16 * 1024;
+  int max_batch = 256;     // outcomes written in one group-commit transaction
+  int batch_delay_us = 0;  // an idle ingestion actor waits this long to gather a batch
+};
+
+struct jobs_settings {
+  int lease_s = 30;                 // a lease not renewed for this long may be rescued
+  int heartbeat_ms = 5000;          // leases are renewed this often
+  int poll_interval_ms = 1000;      // claim even without a NOTIFY this often
+  int claim_batch = 256;            // jobs taken by one claim statement
+  int complete_batch = 1000;        // effect-free completions written by one statement
+  int max_attempts = 3;
+  int backoff_base_ms = 1000;       // first retry delay; doubles per attempt
+  int backoff_max_ms = 300000;      // cap of the retry delay
+  int max_run_time_s = 600;         // an attempt running longer is stopped and fails
+  int evolution_concurrency = 4;    // evolution jobs one node runs at once
+  int noop_concurrency = 1024;      // noop jobs one node runs at once
+  bool enable_noop = false;         // the engine-measuring noop kind
+  int retention_days = 30;          // finished jobs older than this are pruned
+  int prune_batch = 500;            // rows deleted per pruning statement
+  int maintenance_interval_ms = 5000; // scheduler period (rescue, sweeps, pruning)
+};
+
+struct evolution_settings {
+  int max_outcomes_per_job = 100;
+  int max_staleness_s = 24 * 3600;  // evolve a playbook with pending outcomes this stale; 0 = never
+  int manual_triggers_per_hour = 10;
+};
+
+struct events_settings {
+  int retention_days = 7;
+};
+
 struct log_settings {
   std::string level = "info";              // trace|debug|info|warn|error
   std::string format = "json";             // json|text
@@ -59,6 +97,10 @@ struct settings {
   database_settings database;
   auth_settings auth;
   playbooks_settings playbooks;
+  outcomes_settings outcomes;
+  jobs_settings jobs;
+  evolution_settings evolution;
+  events_settings events;
   log_settings log;
 };
 

@@ -171,6 +171,10 @@ api_actor target_of(const gateway_targets& t, service s) {
       return t.accounts;
     case service::playbooks:
       return t.playbooks;
+    case service::ingestion:
+      return t.ingestion;
+    case service::jobs:
+      return t.jobs;
     case service::system:
       break;
   }
@@ -288,6 +292,8 @@ std::optional<api_response> check_body(const incoming_request& in, const route& 
     return error_response(415, "unsupported_media_type",
                           "request body must be application/json", in.request_id);
   std::string problem;
+  if (in.body.empty() && rt.body_optional)
+    return std::nullopt;
   if (in.body.empty())
     return error_response(400, "invalid_json", "request body must be a JSON object",
                           in.request_id);

@@ -23,6 +23,8 @@ struct gateway_targets {
   api_actor system;
   api_actor accounts;
   api_actor playbooks;
+  api_actor ingestion;
+  api_actor jobs;
   credential_actor verifier;
 };
 

@@ -75,8 +75,14 @@ bool percent_decode(std::string_view in, std::string& out) {
 
 route r(std::string method, std::string path, service target, bool authenticated,
         std::string scope, bool takes_body, int success, std::string summary) {
-  return {std::move(method), std::move(path), target,   authenticated,
-          std::move(scope),  takes_body,      success, std::move(summary)};
+  return {std::move(method), std::move(path), target,  authenticated,       std::move(scope),
+          takes_body,        false,           success, std::move(summary)};
+}
+
+// A route whose JSON body may be left out.
+route optional_body(route rt) {
+  rt.body_optional = true;
+  return rt;
 }
 
 } // namespace
@@ -120,6 +126,21 @@ const std::vector<route>& routes() {
         200, "Bullets added, removed and changed between two versions"),
       r("POST", "/v1/playbooks/{id}/rollback", playbooks, true, "playbooks:write", true, 201,
         "Create a new version equal to an earlier one"),
+      r("POST", "/v1/playbooks/{id}/outcomes", ingestion, true, "outcomes:write", true, 201,
+        "Record the outcome of a task run with the playbook (Idempotency-Key honoured)"),
+      r("GET", "/v1/playbooks/{id}/outcomes", ingestion, true, "playbooks:read", false, 200,
+        "List outcomes, newest first; ?processed=true|false"),
+      optional_body(r("POST", "/v1/playbooks/{id}/evolutions", jobs, true, "evolution:write",
+                      true, 202, "Trigger an evolution (or get the active one)")),
+      r("GET", "/v1/playbooks/{id}/evolutions", jobs, true, "evolution:read", false, 200,
+        "Evolution jobs of the playbook, newest first"),
+      r("GET", "/v1/jobs", jobs, true, "jobs:read", false, 200,
+        "List jobs; ?kind=&status=&playbook_id="),
+      r("GET", "/v1/jobs/{id}", jobs, true, "jobs:read", false, 200, "Get a job with its rounds"),
+      r("POST", "/v1/jobs/{id}/cancel", jobs, true, "jobs:write", false, 200,
+        "Cancel a job: queued at once, running at its next step"),
+      r("POST", "/v1/jobs/{id}/retry", jobs, true, "jobs:write", false, 200,
+        "Queue a failed or cancelled job again"),
   };
   return table;
 }
@@ -189,7 +210,7 @@ std::string openapi_json(const std::string& version) {
       op["parameters"] = parameters;
     if (rt.takes_body)
       op["requestBody"] = {
-          {"required", true},
+          {"required", !rt.body_optional},
           {"content", {{"application/json", {{"schema", {{"type", "object"}}}}}}}};
     if (rt.authenticated) {
       op["security"] = nlohmann::json::array({{{"bearer", nlohmann::json::array()}},

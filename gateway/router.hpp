@@ -10,7 +10,7 @@
 namespace troupe::gateway {
 
 // The domain actor that answers a route.
-enum class service { system, accounts, playbooks };
+enum class service { system, accounts, playbooks, ingestion, jobs };
 
 struct route {
   std::string method;
@@ -18,7 +18,8 @@ struct route {
   service target;
   bool authenticated;     // needs a credential
   std::string scope;      // scope the credential must grant; empty for none
-  bool takes_body;        // a JSON object body is expected
+  bool takes_body;        // a JSON object body is accepted
+  bool body_optional;     // …and may be left out
   int success_status;     // documented success code
   std::string summary;    // one line, for OpenAPI
 };

@@ -192,6 +192,19 @@ std::optional<std::string> cursor_query(const api_request& req) {
   return decoded;
 }
 
+nlohmann::json page(const pqxx::result& rows, int limit) {
+  auto items = nlohmann::json::array();
+  nlohmann::json next = nullptr;
+  for (int i = 0; i < static_cast<int>(rows.size()); ++i) {
+    if (i == limit) {
+      next = encode_cursor(rows[i - 1][1].c_str());
+      break;
+    }
+    items.push_back(nlohmann::json::parse(rows[i][0].c_str()));
+  }
+  return {{"items", items}, {"next_cursor", next}};
+}
+
 std::optional<std::string> enum_query(const api_request& req, const std::string& name,
                                       std::initializer_list<std::string_view> allowed) {
   auto it = req.query.find(name);

@@ -10,6 +10,7 @@
 #include <initializer_list>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <pqxx/result>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -61,6 +62,11 @@ int limit_query(const api_request& req, int fallback = 50, int max = 200);
 std::string encode_cursor(const std::string& value);
 // The cursor's value, nullopt when absent; 400 when malformed.
 std::optional<std::string> cursor_query(const api_request& req);
+
+// A page of a listing queried with LIMIT limit+1: column 0 is the item's
+// JSON, column 1 its sort key; the extra row means there is a next page.
+// Returns {items, next_cursor}.
+nlohmann::json page(const pqxx::result& rows, int limit);
 
 // An enum query parameter (400 listing the allowed values).
 std::optional<std::string> enum_query(const api_request& req, const std::string& name,

@@ -1,6 +1,12 @@
 #include "runtime/node.hpp"
 
 #include "actors/accounts/accounts.hpp"
+#include "actors/evolution/evolution.hpp"
+#include "actors/ingestion/ingestion.hpp"
+#include "actors/job_runner/job_runner.hpp"
+#include "actors/job_runner/noop.hpp"
+#include "actors/jobs/jobs_api.hpp"
+#include "actors/scheduler/scheduler.hpp"
 #include "actors/playbooks/playbooks.hpp"
 #include "actors/system/system.hpp"
 #include "gateway/gateway.hpp"
@@ -96,6 +102,28 @@ std::string resolve_jwt_secret(const config::settings& s, const std::string& con
   return out;
 }
 
+job_runner::runner_options runner_options_from(const config::settings& s, const std::string& node_id,
+                                               caf::actor_system& sys, store_actor store) {
+  job_runner::runner_options o;
+  o.node_id = node_id;
+  o.lease_s = s.jobs.lease_s;
+  o.heartbeat_ms = s.jobs.heartbeat_ms;
+  o.poll_interval_ms = s.jobs.poll_interval_ms;
+  o.claim_batch = s.jobs.claim_batch;
+  o.complete_batch = s.jobs.complete_batch;
+  o.max_run_time_s = s.jobs.max_run_time_s;
+  o.backoff_base_ms = s.jobs.backoff_base_ms;
+  o.backoff_max_ms = s.jobs.backoff_max_ms;
+  o.drain_grace = std::chrono::seconds{s.server.shutdown_grace_s};
+  o.kinds.push_back({"evolution", s.jobs.evolution_concurrency,
+                     evolution::spawn_evolution(sys, store,
+                                                {s.evolution.max_outcomes_per_job,
+                                                 s.jobs.max_attempts})});
+  if (s.jobs.enable_noop)
+    o.kinds.push_back({"noop", s.jobs.noop_concurrency, job_runner::spawn_noop(sys)});
+  return o;
+}
+
 struct node::impl {
   config::settings settings;
   std::string address;
@@ -106,6 +134,8 @@ struct node::impl {
   std::unique_ptr<caf::actor_system_config> cfg;
   std::unique_ptr<caf::actor_system> sys;
   std::vector<caf::actor> actors;
+  job_runner_actor runner;
+  std::unique_ptr<job_runner::notification_listener> listener;
   bool running = false;
 
   void register_node(pqxx::connection& conn) {
@@ -176,15 +206,35 @@ std::string node::start() {
                                           std::chrono::milliseconds{s.auth.cache_ttl_ms});
   accounts::accounts_options ao{s.auth.allow_registration, secret, s.auth.access_token_ttl_s,
                                 s.auth.refresh_token_ttl_s};
-  gateway::gateway_targets targets{system_endpoints::spawn_system(sys, store, m.info),
-                                   accounts::spawn_accounts(sys, store, verifier, ao),
-                                   playbooks::spawn_playbooks(sys, store, s.playbooks), verifier};
+  gateway::gateway_targets targets{
+      system_endpoints::spawn_system(sys, store, m.info),
+      accounts::spawn_accounts(sys, store, verifier, ao),
+      playbooks::spawn_playbooks(sys, store, s.playbooks),
+      ingestion::spawn_ingestion(sys, store, {s.outcomes, s.jobs.max_attempts}),
+      jobs::spawn_jobs_api(sys, store, {s.jobs.max_attempts, s.evolution.manual_triggers_per_hour}),
+      verifier};
+  m.runner = job_runner::spawn_runner(sys, store, runner_options_from(s, m.info.node_id, sys, store));
+  auto runner = m.runner;
+  m.listener = std::make_unique<job_runner::notification_listener>(
+      m.conninfo, [runner] { caf::anon_send(runner, wake_atom::value); });
+  scheduler::scheduler_options sched{m.conninfo,
+                                     s.jobs.maintenance_interval_ms,
+                                     s.jobs.max_attempts,
+                                     s.jobs.backoff_max_ms,
+                                     s.evolution.max_staleness_s,
+                                     s.jobs.retention_days,
+                                     s.events.retention_days,
+                                     s.jobs.prune_batch};
+  m.actors.push_back(scheduler::spawn_scheduler(sys, sched));
   auto bridge = gateway::make_bridge(sys, targets,
                                      std::chrono::milliseconds{s.server.request_timeout_ms});
   for (auto a : {caf::actor_cast<caf::actor>(store), caf::actor_cast<caf::actor>(verifier),
                  caf::actor_cast<caf::actor>(targets.system),
                  caf::actor_cast<caf::actor>(targets.accounts),
-                 caf::actor_cast<caf::actor>(targets.playbooks), bridge.actor})
+                 caf::actor_cast<caf::actor>(targets.playbooks),
+                 caf::actor_cast<caf::actor>(targets.ingestion),
+                 caf::actor_cast<caf::actor>(targets.jobs), caf::actor_cast<caf::actor>(m.runner),
+                 bridge.actor})
     m.actors.push_back(a);
 
   auto listen = split_listen(s.server.listen);
@@ -225,6 +275,17 @@ void node::drain() {
     log::warn("shutdown grace ran out with requests still in flight",
               {{"in_flight", m.http->in_flight()}});
   m.http->stop();
+  m.listener.reset();
+  {
+    // Running jobs reach a step boundary and finish or give their leases back.
+    caf::scoped_actor self{*m.sys};
+    self->request(m.runner, std::chrono::seconds{m.settings.server.shutdown_grace_s + 5},
+                  drain_atom::value)
+        .receive([](bool) {},
+                 [](caf::error& e) {
+                   log::warn("job runner did not drain in time", {{"error", caf::to_string(e)}});
+                 });
+  }
   for (auto& a : m.actors)
     caf::anon_send_exit(a, caf::exit_reason::user_shutdown);
   m.actors.clear();

@@ -121,21 +121,6 @@ json insert_version(pqxx::work& tx, const std::string& playbook_id, int number,
   return json::parse(rows[0][0].c_str());
 }
 
-// A page of a listing queried with LIMIT limit+1: column 0 is the item's
-// JSON, column 1 its sort key; an extra row means there is a next page.
-json page(const pqxx::result& rows, int limit) {
-  json items = json::array();
-  json next = nullptr;
-  for (int i = 0; i < static_cast<int>(rows.size()); ++i) {
-    if (i == limit) {
-      next = input::encode_cursor(rows[i - 1][1].c_str());
-      break;
-    }
-    items.push_back(json::parse(rows[i][0].c_str()));
-  }
-  return {{"items", items}, {"next_cursor", next}};
-}
-
 void require_active(const locked_playbook& p) {
   if (p.status != "active")
     throw conflict("the playbook is archived; set status to active to change it");
@@ -181,7 +166,7 @@ api_response list(pqxx::connection& conn, const api_request& req, const limits_t
            " WHERE p.user_id = $1 AND ($2::text IS NULL OR p.status = $2)"
            " AND ($3::uuid IS NULL OR p.id < $3::uuid) ORDER BY p.id DESC LIMIT $4"}),
       req.caller.user_id, status, cursor, limit + 1);
-  return json_response(200, page(rows, limit));
+  return json_response(200, input::page(rows, limit));
 }
 
 api_response get(pqxx::connection& conn, const api_request& req, const limits_t&) {
@@ -255,7 +240,7 @@ api_response list_versions(pqxx::connection& conn, const api_request& req, const
                                            " version_number < $2) ORDER BY version_number DESC"
                                            " LIMIT $3"}),
       id, before, limit + 1);
-  return json_response(200, page(rows, limit));
+  return json_response(200, input::page(rows, limit));
 }
 
 std::optional<std::string> version_content(pqxx::transaction_base& tx, const std::string& id,

@@ -1,0 +1,337 @@
+#include "actors/ingestion/ingestion.hpp"
+
+#include "actors/ingestion/outcome_rules.hpp"
+#include "messages/errors.hpp"
+#include "runtime/crypto.hpp"
+#include "runtime/input.hpp"
+#include "runtime/job_queue.hpp"
+#include "runtime/log.hpp"
+
+#include <algorithm>
+#include <deque>
+#include <map>
+#include <memory>
+#include <pqxx/pqxx>
+
+namespace troupe::ingestion {
+namespace {
+
+using json = nlohmann::json;
+
+// One POST waiting for its batch. `response` is filled by the batch writer.
+struct queued_outcome {
+  outcome_input in;
+  std::string request_id;
+  caf::typed_response_promise<api_response> promise;
+  api_response response;
+};
+
+using batch = std::vector<queued_outcome>;
+
+struct locked_playbook {
+  std::string user_id;
+  std::string status;
+  playbook_state state;
+  std::string active_job_id;
+};
+
+std::map<std::string, locked_playbook> lock_playbooks(pqxx::work& tx, const batch& b) {
+  json ids = json::array();
+  for (const auto& q : b)
+    ids.push_back(q.in.playbook_id);
+  auto rows = tx.exec_params(
+      "SELECT p.id, p.user_id, p.status, p.pending_outcomes, p.evolution_threshold,"
+      " (SELECT j.id FROM jobs j WHERE j.playbook_id = p.id AND j.kind = 'evolution'"
+      "   AND j.status IN ('queued', 'running'))"
+      " FROM playbooks p WHERE p.id IN (SELECT jsonb_array_elements_text($1::jsonb)::uuid)"
+      " ORDER BY p.id FOR UPDATE OF p",
+      ids.dump());
+  std::map<std::string, locked_playbook> out;
+  for (const auto& r : rows) {
+    locked_playbook p;
+    p.user_id = r[1].c_str();
+    p.status = r[2].c_str();
+    p.state = {r[3].as<int>(), r[4].as<int>(), !r[5].is_null()};
+    p.active_job_id = r[5].is_null() ? "" : r[5].c_str();
+    out.emplace(r[0].c_str(), std::move(p));
+  }
+  return out;
+}
+
+// Stored responses of idempotency keys already recorded, by "playbook\nkey".
+std::map<std::string, std::string> recorded_keys(pqxx::work& tx, const batch& b) {
+  json keys = json::array();
+  for (const auto& q : b)
+    if (q.in.idempotency_key)
+      keys.push_back({{"p", q.in.playbook_id}, {"k", *q.in.idempotency_key}});
+  std::map<std::string, std::string> out;
+  if (keys.empty())
+    return out;
+  auto rows = tx.exec_params(
+      "SELECT o.playbook_id, o.idempotency_key, o.response::text FROM outcomes o"
+      " JOIN jsonb_to_recordset($1::jsonb) AS x(p uuid, k text)"
+      " ON o.playbook_id = x.p AND o.idempotency_key = x.k",
+      keys.dump());
+  for (const auto& r : rows)
+    out[std::string{r[0].c_str()} + "\n" + r[1].c_str()] = r[2].c_str();
+  return out;
+}
+
+std::string key_of(const outcome_input& in) {
+  return in.playbook_id + "\n" + in.idempotency_key.value_or("");
+}
+
+api_response replay(const std::string& stored_body) {
+  api_response r;
+  r.status = 200;
+  r.body = stored_body;
+  return r;
+}
+
+// Writes one batch in one transaction; fills every member's response.
+api_response write_batch(pqxx::connection& conn, batch& b, int max_attempts) {
+  pqxx::work tx{conn};
+  auto playbooks = lock_playbooks(tx, b);
+  auto recorded = recorded_keys(tx, b);
+
+  std::vector<std::optional<std::string>> keys;
+  for (const auto& q : b)
+    keys.push_back(q.in.idempotency_key ? std::optional<std::string>{key_of(q.in)} : std::nullopt);
+  auto first = first_occurrences(keys);
+
+  // Decide each request: errors and replays now, new outcomes per playbook.
+  std::map<std::string, std::vector<std::size_t>> fresh; // playbook → request indexes
+  for (std::size_t i = 0; i < b.size(); ++i) {
+    auto& q = b[i];
+    auto it = playbooks.find(q.in.playbook_id);
+    if (it == playbooks.end() || it->second.user_id != q.in.user_id) {
+      q.response = error_response(not_found("playbook"), q.request_id);
+    } else if (it->second.status != "active") {
+      q.response = error_response(conflict("the playbook is archived and accepts no outcomes"),
+                                  q.request_id);
+    } else if (q.in.idempotency_key && recorded.count(key_of(q.in))) {
+      q.response = replay(recorded[key_of(q.in)]);
+    } else if (first[i] == i) {
+      fresh[q.in.playbook_id].push_back(i);
+    }
+  }
+
+  json outcome_rows = json::array();
+  json pending_updates = json::array();
+  std::vector<runtime::event_row> events;
+  for (auto& [playbook_id, indexes] : fresh) {
+    auto& p = playbooks[playbook_id];
+    int n = static_cast<int>(indexes.size());
+    std::optional<runtime::enqueued> job;
+    if (!p.active_job_id.empty())
+      job = runtime::enqueued{p.active_job_id, false, ""};
+    int crossing = must_enqueue(p.state, n) ? first_reaching(p.state, n) : 0;
+    if (crossing)
+      job = runtime::enqueue_evolution(tx, p.user_id, playbook_id, max_attempts, "threshold",
+                                       p.state.pending + n);
+    for (int k = 1; k <= n; ++k) {
+      auto& q = b[indexes[static_cast<std::size_t>(k - 1)]];
+      auto pos = position(p.state, k);
+      auto outcome_id = crypto::uuid_v7();
+      json evolution = nullptr;
+      if (job && (!job->is_new || k >= crossing))
+        evolution = {{"job_id", job->job_id}, {"is_new", job->is_new && k == crossing}};
+      json body = {{"outcome_id", outcome_id},
+                   {"status", "recorded"},
+                   {"pending_outcomes", pos.pending_after},
+                   {"evolution", evolution}};
+      q.response = json_response(201, body);
+      outcome_rows.push_back({{"id", outcome_id},
+                              {"playbook_id", playbook_id},
+                              {"task_description", q.in.task_description},
+                              {"outcome_status", q.in.outcome},
+                              {"reasoning_trace", q.in.reasoning_trace
+                                                      ? json(*q.in.reasoning_trace)
+                                                      : json(nullptr)},
+                              {"notes", q.in.notes ? json(*q.in.notes) : json(nullptr)},
+                              {"bullet_ids", q.in.bullet_ids},
+                              {"metadata", json::parse(q.in.metadata)},
+                              {"idempotency_key", q.in.idempotency_key
+                                                      ? json(*q.in.idempotency_key)
+                                                      : json(nullptr)},
+                              {"response", body}});
+      events.push_back({"outcome.recorded",
+                        p.user_id,
+                        playbook_id,
+                        "",
+                        {{"outcome_id", outcome_id},
+                         {"playbook_id", playbook_id},
+                         {"outcome", q.in.outcome},
+                         {"pending_outcomes", pos.pending_after}}});
+    }
+    pending_updates.push_back({{"id", playbook_id}, {"n", n}});
+  }
+
+  if (!outcome_rows.empty()) {
+    tx.exec_params(
+        "INSERT INTO outcomes (id, playbook_id, task_description, outcome_status,"
+        " reasoning_trace, notes, bullet_ids, metadata, idempotency_key, response)"
+        " SELECT x.id, x.playbook_id, x.task_description, x.outcome_status, x.reasoning_trace,"
+        " x.notes, ARRAY(SELECT jsonb_array_elements_text(x.bullet_ids)), x.metadata,"
+        " x.idempotency_key, x.response"
+        " FROM jsonb_to_recordset($1::jsonb) AS x(id uuid, playbook_id uuid,"
+        " task_description text, outcome_status text, reasoning_trace text, notes text,"
+        " bullet_ids jsonb, metadata jsonb, idempotency_key text, response jsonb)",
+        outcome_rows.dump());
+    tx.exec_params("UPDATE playbooks p SET pending_outcomes = p.pending_outcomes + x.n"
+                   " FROM jsonb_to_recordset($1::jsonb) AS x(id uuid, n int) WHERE p.id = x.id",
+                   pending_updates.dump());
+    runtime::insert_events(tx, events);
+  }
+  tx.commit();
+
+  for (std::size_t i = 0; i < b.size(); ++i)
+    if (first[i] != i) {
+      // A repeat of a key earlier in this batch answers like a later retry would.
+      const auto& original = b[first[i]].response;
+      b[i].response = original.status == 201 ? replay(original.body) : original;
+    }
+  return json_response(200, {{"written", outcome_rows.size()}});
+}
+
+// ---- GET …/outcomes ---------------------------------------------------------
+
+api_response list_outcomes(pqxx::connection& conn, const api_request& req) {
+  auto id = input::uuid_param(req, 0, "id");
+  auto processed = input::enum_query(req, "processed", {"true", "false"});
+  int limit = input::limit_query(req);
+  auto cursor = input::cursor_query(req);
+  if (cursor && !crypto::is_uuid(*cursor))
+    throw invalid_argument("cursor", "cursor is not one this server issued");
+  pqxx::read_transaction tx{conn};
+  if (tx.exec_params("SELECT 1 FROM playbooks WHERE id = $1 AND user_id = $2", id,
+                     req.caller.user_id)
+          .empty())
+    throw not_found("playbook");
+  auto rows = tx.exec_params(
+      "SELECT json_build_object('id', id, 'task_description', task_description,"
+      " 'outcome', outcome_status, 'reasoning_trace', reasoning_trace, 'notes', notes,"
+      " 'bullet_ids', bullet_ids, 'metadata', metadata, 'idempotency_key', idempotency_key,"
+      " 'reflection', reflection_data, 'processed_at', rfc3339(processed_at),"
+      " 'evolution_job_id', evolution_job_id, 'created_at', rfc3339(created_at))::text, id"
+      " FROM outcomes WHERE playbook_id = $1"
+      " AND ($2::boolean IS NULL OR (processed_at IS NOT NULL) = $2::boolean)"
+      " AND ($3::uuid IS NULL OR id < $3::uuid) ORDER BY id DESC LIMIT $4",
+      id, processed, cursor, limit + 1);
+  return json_response(200, input::page(rows, limit));
+}
+
+// ---- the actor --------------------------------------------------------------
+
+using flush_atom = caf::atom_constant<caf::atom("flush")>;
+
+using ingestion_actor = api_actor::extend<caf::reacts_to<flush_atom>>;
+
+struct ingestion_state {
+  std::deque<queued_outcome> queue;
+  std::deque<queued_outcome> isolated; // retried one by one after a batch failed
+  bool in_flight = false;
+  bool flush_scheduled = false;
+  static inline const char* name = "troupe.ingestion";
+};
+
+using ingestion_pointer = ingestion_actor::stateful_pointer<ingestion_state>;
+
+void flush(ingestion_pointer self, store_actor store, const ingestion_options& opts);
+
+void finish(ingestion_pointer self, store_actor store, const ingestion_options& opts,
+            std::shared_ptr<batch> b, const api_response& outcome) {
+  auto& st = self->state;
+  st.in_flight = false;
+  if (outcome.status == 200) {
+    for (auto& q : *b)
+      q.promise.deliver(std::move(q.response));
+  } else if (outcome.status == 503 || b->size() == 1) {
+    for (auto& q : *b) {
+      auto r = outcome;
+      r.body = error_response(outcome.status, outcome.status == 503 ? "unavailable" : "internal",
+                              outcome.status == 503 ? "the database is unavailable; retry shortly"
+                                                    : "internal error",
+                              q.request_id)
+                   .body;
+      q.promise.deliver(std::move(r));
+    }
+  } else {
+    // Something in the batch broke it: write each request on its own.
+    log::warn("outcome batch failed; retrying its requests one by one", {{"size", b->size()}});
+    for (auto& q : *b)
+      st.isolated.push_back(std::move(q));
+  }
+  flush(self, store, opts);
+}
+
+void flush(ingestion_pointer self, store_actor store, const ingestion_options& opts) {
+  auto& st = self->state;
+  if (st.in_flight)
+    return;
+  auto b = std::make_shared<batch>();
+  if (!st.isolated.empty()) {
+    b->push_back(std::move(st.isolated.front()));
+    st.isolated.pop_front();
+  } else {
+    while (!st.queue.empty() && static_cast<int>(b->size()) < opts.outcomes.max_batch) {
+      b->push_back(std::move(st.queue.front()));
+      st.queue.pop_front();
+    }
+  }
+  if (b->empty())
+    return;
+  st.in_flight = true;
+  int attempts = opts.max_attempts;
+  auto id = b->front().request_id;
+  self->request(store, caf::infinite,
+                db_task{[b, attempts](pqxx::connection& c) { return write_batch(c, *b, attempts); },
+                        id})
+      .then([=](api_response& r) { finish(self, store, opts, b, r); },
+            [=](caf::error&) {
+              finish(self, store, opts, b, error_response(500, "internal", "internal error", id));
+            });
+}
+
+ingestion_actor::behavior_type ingestion(ingestion_pointer self, store_actor store,
+                                         ingestion_options opts) {
+  return {
+      [=](api_request& req) -> caf::result<api_response> {
+        if (req.method == "GET") {
+          auto id = req.request_id;
+          return self->delegate(store, db_task{[req = std::move(req)](pqxx::connection& c) {
+                                                 return list_outcomes(c, req);
+                                               },
+                                               id});
+        }
+        outcome_input in;
+        try {
+          in = parse_outcome(req, opts.outcomes);
+        } catch (const api_error& e) {
+          return error_response(e, req.request_id);
+        }
+        auto promise = self->make_response_promise<api_response>();
+        self->state.queue.push_back({std::move(in), req.request_id, promise, {}});
+        if (opts.outcomes.batch_delay_us == 0) {
+          flush(self, store, opts);
+        } else if (!self->state.flush_scheduled && !self->state.in_flight) {
+          self->state.flush_scheduled = true;
+          self->delayed_send(self, std::chrono::microseconds{opts.outcomes.batch_delay_us},
+                             flush_atom::value);
+        }
+        return promise;
+      },
+      [=](flush_atom) {
+        self->state.flush_scheduled = false;
+        flush(self, store, opts);
+      },
+  };
+}
+
+} // namespace
+
+api_actor spawn_ingestion(caf::actor_system& sys, store_actor store, ingestion_options opts) {
+  return caf::actor_cast<api_actor>(sys.spawn(ingestion, std::move(store), std::move(opts)));
+}
+
+} // namespace troupe::ingestion

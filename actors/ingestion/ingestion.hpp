@@ -1,0 +1,23 @@
+// The ingestion actor: records outcomes with group commit (docs/job-engine.md).
+//
+//   POST …/outcomes ─► validate ─► queue ─► one transaction per batch ─► answer each
+//                                    ▲           (only after commit)
+//                                    └── next batch = what queued meanwhile
+//
+// Also answers GET …/outcomes.
+#pragma once
+
+#include "config/settings.hpp"
+#include "messages/api.hpp"
+#include "messages/store.hpp"
+
+namespace troupe::ingestion {
+
+struct ingestion_options {
+  config::outcomes_settings outcomes;
+  int max_attempts = 3; // of the evolution jobs it enqueues
+};
+
+api_actor spawn_ingestion(caf::actor_system& sys, store_actor store, ingestion_options opts);
+
+} // namespace troupe::ingestion

@@ -1,0 +1,513 @@
+#include "actors/job_runner/job_runner.hpp"
+
+#include "actors/job_runner/backoff.hpp"
+#include "messages/errors.hpp"
+#include "runtime/crypto.hpp"
+#include "runtime/job_queue.hpp"
+#include "runtime/log.hpp"
+
+#include <atomic>
+#include <condition_variable>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <pqxx/pqxx>
+#include <random>
+#include <thread>
+
+namespace troupe::job_runner {
+namespace {
+
+using json = nlohmann::json;
+using clock = std::chrono::steady_clock;
+
+using tick_atom = caf::atom_constant<caf::atom("tick")>;
+using beat_atom = caf::atom_constant<caf::atom("beat")>;
+using grace_atom = caf::atom_constant<caf::atom("grace")>;
+
+using runner_impl = job_runner_actor::extend<caf::reacts_to<tick_atom>, caf::reacts_to<beat_atom>,
+                                             caf::reacts_to<grace_atom>>;
+
+// ---- SQL --------------------------------------------------------------------------
+
+// Claims up to `want` runnable jobs of each kind in `wants` ({kind, n}).
+api_response claim(pqxx::connection& conn, const json& wants, const std::string& node,
+                   int lease_s) {
+  pqxx::work tx{conn};
+  json jobs = json::array();
+  for (const auto& w : wants) {
+    auto rows = tx.exec_params(
+        "WITH picked AS (SELECT id FROM jobs WHERE status = 'queued' AND kind = $1"
+        "   AND run_after <= now() ORDER BY priority, run_after, id LIMIT $2"
+        "   FOR UPDATE SKIP LOCKED),"
+        " claimed AS (UPDATE jobs j SET status = 'running', attempt = j.attempt + 1,"
+        "   lease_owner = $3, lease_token = gen_random_uuid(),"
+        "   lease_expires_at = now() + make_interval(secs => $4),"
+        "   started_at = coalesce(j.started_at, now()), updated_at = now(),"
+        "   cancel_requested = false"
+        "   FROM picked WHERE j.id = picked.id"
+        "   RETURNING j.id, j.kind, j.lease_token, j.attempt, j.max_attempts, j.user_id,"
+        "   j.playbook_id, j.payload),"
+        " started AS (INSERT INTO events (user_id, topic, playbook_id, job_id, data)"
+        "   SELECT user_id, 'job.started', playbook_id, id,"
+        "   jsonb_build_object('job_id', id, 'kind', kind, 'attempt', attempt) FROM claimed)"
+        " SELECT coalesce(json_agg(json_build_object('id', id, 'kind', kind,"
+        " 'lease_token', lease_token, 'attempt', attempt, 'max_attempts', max_attempts,"
+        " 'user_id', user_id, 'playbook_id', playbook_id, 'payload', payload)), '[]')::text"
+        " FROM claimed",
+        w["kind"].get<std::string>(), w["n"].get<int>(), node, lease_s);
+    for (auto& j : json::parse(rows[0][0].c_str()))
+      jobs.push_back(j);
+  }
+  tx.commit();
+  return json_response(200, jobs);
+}
+
+// Effect-free completions, fenced, with their events.
+api_response complete(pqxx::connection& conn, const json& done) {
+  pqxx::work tx{conn};
+  auto rows = tx.exec_params(
+      "WITH done AS (UPDATE jobs j SET status = 'completed', completed_at = now(),"
+      "   updated_at = now(), lease_owner = NULL, lease_expires_at = NULL, result = x.result"
+      "   FROM jsonb_to_recordset($1::jsonb) AS x(id uuid, token uuid, result jsonb)"
+      "   WHERE j.id = x.id AND j.status = 'running' AND j.lease_token = x.token"
+      "   RETURNING j.id, j.user_id, j.playbook_id, j.kind),"
+      " ev AS (INSERT INTO events (user_id, topic, playbook_id, job_id, data)"
+      "   SELECT user_id, 'job.completed', playbook_id, id,"
+      "   jsonb_build_object('job_id', id, 'kind', kind) FROM done)"
+      " SELECT count(*) FROM done",
+      done.dump());
+  tx.commit();
+  return json_response(200, {{"completed", rows[0][0].as<long long>()}});
+}
+
+// A failed attempt: back to queued after `delay_ms` when retryable with
+// attempts left, else failed. The error joins the job's error history.
+api_response record_failure(pqxx::connection& conn, const job_assignment& job,
+                            const std::string& error, bool retryable, long long delay_ms) {
+  pqxx::work tx{conn};
+  auto rows = tx.exec_params(
+      "WITH upd AS (UPDATE jobs SET"
+      "   status = CASE WHEN $3 AND attempt < max_attempts THEN 'queued' ELSE 'failed' END,"
+      "   run_after = now() + make_interval(secs => $4::double precision / 1000),"
+      "   errors = errors || jsonb_build_array(jsonb_build_object('attempt', attempt,"
+      "     'error', $5::text, 'at', rfc3339(now()))),"
+      "   error_message = $5, lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL,"
+      "   completed_at = CASE WHEN $3 AND attempt < max_attempts THEN NULL ELSE now() END,"
+      "   updated_at = now()"
+      "   WHERE id = $1 AND status = 'running' AND lease_token = $2"
+      "   RETURNING id, status, user_id, playbook_id, kind, attempt, run_after),"
+      " ev AS (INSERT INTO events (user_id, topic, playbook_id, job_id, data)"
+      "   SELECT user_id, CASE WHEN status = 'queued' THEN 'job.retrying' ELSE 'job.failed' END,"
+      "   playbook_id, id, jsonb_build_object('job_id', id, 'kind', kind, 'attempt', attempt,"
+      "   'error', $5::text, 'retry_at', CASE WHEN status = 'queued' THEN rfc3339(run_after) END)"
+      "   FROM upd)"
+      " SELECT status FROM upd",
+      job.id, job.lease_token, retryable, delay_ms, error);
+  tx.commit();
+  return json_response(200, {{"status", rows.empty() ? "lost" : rows[0][0].c_str()}});
+}
+
+api_response record_cancel(pqxx::connection& conn, const job_assignment& job) {
+  pqxx::work tx{conn};
+  tx.exec_params(
+      "WITH upd AS (UPDATE jobs SET status = 'cancelled', completed_at = now(), updated_at = now(),"
+      "   lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL"
+      "   WHERE id = $1 AND status = 'running' AND lease_token = $2"
+      "   RETURNING id, user_id, playbook_id, kind)"
+      " INSERT INTO events (user_id, topic, playbook_id, job_id, data)"
+      " SELECT user_id, 'job.cancelled', playbook_id, id,"
+      " jsonb_build_object('job_id', id, 'kind', kind) FROM upd",
+      job.id, job.lease_token);
+  tx.commit();
+  return json_response(200, json::object());
+}
+
+// Gives leases back on drain: the jobs are queued again at once and the
+// attempt they were on does not count against them.
+api_response release(pqxx::connection& conn, const json& jobs) {
+  pqxx::work tx{conn};
+  auto rows = tx.exec_params(
+      "UPDATE jobs j SET status = 'queued', attempt = greatest(j.attempt - 1, 0),"
+      " run_after = now(), lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL,"
+      " updated_at = now() FROM jsonb_to_recordset($1::jsonb) AS x(id uuid, token uuid)"
+      " WHERE j.id = x.id AND j.status = 'running' AND j.lease_token = x.token RETURNING j.id",
+      jobs.dump());
+  if (!rows.empty())
+    runtime::notify_runners(tx, "released");
+  tx.commit();
+  return json_response(200, {{"released", rows.size()}});
+}
+
+// Extends the leases held; answers which are still ours and which were asked to cancel.
+api_response heartbeat(pqxx::connection& conn, const json& held, int lease_s) {
+  pqxx::work tx{conn};
+  auto rows = tx.exec_params(
+      "UPDATE jobs j SET lease_expires_at = now() + make_interval(secs => $2), updated_at = now()"
+      " FROM jsonb_to_recordset($1::jsonb) AS x(id uuid, token uuid)"
+      " WHERE j.id = x.id AND j.status = 'running' AND j.lease_token = x.token"
+      " RETURNING j.id, j.cancel_requested",
+      held.dump(), lease_s);
+  tx.commit();
+  json out = json::object();
+  for (const auto& r : rows)
+    out[r[0].c_str()] = r[1].as<bool>();
+  return json_response(200, out);
+}
+
+// ---- the actor ------------------------------------------------------------------------
+
+struct running_job {
+  job_assignment job;
+  clock::time_point started;
+  std::string stop_reason; // "", cancel, lost, timeout, drain
+};
+
+struct runner_state {
+  std::map<std::string, running_job> running;
+  std::map<std::string, int> busy;
+  json completions = json::array();
+  bool claiming = false;
+  bool claim_again = false;
+  bool completing = false;
+  bool beating = false;
+  bool draining = false;
+  int outstanding = 0; // fenced writes in flight
+  std::optional<caf::typed_response_promise<bool>> drained;
+  std::mt19937_64 rng{std::random_device{}()};
+  static inline const char* name = "troupe.job_runner";
+};
+
+using runner_pointer = runner_impl::stateful_pointer<runner_state>;
+
+struct runner_context {
+  store_actor store;
+  runner_options opts;
+};
+
+void claim_jobs(runner_pointer self, const std::shared_ptr<runner_context>& ctx);
+void check_drained(runner_pointer self);
+
+const kind_config* kind_of(const runner_context& ctx, const std::string& kind) {
+  for (const auto& k : ctx.opts.kinds)
+    if (k.kind == kind)
+      return &k;
+  return nullptr;
+}
+
+// Runs a fenced write through the store, counting it as outstanding.
+void write(runner_pointer self, const std::shared_ptr<runner_context>& ctx, db_task task,
+           std::function<void(const api_response&)> done = {}) {
+  ++self->state.outstanding;
+  self->request(ctx->store, caf::infinite, std::move(task))
+      .then(
+          [=](api_response& r) {
+            --self->state.outstanding;
+            if (r.status != 200)
+              log::warn("job state write failed; the lease will expire and the scheduler "
+                        "rescues the job",
+                        {{"status", r.status}, {"body", r.body}});
+            if (done)
+              done(r);
+            check_drained(self);
+          },
+          [=](caf::error& e) {
+            --self->state.outstanding;
+            log::error("job state write failed", {{"error", caf::to_string(e)}});
+            check_drained(self);
+          });
+}
+
+void flush_completions(runner_pointer self, const std::shared_ptr<runner_context>& ctx) {
+  auto& st = self->state;
+  if (st.completing || st.completions.empty())
+    return;
+  json batch = json::array();
+  json rest = json::array();
+  for (auto& c : st.completions)
+    (static_cast<int>(batch.size()) < ctx->opts.complete_batch ? batch : rest).push_back(c);
+  st.completions = std::move(rest);
+  st.completing = true;
+  write(self, ctx, db_task{[batch](pqxx::connection& c) { return complete(c, batch); }, ""},
+        [=](const api_response&) {
+          self->state.completing = false;
+          flush_completions(self, ctx);
+        });
+}
+
+void record_failure_of(runner_pointer self, const std::shared_ptr<runner_context>& ctx,
+                       const job_assignment& job, const std::string& error, bool retryable) {
+  std::uniform_real_distribution<double> unit{0.0, 1.0};
+  auto delay = retry_delay(job.attempt, std::chrono::milliseconds{ctx->opts.backoff_base_ms},
+                           std::chrono::milliseconds{ctx->opts.backoff_max_ms},
+                           unit(self->state.rng));
+  long long ms = delay.count();
+  write(self, ctx, db_task{[job, error, retryable, ms](pqxx::connection& c) {
+                             return record_failure(c, job, error, retryable, ms);
+                           },
+                           job.id});
+}
+
+void on_result(runner_pointer self, const std::shared_ptr<runner_context>& ctx,
+               const job_result& r) {
+  auto& st = self->state;
+  auto it = st.running.find(r.id);
+  if (it == st.running.end() || it->second.job.lease_token != r.lease_token)
+    return;
+  auto entry = std::move(it->second);
+  st.running.erase(it);
+  --st.busy[entry.job.kind];
+  const auto& job = entry.job;
+  if (r.status == "completed" && !r.committed) {
+    st.completions.push_back({{"id", job.id},
+                              {"token", job.lease_token},
+                              {"result", r.result.empty() ? json(nullptr) : json::parse(r.result)}});
+    flush_completions(self, ctx);
+  } else if (r.status == "failed") {
+    record_failure_of(self, ctx, job, r.error, r.retryable);
+  } else if (r.status == "cancelled") {
+    if (entry.stop_reason == "timeout")
+      record_failure_of(self, ctx, job, "the attempt ran longer than jobs.max_run_time_s", true);
+    else if (entry.stop_reason == "drain")
+      write(self, ctx, db_task{[job](pqxx::connection& c) {
+                                 return release(c, json::array({{{"id", job.id},
+                                                                 {"token", job.lease_token}}}));
+                               },
+                               job.id});
+    else if (entry.stop_reason != "lost")
+      write(self, ctx,
+            db_task{[job](pqxx::connection& c) { return record_cancel(c, job); }, job.id});
+  } else if (r.status == "lost") {
+    log::warn("a job's lease was lost; its result was not committed", {{"job_id", job.id}});
+  }
+  claim_jobs(self, ctx);
+  check_drained(self);
+}
+
+void start(runner_pointer self, const std::shared_ptr<runner_context>& ctx, job_assignment job) {
+  auto* k = kind_of(*ctx, job.kind);
+  auto& st = self->state;
+  st.running[job.id] = {job, clock::now(), ""};
+  ++st.busy[job.kind];
+  auto id = job.id;
+  auto token = job.lease_token;
+  self->request(k->executor, caf::infinite, std::move(job))
+      .then([=](job_result& r) { on_result(self, ctx, r); },
+            [=](caf::error& e) {
+              on_result(self, ctx,
+                        {id, token, "failed", false, true, "executor failed: " + caf::to_string(e), ""});
+            });
+}
+
+void claim_jobs(runner_pointer self, const std::shared_ptr<runner_context>& ctx) {
+  auto& st = self->state;
+  if (st.draining)
+    return;
+  if (st.claiming) {
+    st.claim_again = true;
+    return;
+  }
+  json wants = json::array();
+  for (const auto& k : ctx->opts.kinds) {
+    int free = k.concurrency - st.busy[k.kind];
+    if (free > 0)
+      wants.push_back({{"kind", k.kind}, {"n", std::min(free, ctx->opts.claim_batch)}});
+  }
+  if (wants.empty())
+    return;
+  st.claiming = true;
+  st.claim_again = false;
+  auto node = ctx->opts.node_id;
+  int lease = ctx->opts.lease_s;
+  self->request(ctx->store, caf::infinite,
+                db_task{[wants, node, lease](pqxx::connection& c) {
+                          return claim(c, wants, node, lease);
+                        },
+                        ""})
+      .then(
+          [=](api_response& r) {
+            auto& s = self->state;
+            s.claiming = false;
+            bool more = s.claim_again;
+            if (r.status == 200) {
+              auto jobs = json::parse(r.body);
+              std::map<std::string, int> got;
+              for (auto& j : jobs) {
+                job_assignment a{j["id"],
+                                 j["kind"],
+                                 j["lease_token"],
+                                 j["attempt"],
+                                 j["max_attempts"],
+                                 j["user_id"],
+                                 j["playbook_id"].is_null() ? "" : j["playbook_id"].get<std::string>(),
+                                 j["payload"].dump()};
+                ++got[a.kind];
+                start(self, ctx, std::move(a));
+              }
+              for (const auto& w : wants)
+                more |= got[w["kind"].get<std::string>()] == w["n"].get<int>();
+            }
+            if (more)
+              claim_jobs(self, ctx);
+          },
+          [=](caf::error&) { self->state.claiming = false; });
+}
+
+void stop(runner_pointer self, const std::shared_ptr<runner_context>& ctx, running_job& r,
+          const std::string& reason) {
+  if (!r.stop_reason.empty())
+    return;
+  r.stop_reason = reason;
+  if (auto* k = kind_of(*ctx, r.job.kind))
+    self->send(k->executor, stop_job_atom::value, r.job.id);
+}
+
+void beat(runner_pointer self, const std::shared_ptr<runner_context>& ctx) {
+  auto& st = self->state;
+  self->delayed_send(self, std::chrono::milliseconds{ctx->opts.heartbeat_ms}, beat_atom::value);
+  auto limit = std::chrono::seconds{ctx->opts.max_run_time_s};
+  for (auto& [id, r] : st.running)
+    if (clock::now() - r.started > limit)
+      stop(self, ctx, r, "timeout");
+  if (st.beating || st.running.empty())
+    return;
+  json held = json::array();
+  for (const auto& [id, r] : st.running)
+    held.push_back({{"id", id}, {"token", r.job.lease_token}});
+  st.beating = true;
+  int lease = ctx->opts.lease_s;
+  self->request(ctx->store, caf::infinite,
+                db_task{[held, lease](pqxx::connection& c) { return heartbeat(c, held, lease); },
+                        ""})
+      .then(
+          [=](api_response& r) {
+            self->state.beating = false;
+            if (r.status != 200)
+              return;
+            auto alive = json::parse(r.body);
+            for (const auto& h : held) {
+              auto it = self->state.running.find(h["id"].get<std::string>());
+              if (it == self->state.running.end())
+                continue; // finished meanwhile
+              auto a = alive.find(h["id"].get<std::string>());
+              if (a == alive.end())
+                stop(self, ctx, it->second, "lost");
+              else if (a->get<bool>())
+                stop(self, ctx, it->second, "cancel");
+            }
+          },
+          [=](caf::error&) { self->state.beating = false; });
+}
+
+void check_drained(runner_pointer self) {
+  auto& st = self->state;
+  if (!st.drained || !st.running.empty() || !st.completions.empty() || st.completing ||
+      st.outstanding > 0)
+    return;
+  st.drained->deliver(true);
+  st.drained.reset();
+}
+
+runner_impl::behavior_type runner(runner_pointer self, store_actor store, runner_options opts) {
+  auto ctx = std::make_shared<runner_context>(runner_context{std::move(store), std::move(opts)});
+  self->send(self, tick_atom::value);
+  self->send(self, beat_atom::value);
+  return {
+      [=](wake_atom) { claim_jobs(self, ctx); },
+      [=](tick_atom) {
+        claim_jobs(self, ctx);
+        if (!self->state.draining)
+          self->delayed_send(self, std::chrono::milliseconds{ctx->opts.poll_interval_ms},
+                             tick_atom::value);
+      },
+      [=](beat_atom) { beat(self, ctx); },
+      [=](drain_atom) -> caf::result<bool> {
+        auto& st = self->state;
+        st.draining = true;
+        auto promise = self->make_response_promise<bool>();
+        st.drained = promise;
+        for (auto& [id, r] : st.running)
+          stop(self, ctx, r, "drain");
+        self->delayed_send(self, ctx->opts.drain_grace, grace_atom::value);
+        check_drained(self);
+        return promise;
+      },
+      [=](grace_atom) {
+        // Jobs that did not reach a step boundary in time: give their leases back.
+        auto& st = self->state;
+        if (st.running.empty())
+          return;
+        json jobs = json::array();
+        for (auto& [id, r] : st.running)
+          jobs.push_back({{"id", id}, {"token", r.job.lease_token}});
+        st.running.clear();
+        write(self, ctx, db_task{[jobs](pqxx::connection& c) { return release(c, jobs); }, ""});
+      },
+  };
+}
+
+} // namespace
+
+job_runner_actor spawn_runner(caf::actor_system& sys, store_actor store, runner_options opts) {
+  return caf::actor_cast<job_runner_actor>(sys.spawn(runner, std::move(store), std::move(opts)));
+}
+
+// ---- LISTEN -----------------------------------------------------------------------------
+
+struct notification_listener::impl {
+  std::string conninfo;
+  std::function<void()> wake;
+  std::atomic<bool> stopping{false};
+  std::mutex mutex;
+  std::condition_variable cv;
+  std::thread thread;
+
+  struct receiver : pqxx::notification_receiver {
+    receiver(pqxx::connection_base& c, std::function<void()>& w)
+        : pqxx::notification_receiver(c, runtime::jobs_channel), wake(w) {}
+    void operator()(const std::string&, int) override { wake(); }
+    std::function<void()>& wake;
+  };
+
+  void pause(std::chrono::milliseconds d) {
+    std::unique_lock lock{mutex};
+    cv.wait_for(lock, d, [this] { return stopping.load(); });
+  }
+
+  void run() {
+    auto backoff = std::chrono::milliseconds{100};
+    while (!stopping) {
+      try {
+        pqxx::connection conn{conninfo};
+        receiver r{conn, wake};
+        backoff = std::chrono::milliseconds{100};
+        wake(); // notifications sent while we were away are lost: look anyway
+        while (!stopping)
+          conn.await_notification(0, 200000);
+      } catch (const std::exception& e) {
+        if (stopping)
+          break;
+        log::debug("job notification listener reconnecting", {{"error", e.what()}});
+        pause(backoff);
+        backoff = std::min(backoff * 2, std::chrono::milliseconds{5000});
+      }
+    }
+  }
+};
+
+notification_listener::notification_listener(std::string connection_string,
+                                             std::function<void()> wake)
+    : impl_(std::make_unique<impl>()) {
+  impl_->conninfo = std::move(connection_string);
+  impl_->wake = std::move(wake);
+  impl_->thread = std::thread([this] { impl_->run(); });
+}
+
+notification_listener::~notification_listener() {
+  impl_->stopping = true;
+  impl_->cv.notify_all();
+  if (impl_->thread.joinable())
+    impl_->thread.join();
+}
+
+} // namespace troupe::job_runner

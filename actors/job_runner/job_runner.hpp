@@ -1,0 +1,55 @@
+// The job runner: one per node; claims jobs in batches, keeps their leases
+// alive, hands each to the executor of its kind, and records how each attempt
+// ended — every state change fenced by the lease token (docs/job-engine.md).
+#pragma once
+
+#include "messages/jobs.hpp"
+#include "messages/store.hpp"
+
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace troupe::job_runner {
+
+struct kind_config {
+  std::string kind;
+  int concurrency = 1;
+  job_executor_actor executor;
+};
+
+struct runner_options {
+  std::string node_id;
+  int lease_s = 30;
+  int heartbeat_ms = 5000;
+  int poll_interval_ms = 1000;
+  int claim_batch = 256;
+  int complete_batch = 1000;
+  int max_run_time_s = 600;
+  int backoff_base_ms = 1000;
+  int backoff_max_ms = 300000;
+  std::chrono::milliseconds drain_grace{10000};
+  std::vector<kind_config> kinds;
+};
+
+job_runner_actor spawn_runner(caf::actor_system& sys, store_actor store, runner_options opts);
+
+// LISTEN troupe_jobs on a connection of its own; calls `wake` on every
+// notification and after every (re)connect. Reconnects with back-off.
+class notification_listener {
+public:
+  notification_listener(std::string connection_string, std::function<void()> wake);
+  ~notification_listener(); // stops and joins
+
+  notification_listener(const notification_listener&) = delete;
+  notification_listener& operator=(const notification_listener&) = delete;
+
+  struct impl;
+
+private:
+  std::unique_ptr<impl> impl_;
+};
+
+} // namespace troupe::job_runner

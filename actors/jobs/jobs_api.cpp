@@ -1,0 +1,243 @@
+#include "actors/jobs/jobs_api.hpp"
+
+#include "messages/errors.hpp"
+#include "runtime/crypto.hpp"
+#include "runtime/input.hpp"
+#include "runtime/job_queue.hpp"
+
+#include <functional>
+#include <pqxx/pqxx>
+
+namespace troupe::jobs {
+namespace {
+
+using json = nlohmann::json;
+using handler =
+    std::function<api_response(pqxx::connection&, const api_request&, const jobs_options&)>;
+
+constexpr const char* job_fields =
+    "'id', j.id, 'kind', j.kind, 'status', j.status, 'playbook_id', j.playbook_id,"
+    " 'project_id', j.project_id, 'priority', j.priority, 'attempt', j.attempt,"
+    " 'max_attempts', j.max_attempts, 'progress', j.progress, 'payload', j.payload,"
+    " 'from_version', fv.version_number, 'to_version', tv.version_number,"
+    " 'outcomes_processed', j.outcomes_processed, 'token_totals', j.token_totals,"
+    " 'result', j.result, 'error', j.error_message, 'errors', j.errors,"
+    " 'cancel_requested', j.cancel_requested, 'run_after', rfc3339(j.run_after),"
+    " 'created_at', rfc3339(j.created_at), 'started_at', rfc3339(j.started_at),"
+    " 'completed_at', rfc3339(j.completed_at)";
+
+constexpr const char* job_joins =
+    " FROM jobs j LEFT JOIN playbook_versions fv ON fv.id = j.from_version_id"
+    " LEFT JOIN playbook_versions tv ON tv.id = j.to_version_id";
+
+constexpr const char* rounds_field =
+    ", 'rounds', coalesce((SELECT json_agg(json_build_object('number', r.round_number,"
+    " 'proposal', r.proposal, 'votes', r.votes, 'aggregated_score', r.aggregated_score,"
+    " 'accepted', r.accepted, 'rejected', r.rejected, 'created_at', rfc3339(r.created_at))"
+    " ORDER BY r.round_number) FROM job_rounds r WHERE r.job_id = j.id), '[]'::json)";
+
+json fetch_job(pqxx::transaction_base& tx, const std::string& id, const std::string& user) {
+  auto rows = tx.exec_params(std::string{"SELECT json_build_object("} + job_fields + rounds_field +
+                                 ")::text" + job_joins + " WHERE j.id = $1 AND j.user_id = $2",
+                             id, user);
+  if (rows.empty())
+    throw not_found("job");
+  return json::parse(rows[0][0].c_str());
+}
+
+// Lists the caller's jobs newest first; `playbook` and `kind` narrow it.
+json list(pqxx::transaction_base& tx, const api_request& req, const std::optional<std::string>& kind,
+          const std::optional<std::string>& playbook) {
+  auto status =
+      input::enum_query(req, "status", {"queued", "running", "completed", "failed", "cancelled"});
+  int limit = input::limit_query(req);
+  auto cursor = input::cursor_query(req);
+  if (cursor && !crypto::is_uuid(*cursor))
+    throw invalid_argument("cursor", "cursor is not one this server issued");
+  auto rows = tx.exec_params(
+      std::string{"SELECT json_build_object("} + job_fields + ")::text, j.id" + job_joins +
+          " WHERE j.user_id = $1 AND ($2::text IS NULL OR j.kind = $2)"
+          " AND ($3::text IS NULL OR j.status = $3) AND ($4::uuid IS NULL OR j.playbook_id = $4)"
+          " AND ($5::uuid IS NULL OR j.id < $5::uuid) ORDER BY j.id DESC LIMIT $6",
+      req.caller.user_id, kind, status, playbook, cursor, limit + 1);
+  return input::page(rows, limit);
+}
+
+void require_playbook(pqxx::transaction_base& tx, const std::string& id, const std::string& user) {
+  if (tx.exec_params("SELECT 1 FROM playbooks WHERE id = $1 AND user_id = $2", id, user).empty())
+    throw not_found("playbook");
+}
+
+// ---- handlers ------------------------------------------------------------------------
+
+api_response trigger(pqxx::connection& conn, const api_request& req, const jobs_options& opts) {
+  auto id = input::uuid_param(req, 0, "id");
+  bool force = false;
+  if (!req.body.empty()) {
+    auto body = input::object_body(req);
+    input::only_fields(body, {"force"});
+    force = input::bool_field(body, "force").value_or(false);
+  }
+  pqxx::work tx{conn};
+  auto pb = tx.exec_params("SELECT status, pending_outcomes FROM playbooks"
+                           " WHERE id = $1 AND user_id = $2 FOR UPDATE",
+                           id, req.caller.user_id);
+  if (pb.empty())
+    throw not_found("playbook");
+  auto answer = [](const runtime::enqueued& e) {
+    return json_response(202, {{"job_id", e.job_id}, {"is_new", e.is_new}, {"status", e.status}});
+  };
+  if (auto active = runtime::active_evolution(tx, id))
+    return answer(*active);
+  if (std::string{pb[0][0].c_str()} != "active")
+    throw conflict("the playbook is archived");
+  int pending = pb[0][1].as<int>();
+  if (pending == 0 && !force)
+    throw api_error(422, "unprocessable",
+                    "the playbook has no pending outcomes; send {\"force\": true} to evolve anyway");
+  auto window = tx.exec_params(
+      "SELECT count(*), coalesce(ceil(extract(epoch FROM min(created_at) + interval '1 hour'"
+      " - now())), 0) FROM jobs WHERE playbook_id = $1 AND kind = 'evolution'"
+      " AND payload->>'trigger' = 'manual' AND created_at > now() - interval '1 hour'",
+      id);
+  if (window[0][0].as<long long>() >= opts.manual_triggers_per_hour) {
+    api_error e{429, "rate_limited",
+                "at most " + std::to_string(opts.manual_triggers_per_hour) +
+                    " manual evolutions per playbook per hour"};
+    auto r = error_response(e, req.request_id);
+    r.headers["Retry-After"] = std::to_string(std::max(1LL, window[0][1].as<long long>()));
+    return r;
+  }
+  auto job = runtime::enqueue_evolution(tx, req.caller.user_id, id, opts.max_attempts, "manual",
+                                        pending);
+  tx.commit();
+  return answer(job);
+}
+
+api_response list_evolutions(pqxx::connection& conn, const api_request& req,
+                             const jobs_options&) {
+  auto id = input::uuid_param(req, 0, "id");
+  pqxx::read_transaction tx{conn};
+  require_playbook(tx, id, req.caller.user_id);
+  return json_response(200, list(tx, req, std::string{"evolution"}, id));
+}
+
+api_response get_job(pqxx::connection& conn, const api_request& req, const jobs_options&) {
+  auto id = input::uuid_param(req, 0, "id");
+  pqxx::read_transaction tx{conn};
+  return json_response(200, fetch_job(tx, id, req.caller.user_id));
+}
+
+api_response list_jobs(pqxx::connection& conn, const api_request& req, const jobs_options&) {
+  auto kind = input::enum_query(req, "kind", {"evolution", "critique", "repository_analysis", "noop"});
+  std::optional<std::string> playbook;
+  if (auto it = req.query.find("playbook_id"); it != req.query.end()) {
+    if (!crypto::is_uuid(it->second))
+      throw invalid_argument("playbook_id", "playbook_id must be a UUID");
+    playbook = it->second;
+  }
+  pqxx::read_transaction tx{conn};
+  return json_response(200, list(tx, req, kind, playbook));
+}
+
+// 404 when the caller has no such job, else 409 with `why`.
+[[noreturn]] void refuse(pqxx::transaction_base& tx, const std::string& id,
+                         const std::string& user, const std::string& why) {
+  auto rows = tx.exec_params("SELECT status FROM jobs WHERE id = $1 AND user_id = $2", id, user);
+  if (rows.empty())
+    throw not_found("job");
+  throw conflict(why + " (the job is " + rows[0][0].c_str() + ")");
+}
+
+api_response cancel(pqxx::connection& conn, const api_request& req, const jobs_options&) {
+  auto id = input::uuid_param(req, 0, "id");
+  pqxx::work tx{conn};
+  auto rows = tx.exec_params(
+      "UPDATE jobs SET cancel_requested = true, updated_at = now(),"
+      " status = CASE WHEN status = 'queued' THEN 'cancelled' ELSE status END,"
+      " completed_at = CASE WHEN status = 'queued' THEN now() ELSE completed_at END"
+      " WHERE id = $1 AND user_id = $2 AND status IN ('queued', 'running')"
+      " RETURNING status, kind, playbook_id",
+      id, req.caller.user_id);
+  if (rows.empty())
+    refuse(tx, id, req.caller.user_id, "only queued or running jobs can be cancelled");
+  if (std::string{rows[0][0].c_str()} == "cancelled")
+    runtime::insert_events(tx, {{"job.cancelled",
+                                 req.caller.user_id,
+                                 rows[0][2].is_null() ? "" : rows[0][2].c_str(),
+                                 id,
+                                 {{"job_id", id}, {"kind", rows[0][1].c_str()}}}});
+  auto out = fetch_job(tx, id, req.caller.user_id);
+  tx.commit();
+  return json_response(200, out);
+}
+
+api_response retry(pqxx::connection& conn, const api_request& req, const jobs_options& opts) {
+  auto id = input::uuid_param(req, 0, "id");
+  pqxx::work tx{conn};
+  pqxx::result rows;
+  try {
+    rows = tx.exec_params(
+        "UPDATE jobs SET status = 'queued', run_after = now(), max_attempts = attempt + $3,"
+        " cancel_requested = false, error_message = NULL, completed_at = NULL,"
+        " lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL, updated_at = now()"
+        " WHERE id = $1 AND user_id = $2 AND status IN ('failed', 'cancelled')"
+        " RETURNING kind, playbook_id",
+        id, req.caller.user_id, opts.max_attempts);
+  } catch (const pqxx::unique_violation&) {
+    throw conflict("another evolution is already queued or running for this playbook");
+  }
+  if (rows.empty())
+    refuse(tx, id, req.caller.user_id, "only failed or cancelled jobs can be retried");
+  std::string kind = rows[0][0].c_str();
+  runtime::insert_events(tx, {{"job.retrying",
+                               req.caller.user_id,
+                               rows[0][1].is_null() ? "" : rows[0][1].c_str(),
+                               id,
+                               {{"job_id", id}, {"kind", kind}, {"manual", true}}}});
+  runtime::notify_runners(tx, kind);
+  auto out = fetch_job(tx, id, req.caller.user_id);
+  tx.commit();
+  return json_response(200, out);
+}
+
+const std::map<std::string, handler>& handlers() {
+  static const std::map<std::string, handler> table = {
+      {"POST /v1/playbooks/{id}/evolutions", trigger},
+      {"GET /v1/playbooks/{id}/evolutions", list_evolutions},
+      {"GET /v1/jobs/{id}", get_job},
+      {"GET /v1/jobs", list_jobs},
+      {"POST /v1/jobs/{id}/cancel", cancel},
+      {"POST /v1/jobs/{id}/retry", retry},
+  };
+  return table;
+}
+
+struct jobs_state {
+  static inline const char* name = "troupe.jobs";
+};
+
+api_actor::behavior_type jobs_actor(api_actor::stateful_pointer<jobs_state> self,
+                                    store_actor store, jobs_options opts) {
+  return {
+      [=](api_request& req) -> caf::result<api_response> {
+        auto it = handlers().find(req.method + " " + req.route);
+        if (it == handlers().end())
+          return error_response(500, "internal", "internal error", req.request_id);
+        auto fn = it->second;
+        auto id = req.request_id;
+        return self->delegate(store, db_task{[fn, req = std::move(req), opts](pqxx::connection& c) {
+                                               return fn(c, req, opts);
+                                             },
+                                             id});
+      },
+  };
+}
+
+} // namespace
+
+api_actor spawn_jobs_api(caf::actor_system& sys, store_actor store, jobs_options opts) {
+  return sys.spawn(jobs_actor, std::move(store), opts);
+}
+
+} // namespace troupe::jobs

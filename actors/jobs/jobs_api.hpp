@@ -1,0 +1,17 @@
+// The jobs actor: the job and evolution routes of the API (api.md, Evolution
+// and jobs) — manual triggers, listings, cancel and retry.
+#pragma once
+
+#include "messages/api.hpp"
+#include "messages/store.hpp"
+
+namespace troupe::jobs {
+
+struct jobs_options {
+  int max_attempts = 3;
+  int manual_triggers_per_hour = 10;
+};
+
+api_actor spawn_jobs_api(caf::actor_system& sys, store_actor store, jobs_options opts);
+
+} // namespace troupe::jobs

@@ -1,0 +1,108 @@
+#include "actors/scheduler/maintenance.hpp"
+
+#include "runtime/job_queue.hpp"
+
+#include <pqxx/pqxx>
+
+namespace troupe::scheduler {
+namespace {
+
+// Queues an evolution for every (user, playbook, pending) row, one at a time
+// so each keeps the ON CONFLICT guarantee.
+int enqueue_all(pqxx::work& tx, const pqxx::result& rows, int max_attempts,
+                const std::string& trigger) {
+  int n = 0;
+  for (const auto& r : rows)
+    n += runtime::enqueue_evolution(tx, r[0].c_str(), r[1].c_str(), max_attempts, trigger,
+                                    r[2].as<int>())
+             .is_new;
+  return n;
+}
+
+} // namespace
+
+int rescue_expired_leases(pqxx::connection& conn) {
+  pqxx::work tx{conn};
+  auto rows = tx.exec(
+      "WITH expired AS (SELECT id FROM jobs WHERE status = 'running' AND lease_expires_at < now()"
+      "   ORDER BY lease_expires_at LIMIT 1000 FOR UPDATE SKIP LOCKED),"
+      " upd AS (UPDATE jobs j SET"
+      "   status = CASE WHEN j.attempt < j.max_attempts THEN 'queued' ELSE 'failed' END,"
+      "   run_after = now(),"
+      "   errors = j.errors || jsonb_build_array(jsonb_build_object('attempt', j.attempt,"
+      "     'error', 'lease expired (owner ' || coalesce(j.lease_owner, '?') || ')',"
+      "     'at', rfc3339(now()))),"
+      "   error_message = 'lease expired', lease_owner = NULL, lease_token = NULL,"
+      "   lease_expires_at = NULL,"
+      "   completed_at = CASE WHEN j.attempt < j.max_attempts THEN NULL ELSE now() END,"
+      "   updated_at = now()"
+      "   FROM expired WHERE j.id = expired.id"
+      "   RETURNING j.id, j.status, j.user_id, j.playbook_id, j.kind, j.attempt),"
+      " ev AS (INSERT INTO events (user_id, topic, playbook_id, job_id, data)"
+      "   SELECT user_id, CASE WHEN status = 'queued' THEN 'job.retrying' ELSE 'job.failed' END,"
+      "   playbook_id, id, jsonb_build_object('job_id', id, 'kind', kind, 'attempt', attempt,"
+      "   'error', 'lease expired', 'rescued', true) FROM upd)"
+      " SELECT count(*) FROM upd");
+  int n = rows[0][0].as<int>();
+  if (n > 0)
+    runtime::notify_runners(tx, "rescued");
+  tx.commit();
+  return n;
+}
+
+int sweep_thresholds(pqxx::connection& conn, int max_attempts, int cooldown_ms) {
+  pqxx::work tx{conn};
+  auto rows = tx.exec_params(
+      "SELECT p.user_id, p.id, p.pending_outcomes FROM playbooks p"
+      " WHERE p.status = 'active' AND p.pending_outcomes > 0"
+      " AND p.pending_outcomes >= p.evolution_threshold"
+      " AND NOT EXISTS (SELECT 1 FROM jobs j WHERE j.playbook_id = p.id AND j.kind = 'evolution'"
+      "   AND (j.status IN ('queued', 'running') OR (j.status = 'failed'"
+      "   AND j.completed_at > now() - make_interval(secs => $1::double precision / 1000))))"
+      " ORDER BY p.id LIMIT 1000",
+      cooldown_ms);
+  int n = enqueue_all(tx, rows, max_attempts, "sweep");
+  tx.commit();
+  return n;
+}
+
+int trigger_stale(pqxx::connection& conn, int max_attempts, int max_staleness_s) {
+  if (max_staleness_s <= 0)
+    return 0;
+  pqxx::work tx{conn};
+  auto rows = tx.exec_params(
+      "SELECT p.user_id, p.id, p.pending_outcomes FROM playbooks p"
+      " WHERE p.status = 'active' AND p.pending_outcomes >= 1"
+      " AND coalesce(p.last_evolved_at, p.created_at) < now() - make_interval(secs => $1)"
+      " AND NOT EXISTS (SELECT 1 FROM jobs j WHERE j.playbook_id = p.id AND j.kind = 'evolution'"
+      "   AND (j.status IN ('queued', 'running')"
+      "   OR (j.status = 'failed' AND j.completed_at > now() - make_interval(secs => $1))))"
+      " ORDER BY p.id LIMIT 1000",
+      max_staleness_s);
+  int n = enqueue_all(tx, rows, max_attempts, "staleness");
+  tx.commit();
+  return n;
+}
+
+int prune_jobs(pqxx::connection& conn, int retention_days, int batch) {
+  pqxx::work tx{conn};
+  auto rows = tx.exec_params(
+      "DELETE FROM jobs WHERE id IN (SELECT id FROM jobs"
+      " WHERE status IN ('completed', 'cancelled')"
+      " AND completed_at < now() - make_interval(days => $1) LIMIT $2)",
+      retention_days, batch);
+  tx.commit();
+  return static_cast<int>(rows.affected_rows());
+}
+
+int prune_events(pqxx::connection& conn, int retention_days, int batch) {
+  pqxx::work tx{conn};
+  auto rows = tx.exec_params("DELETE FROM events WHERE id IN (SELECT id FROM events"
+                             " WHERE created_at < now() - make_interval(days => $1)"
+                             " ORDER BY id LIMIT $2)",
+                             retention_days, batch);
+  tx.commit();
+  return static_cast<int>(rows.affected_rows());
+}
+
+} // namespace troupe::scheduler

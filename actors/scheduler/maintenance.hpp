@@ -1,0 +1,32 @@
+// The scheduler's maintenance units. Each runs in its own transaction on the
+// connection it is given and returns how many rows it acted on; each is safe
+// to run on any node at any time (they are idempotent), and the scheduler
+// runs them on one node at a time only to avoid wasted work.
+#pragma once
+
+#include <pqxx/connection>
+
+namespace troupe::scheduler {
+
+// Running jobs whose lease expired go back to queued (attempts left) or to
+// failed, with `job.retrying` / `job.failed` events; a NOTIFY wakes runners.
+int rescue_expired_leases(pqxx::connection& conn);
+
+// Active playbooks at or over their threshold with no active evolution get
+// one (e.g. after a failed job) — unless an evolution of theirs failed less
+// than `cooldown_ms` ago, so a playbook whose evolutions keep failing is not
+// retried in a tight loop.
+int sweep_thresholds(pqxx::connection& conn, int max_attempts, int cooldown_ms);
+
+// Playbooks with pending outcomes whose last evolution (or creation) is older
+// than `max_staleness_s` get an evolution. 0 disables the rule.
+int trigger_stale(pqxx::connection& conn, int max_attempts, int max_staleness_s);
+
+// Deletes up to `batch` completed or cancelled jobs finished more than
+// `retention_days` ago (their rounds go with them).
+int prune_jobs(pqxx::connection& conn, int retention_days, int batch);
+
+// Deletes up to `batch` events older than `retention_days`.
+int prune_events(pqxx::connection& conn, int retention_days, int batch);
+
+} // namespace troupe::scheduler

@@ -1,0 +1,85 @@
+#include "actors/scheduler/scheduler.hpp"
+
+#include "actors/scheduler/maintenance.hpp"
+#include "runtime/log.hpp"
+
+#include <memory>
+#include <pqxx/pqxx>
+
+namespace troupe::scheduler {
+namespace {
+
+// "troupe.scheduler" as a lock key; every node uses the same one.
+constexpr long long leader_lock_key = 0x7472'7363'6864; // "trschd"
+
+using tick_atom = caf::atom_constant<caf::atom("tick")>;
+
+// At most this many prune batches per pass, so a large backlog never holds a
+// pass (and the database) for long.
+constexpr int prune_batches_per_pass = 20;
+
+struct scheduler_state {
+  std::unique_ptr<pqxx::connection> conn;
+  bool leader = false;
+  static inline const char* name = "troupe.scheduler";
+};
+
+bool lead(scheduler_state& st, const scheduler_options& opts) {
+  if (!st.conn)
+    st.conn = std::make_unique<pqxx::connection>(opts.connection_string);
+  if (!st.leader) {
+    pqxx::nontransaction tx{*st.conn};
+    st.leader = tx.exec("SELECT pg_try_advisory_lock(" + std::to_string(leader_lock_key) + ")")[0][0]
+                    .as<bool>();
+    if (st.leader)
+      log::info("this node runs the scheduler");
+  }
+  return st.leader;
+}
+
+void prune(pqxx::connection& conn, const scheduler_options& opts) {
+  for (int i = 0; i < prune_batches_per_pass; ++i)
+    if (prune_jobs(conn, opts.jobs_retention_days, opts.prune_batch) < opts.prune_batch)
+      break;
+  for (int i = 0; i < prune_batches_per_pass; ++i)
+    if (prune_events(conn, opts.events_retention_days, opts.prune_batch) < opts.prune_batch)
+      break;
+}
+
+void pass(scheduler_state& st, const scheduler_options& opts) {
+  try {
+    if (!lead(st, opts))
+      return;
+    auto& c = *st.conn;
+    int rescued = rescue_expired_leases(c);
+    int swept = sweep_thresholds(c, opts.max_attempts, opts.cooldown_ms);
+    int stale = trigger_stale(c, opts.max_attempts, opts.max_staleness_s);
+    prune(c, opts);
+    if (rescued || swept || stale)
+      log::info("maintenance", {{"rescued", rescued}, {"threshold_sweep", swept},
+                                {"staleness", stale}});
+  } catch (const std::exception& e) {
+    // A broken connection also drops the advisory lock: start over.
+    log::warn("maintenance pass failed", {{"error", e.what()}});
+    st.conn.reset();
+    st.leader = false;
+  }
+}
+
+caf::behavior scheduler(caf::stateful_actor<scheduler_state>* self, scheduler_options opts) {
+  self->send(self, tick_atom::value);
+  return {
+      [=](tick_atom) {
+        pass(self->state, opts);
+        self->delayed_send(self, std::chrono::milliseconds{opts.interval_ms}, tick_atom::value);
+      },
+  };
+}
+
+} // namespace
+
+caf::actor spawn_scheduler(caf::actor_system& sys, scheduler_options opts) {
+  return sys.spawn<caf::detached>(scheduler, std::move(opts));
+}
+
+} // namespace troupe::scheduler
