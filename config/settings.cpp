@@ -217,6 +217,8 @@ constexpr std::array registry{
         "outcomes.batch_delay_us", 0, 1000000,
         "Microseconds an idle ingestion actor waits to gather a batch; 0 writes at once"),
 
+    bool_key<&S::jobs, &jb::run_jobs>(
+        "jobs.run_jobs", "Whether this node runs jobs; a node that does not still queues them"),
     int_key<&S::jobs, &jb::lease_s>("jobs.lease_s", 2, 3600,
                                     "Seconds a job lease lasts unless renewed"),
     int_key<&S::jobs, &jb::heartbeat_ms>("jobs.heartbeat_ms", 100, 600000,

@@ -60,6 +60,7 @@ struct outcomes_settings {
 };
 
 struct jobs_settings {
+  bool run_jobs = true;             // false: this node queues jobs but runs none
   int lease_s = 30;                 // a lease not renewed for this long may be rescued
   int heartbeat_ms = 5000;          // leases are renewed this often
   int poll_interval_ms = 1000;      // claim even without a NOTIFY this often

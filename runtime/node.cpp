@@ -213,10 +213,14 @@ std::string node::start() {
       ingestion::spawn_ingestion(sys, store, {s.outcomes, s.jobs.max_attempts}),
       jobs::spawn_jobs_api(sys, store, {s.jobs.max_attempts, s.evolution.manual_triggers_per_hour}),
       verifier};
-  m.runner = job_runner::spawn_runner(sys, store, runner_options_from(s, m.info.node_id, sys, store));
-  auto runner = m.runner;
-  m.listener = std::make_unique<job_runner::notification_listener>(
-      m.conninfo, [runner] { caf::anon_send(runner, wake_atom::value); });
+  if (s.jobs.run_jobs) {
+    m.runner =
+        job_runner::spawn_runner(sys, store, runner_options_from(s, m.info.node_id, sys, store));
+    auto runner = m.runner;
+    m.listener = std::make_unique<job_runner::notification_listener>(
+        m.conninfo, [runner] { caf::anon_send(runner, wake_atom::value); });
+    m.actors.push_back(caf::actor_cast<caf::actor>(m.runner));
+  }
   scheduler::scheduler_options sched{m.conninfo,
                                      s.jobs.maintenance_interval_ms,
                                      s.jobs.max_attempts,
@@ -233,8 +237,7 @@ std::string node::start() {
                  caf::actor_cast<caf::actor>(targets.accounts),
                  caf::actor_cast<caf::actor>(targets.playbooks),
                  caf::actor_cast<caf::actor>(targets.ingestion),
-                 caf::actor_cast<caf::actor>(targets.jobs), caf::actor_cast<caf::actor>(m.runner),
-                 bridge.actor})
+                 caf::actor_cast<caf::actor>(targets.jobs), bridge.actor})
     m.actors.push_back(a);
 
   auto listen = split_listen(s.server.listen);
@@ -276,7 +279,7 @@ void node::drain() {
               {{"in_flight", m.http->in_flight()}});
   m.http->stop();
   m.listener.reset();
-  {
+  if (m.runner) {
     // Running jobs reach a step boundary and finish or give their leases back.
     caf::scoped_actor self{*m.sys};
     self->request(m.runner, std::chrono::seconds{m.settings.server.shutdown_grace_s + 5},
