@@ -1,0 +1,296 @@
+// Faults the engine survives: a commit under a stale lease token, Postgres
+// restarting under ingestion load, and SIGTERM under load.
+#include "actors/evolution/evolution.hpp"
+#include "messages/api.hpp"
+#include "runtime/crypto.hpp"
+#include "runtime/migrations.hpp"
+#include "runtime/store.hpp"
+#include "tests/integration/harness.hpp"
+
+#include <atomic>
+#include <csignal>
+#include <fcntl.h>
+#include <fstream>
+#include <gtest/gtest.h>
+#include <sstream>
+#include <sys/wait.h>
+#include <thread>
+#include <unistd.h>
+
+using namespace troupe;
+using namespace troupe::test;
+
+namespace {
+
+long long scalar(const std::string& conninfo, const std::string& sql) {
+  pqxx::connection conn{conninfo};
+  pqxx::read_transaction tx{conn};
+  auto r = tx.exec(sql);
+  return r[0][0].is_null() ? 0 : r[0][0].as<long long>();
+}
+
+// A worker whose lease was taken over can never commit: its evolution is
+// refused by the fence and leaves nothing behind; the lease holder's commits.
+TEST(Fencing, ACommitWithAStaleLeaseTokenChangesNothing) {
+  auto& db = shared_database();
+  test_node n{db.conninfo(), [](config::settings& s) { s.jobs.run_jobs = false; }};
+  auto u = make_user(n.address());
+  http_client c{n.address()};
+  auto pb = c.send("POST", "/v1/playbooks",
+                   json{{"name", "fenced"},
+                        {"evolution_threshold", 100},
+                        {"content", "## S\n[s-00001] helpful=0 harmful=0 :: x\n"}}
+                       .dump(),
+                   u.auth())
+                .doc()["id"]
+                .get<std::string>();
+  for (int i = 0; i < 3; ++i)
+    ASSERT_EQ(c.send("POST", "/v1/playbooks/" + pb + "/outcomes",
+                     json{{"task_description", "t"}, {"outcome", "success"},
+                          {"bullet_ids", {"s-00001"}}}
+                         .dump(),
+                     u.auth())
+                  .status,
+              201);
+  auto job = crypto::uuid_v7();
+  auto holder = crypto::uuid_v7();
+  {
+    pqxx::connection conn{db.conninfo()};
+    pqxx::work tx{conn};
+    tx.exec_params("INSERT INTO jobs (id, kind, user_id, playbook_id, status, attempt,"
+                   " lease_owner, lease_token, lease_expires_at, started_at)"
+                   " VALUES ($1, 'evolution', $2, $3, 'running', 2, 'node-b', $4,"
+                   " now() + interval '1 minute', now())",
+                   job, u.id, pb, holder);
+    tx.commit();
+  }
+  caf::actor_system_config cfg;
+  register_message_types(cfg);
+  caf::actor_system sys{cfg};
+  runtime::store_options so;
+  so.connection_string = db.conninfo();
+  so.pool_size = 2;
+  auto store = runtime::spawn_store(sys, so);
+  auto evolution = evolution::spawn_evolution(sys, store, {100, 3});
+  caf::scoped_actor self{sys};
+  auto run = [&](const std::string& token) {
+    job_result out;
+    job_assignment a{job, "evolution", token, 1, 3, u.id, pb, "{}"};
+    self->request(evolution, std::chrono::seconds{30}, a)
+        .receive([&](job_result& r) { out = r; },
+                 [&](caf::error& e) { ADD_FAILURE() << caf::to_string(e); });
+    return out;
+  };
+  auto stale = run(crypto::uuid_v7()); // the token of the attempt that lost its lease
+  EXPECT_EQ(stale.status, "lost");
+  EXPECT_EQ(scalar(db.conninfo(), "SELECT count(*) FROM playbook_versions WHERE playbook_id = '" +
+                                      pb + "'"),
+            1);
+  EXPECT_EQ(scalar(db.conninfo(), "SELECT count(*) FROM outcomes WHERE playbook_id = '" + pb +
+                                      "' AND processed_at IS NULL"),
+            3);
+  EXPECT_EQ(scalar(db.conninfo(),
+                   "SELECT count(*) FROM jobs WHERE id = '" + job + "' AND status = 'running'"),
+            1);
+  auto current = run(holder);
+  EXPECT_EQ(current.status, "completed");
+  EXPECT_EQ(scalar(db.conninfo(), "SELECT count(*) FROM playbook_versions WHERE playbook_id = '" +
+                                      pb + "'"),
+            2);
+  EXPECT_EQ(scalar(db.conninfo(), "SELECT count(*) FROM outcomes WHERE playbook_id = '" + pb +
+                                      "' AND processed_at IS NULL"),
+            0);
+  // Replaying the holder's commit is refused too: the job is no longer running.
+  EXPECT_EQ(run(holder).status, "lost");
+  EXPECT_EQ(scalar(db.conninfo(), "SELECT count(*) FROM playbook_versions WHERE playbook_id = '" +
+                                      pb + "'"),
+            2);
+  for (auto a : {caf::actor_cast<caf::actor>(store), caf::actor_cast<caf::actor>(evolution)})
+    caf::anon_send_exit(a, caf::exit_reason::user_shutdown);
+}
+
+// Every outcome answered 2xx is in the database; the outage answers 503;
+// ingestion resumes without restarting troupe.
+TEST(IngestionFaults, PostgresRestartsUnderLoad) {
+  test_database db;
+  test_node n{db.conninfo(), [](config::settings& s) {
+                s.jobs.run_jobs = false;
+                s.database.reconnect_max_backoff_ms = 200;
+              }};
+  auto u = make_user(n.address());
+  std::string pb;
+  {
+    http_client c{n.address()};
+    pb = c.send("POST", "/v1/playbooks", json{{"name", "load"}, {"evolution_threshold", 1000000}}.dump(),
+                u.auth())
+             .doc()["id"];
+  }
+  std::atomic<bool> stop{false};
+  std::atomic<int> unavailable{0}, other{0};
+  std::mutex mutex;
+  std::vector<std::string> acknowledged;
+  std::vector<std::thread> clients;
+  for (int t = 0; t < 8; ++t)
+    clients.emplace_back([&, t] {
+      std::unique_ptr<http_client> c;
+      for (int i = 0; !stop; ++i) {
+        try {
+          if (!c)
+            c = std::make_unique<http_client>(n.address());
+          auto r = c->send("POST", "/v1/playbooks/" + pb + "/outcomes",
+                           json{{"task_description", "t" + std::to_string(t) + "-" + std::to_string(i)},
+                                {"outcome", "success"}}
+                               .dump(),
+                           u.auth());
+          if (r.status == 201) {
+            std::lock_guard g{mutex};
+            acknowledged.push_back(r.doc()["outcome_id"]);
+          } else if (r.status == 503) {
+            ++unavailable;
+          } else {
+            ++other;
+          }
+        } catch (const std::exception&) {
+          c.reset(); // the server closed the connection; a client would reconnect
+        }
+      }
+    });
+  auto count_acked = [&] {
+    std::lock_guard g{mutex};
+    return acknowledged.size();
+  };
+  ASSERT_TRUE(eventually([&] { return count_acked() > 200; }));
+  db.pg->stop();
+  ASSERT_TRUE(eventually([&] { return unavailable > 20; }));
+  auto acked_at_restart = count_acked();
+  db.pg->start();
+  EXPECT_TRUE(eventually([&] { return count_acked() > acked_at_restart + 200; }));
+  stop = true;
+  for (auto& t : clients)
+    t.join();
+  EXPECT_EQ(other, 0);
+  std::set<std::string> stored;
+  {
+    pqxx::connection conn{db.conninfo()};
+    pqxx::read_transaction tx{conn};
+    for (const auto& r : tx.exec_params("SELECT id FROM outcomes WHERE playbook_id = $1", pb))
+      stored.insert(r[0].c_str());
+    // pending_outcomes still equals the unprocessed rows.
+    EXPECT_EQ(tx.exec_params("SELECT pending_outcomes FROM playbooks WHERE id = $1", pb)[0][0]
+                  .as<long long>(),
+              static_cast<long long>(stored.size()));
+  }
+  std::size_t missing = 0;
+  for (const auto& id : acknowledged)
+    missing += stored.count(id) == 0;
+  EXPECT_EQ(missing, 0u);
+  EXPECT_GE(stored.size(), acknowledged.size());
+}
+
+std::string slurp(const std::string& path) {
+  std::ifstream in{path};
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+// SIGTERM under load: no accepted request is cut off, running jobs give their
+// leases back, and the process exits 0.
+TEST(ShutdownFaults, SigtermUnderLoad) {
+  auto& db = shared_database();
+  temp_dir data;
+  auto u_email = "drain-" + crypto::random_hex(4) + "@example.com";
+  pid_t pid = fork();
+  if (pid == 0) {
+    int err = open((data.path() + "/serve.err").c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    dup2(err, 2);
+    dup2(err, 1);
+    setenv("TROUPE_JOBS_ENABLE_NOOP", "true", 1);
+    setenv("TROUPE_AUTH_ALLOW_REGISTRATION", "true", 1);
+    setenv("TROUPE_JOBS_HEARTBEAT_MS", "200", 1);
+    setenv("TROUPE_SERVER_SHUTDOWN_GRACE_S", "3", 1);
+    execl(TROUPE_BINARY, TROUPE_BINARY, "serve", "--data-dir", data.path().c_str(), "--listen",
+          "127.0.0.1:0", "--database-url", db.conninfo().c_str(), static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  ASSERT_TRUE(eventually([&] { return std::filesystem::exists(data.path() + "/listen.addr"); }))
+      << slurp(data.path() + "/serve.err");
+  auto address = slurp(data.path() + "/listen.addr");
+  address.pop_back();
+  auto u = make_user(address);
+  std::string pb;
+  {
+    http_client c{address};
+    pb = c.send("POST", "/v1/playbooks", json{{"name", "drain"}, {"evolution_threshold", 1000000}}.dump(),
+                u.auth())
+             .doc()["id"];
+  }
+  // Jobs that would run for minutes, so they are running when SIGTERM lands.
+  std::vector<std::string> long_jobs;
+  {
+    pqxx::connection conn{db.conninfo()};
+    pqxx::work tx{conn};
+    for (int i = 0; i < 3; ++i) {
+      auto id = crypto::uuid_v7();
+      tx.exec_params("INSERT INTO jobs (id, kind, user_id, payload) VALUES ($1, 'noop', $2,"
+                     " '{\"steps\": 100000, \"step_ms\": 10}')",
+                     id, u.id);
+      long_jobs.push_back(id);
+    }
+    tx.exec("SELECT pg_notify('troupe_jobs', 'noop')");
+    tx.commit();
+  }
+  auto running = [&] {
+    return scalar(db.conninfo(), "SELECT count(*) FROM jobs WHERE user_id = '" + u.id +
+                                     "' AND status = 'running'");
+  };
+  ASSERT_TRUE(eventually([&] { return running() == 3; }));
+
+  std::atomic<bool> stop{false};
+  std::atomic<int> complete{0}, cut_off{0};
+  std::vector<std::thread> clients;
+  for (int t = 0; t < 4; ++t)
+    clients.emplace_back([&] {
+      try {
+        http_client c{address};
+        while (!stop) {
+          // A request either gets a whole response or finds the server gone
+          // before it was accepted (connect or write fails); never half.
+          auto r = c.send("POST", "/v1/playbooks/" + pb + "/outcomes",
+                          json{{"task_description", "t"}, {"outcome", "success"}}.dump(),
+                          u.auth());
+          if (r.status == 201 || r.status == 503)
+            ++complete;
+          else
+            ++cut_off;
+        }
+      } catch (const std::exception&) {
+        // The connection was closed between requests during the drain.
+      }
+    });
+  ASSERT_TRUE(eventually([&] { return complete > 100; }));
+  kill(pid, SIGTERM);
+  int status = 0;
+  ASSERT_TRUE(eventually([&] { return waitpid(pid, &status, WNOHANG) == pid; },
+                         std::chrono::seconds{60}));
+  stop = true;
+  for (auto& t : clients)
+    t.join();
+  EXPECT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 0) << slurp(data.path() + "/serve.err");
+  EXPECT_EQ(cut_off, 0);
+  // The leases were given back: the jobs are queued again, attempt not spent.
+  EXPECT_EQ(running(), 0);
+  EXPECT_EQ(scalar(db.conninfo(), "SELECT count(*) FROM jobs WHERE user_id = '" + u.id +
+                                      "' AND status = 'queued' AND attempt = 0"),
+            3);
+  EXPECT_EQ(scalar(db.conninfo(), "SELECT count(*) FROM outcomes WHERE playbook_id = '" + pb + "'"),
+            scalar(db.conninfo(), "SELECT pending_outcomes FROM playbooks WHERE id = '" + pb + "'"));
+  // Tidy: these jobs would otherwise be picked up by later tests' nodes.
+  pqxx::connection conn{db.conninfo()};
+  pqxx::work tx{conn};
+  tx.exec_params("DELETE FROM jobs WHERE user_id = $1", u.id);
+  tx.commit();
+}
+
+} // namespace
