@@ -1,6 +1,7 @@
 #include "gateway/gateway.hpp"
 
 #include "gateway/auth.hpp"
+#include "gateway/credential_cache.hpp"
 #include "gateway/router.hpp"
 #include "messages/errors.hpp"
 #include "runtime/crypto.hpp"
@@ -10,7 +11,6 @@
 
 #include <optional>
 #include <pqxx/pqxx>
-#include <unordered_map>
 
 namespace troupe::gateway {
 
@@ -24,6 +24,7 @@ struct exchange {
   // A body problem found on the io thread; answered only once the caller is
   // authenticated, so an anonymous caller learns nothing but 401.
   std::optional<api_response> body_error;
+  bool needs_verification = false; // an API key not in the cache
 };
 
 } // namespace troupe::gateway
@@ -37,14 +38,7 @@ using json = nlohmann::json;
 
 // ---- credential verifier ------------------------------------------------
 
-struct cached_key {
-  principal who;
-  std::string key_hash;
-  std::chrono::steady_clock::time_point fresh_until;
-};
-
 struct verifier_state {
-  std::unordered_map<std::string, cached_key> keys; // by prefix
   static inline const char* name = "troupe.credential_verifier";
 };
 
@@ -103,7 +97,7 @@ api_response lookup_key(pqxx::connection& conn, const std::string& prefix,
 
 credential_actor::behavior_type verifier(credential_actor::stateful_pointer<verifier_state> self,
                                          store_actor store, std::string secret,
-                                         std::chrono::milliseconds ttl) {
+                                         std::shared_ptr<credential_cache> cache) {
   return {
       [=](verify_atom, credential& c) -> caf::result<auth_outcome> {
         if (!looks_like_api_key(c.token))
@@ -112,12 +106,14 @@ credential_actor::behavior_type verifier(credential_actor::stateful_pointer<veri
         if (!prefix)
           return refused("API key is malformed");
         auto hash = crypto::sha256(c.token);
-        auto now = std::chrono::steady_clock::now();
-        if (auto it = self->state.keys.find(*prefix);
-            it != self->state.keys.end() && it->second.fresh_until > now) {
-          if (crypto::equal_constant_time(it->second.key_hash, hash))
-            return auth_outcome{true, 200, "", it->second.who};
-          return refused("unknown API key");
+        principal cached;
+        switch (cache->lookup(*prefix, hash, cached)) {
+          case credential_cache::verdict::hit:
+            return auth_outcome{true, 200, "", cached};
+          case credential_cache::verdict::mismatch:
+            return refused("unknown API key");
+          case credential_cache::verdict::miss:
+            break;
         }
         auto promise = self->make_response_promise<auth_outcome>();
         auto p = *prefix;
@@ -139,9 +135,10 @@ credential_actor::behavior_type verifier(credential_actor::stateful_pointer<veri
                                                  msg, {}});
                     return;
                   }
-                  principal who{body["user_id"], body["email"],
+                  principal who{body["user_id"].get<std::string>(),
+                                body["email"].get<std::string>(),
                                 body["scopes"].get<std::vector<std::string>>(), p};
-                  self->state.keys[p] = {who, hash, std::chrono::steady_clock::now() + ttl};
+                  cache->store(p, hash, who);
                   promise.deliver(auth_outcome{true, 200, "", who});
                 },
                 [=](caf::error&) mutable {
@@ -149,11 +146,7 @@ credential_actor::behavior_type verifier(credential_actor::stateful_pointer<veri
                 });
         return promise;
       },
-      [=](invalidate_atom, const std::string& user_id) {
-        auto& keys = self->state.keys;
-        for (auto it = keys.begin(); it != keys.end();)
-          it = it->second.who.user_id == user_id ? keys.erase(it) : std::next(it);
-      },
+      [=](invalidate_atom, const std::string& user_id) { cache->invalidate_user(user_id); },
   };
 }
 
@@ -181,52 +174,54 @@ api_actor target_of(const gateway_targets& t, service s) {
   return t.system;
 }
 
+// Answers what an authenticated caller may not do: a missing scope (403), or
+// a body found bad on the io thread. Returns true when it answered.
+bool refuse_after_auth(exchange& ex) {
+  if (!ex.rt->scope.empty() && !scope_allows(ex.req.caller.scopes, ex.rt->scope)) {
+    ex.reply(error_response(403, "permission_denied",
+                            "this credential lacks the scope " + ex.rt->scope,
+                            ex.req.request_id));
+    return true;
+  }
+  if (ex.body_error) {
+    ex.reply(std::move(*ex.body_error));
+    return true;
+  }
+  return false;
+}
+
+// The HTTP session bounds the wait (server.request_timeout_ms), so the
+// request itself carries no timer.
 void forward(bridge_actor::stateful_pointer<bridge_state> self, const gateway_targets& targets,
-             std::chrono::milliseconds timeout, exchange ex) {
+             exchange ex) {
   auto reply = ex.reply;
   auto id = ex.req.request_id;
-  self->request(target_of(targets, ex.rt->target), timeout, std::move(ex.req))
+  self->request(target_of(targets, ex.rt->target), caf::infinite, std::move(ex.req))
       .then([reply](api_response& r) { reply(std::move(r)); },
             [reply, id](caf::error& e) {
-              bool timed_out = e == caf::sec::request_timeout;
-              if (!timed_out)
-                log::error("request failed inside the node",
-                           {{"request_id", id}, {"error", caf::to_string(e)}});
-              reply(timed_out ? error_response(503, "unavailable",
-                                               "the request timed out inside the server", id)
-                              : error_response(500, "internal", "internal error", id));
+              log::error("request failed inside the node",
+                         {{"request_id", id}, {"error", caf::to_string(e)}});
+              reply(error_response(500, "internal", "internal error", id));
             });
 }
 
 bridge_actor::behavior_type bridge(bridge_actor::stateful_pointer<bridge_state> self,
-                                   gateway_targets targets, std::chrono::milliseconds timeout) {
+                                   gateway_targets targets) {
   return {
       [=](exchange& ex) {
-        if (!ex.rt->authenticated)
-          return forward(self, targets, timeout, std::move(ex));
-        if (ex.token.empty())
-          return ex.reply(error_response(401, "unauthenticated",
-                                         "credentials are required: send Authorization: Bearer "
-                                         "<token or API key> or X-API-Key",
-                                         ex.req.request_id));
+        if (!ex.needs_verification)
+          return forward(self, targets, std::move(ex));
         credential c{ex.token, ex.req.request_id};
-        self->request(targets.verifier, timeout, verify_atom::value, std::move(c))
+        self->request(targets.verifier, caf::infinite, verify_atom::value, std::move(c))
             .then(
                 [=](auth_outcome& o) mutable {
-                  auto& id = ex.req.request_id;
                   if (!o.ok)
                     return ex.reply(error_response(
                         o.status, o.status == 401 ? "unauthenticated" : "unavailable", o.message,
-                        id));
-                  if (!ex.rt->scope.empty() && !scope_allows(o.who.scopes, ex.rt->scope))
-                    return ex.reply(error_response(403, "permission_denied",
-                                                   "this credential lacks the scope " +
-                                                       ex.rt->scope,
-                                                   id));
-                  if (ex.body_error)
-                    return ex.reply(std::move(*ex.body_error));
+                        ex.req.request_id));
                   ex.req.caller = std::move(o.who);
-                  forward(self, targets, timeout, std::move(ex));
+                  if (!refuse_after_auth(ex))
+                    forward(self, targets, std::move(ex));
                 },
                 [=](caf::error&) mutable {
                   ex.reply(error_response(503, "unavailable", "credentials could not be checked",
@@ -234,6 +229,33 @@ bridge_actor::behavior_type bridge(bridge_actor::stateful_pointer<bridge_state> 
                 });
       },
   };
+}
+
+// Authenticates on the io thread when it can: JWTs always, API keys on a
+// cache hit. Returns an error to answer, or nothing with either `ex.req.caller`
+// set or `ex.needs_verification` (a key the bridge must look up).
+std::optional<std::string> authenticate_here(exchange& ex, const std::string& secret,
+                                             const credential_cache& cache) {
+  if (!looks_like_api_key(ex.token)) {
+    auto outcome = check_jwt(ex.token, secret);
+    if (!outcome.ok)
+      return outcome.message;
+    ex.req.caller = std::move(outcome.who);
+    return std::nullopt;
+  }
+  auto prefix = api_key_prefix(ex.token);
+  if (!prefix)
+    return std::string{"API key is malformed"};
+  switch (cache.lookup(*prefix, crypto::sha256(ex.token), ex.req.caller)) {
+    case credential_cache::verdict::hit:
+      return std::nullopt;
+    case credential_cache::verdict::mismatch:
+      return std::string{"unknown API key"};
+    case credential_cache::verdict::miss:
+      break;
+  }
+  ex.needs_verification = true;
+  return std::nullopt;
 }
 
 // The credential from Authorization: Bearer or X-API-Key. Sets `bad` for a
@@ -315,16 +337,16 @@ void register_statements() {
 }
 
 credential_actor spawn_verifier(caf::actor_system& sys, store_actor store, std::string jwt_secret,
-                                std::chrono::milliseconds cache_ttl) {
-  return sys.spawn(verifier, std::move(store), std::move(jwt_secret), cache_ttl);
+                                std::shared_ptr<credential_cache> cache) {
+  return sys.spawn(verifier, std::move(store), std::move(jwt_secret), std::move(cache));
 }
 
-gateway_bridge make_bridge(caf::actor_system& sys, gateway_targets targets,
-                           std::chrono::milliseconds request_timeout) {
-  auto b = sys.spawn(bridge, std::move(targets), request_timeout);
+gateway_bridge make_bridge(caf::actor_system& sys, gateway_targets targets, std::string jwt_secret,
+                           std::shared_ptr<credential_cache> cache) {
+  auto b = sys.spawn(bridge, std::move(targets));
   gateway_bridge out;
   out.actor = caf::actor_cast<caf::actor>(b);
-  out.dispatch = [b](incoming_request in, responder reply) {
+  out.dispatch = [b, jwt_secret, cache](incoming_request in, responder reply) {
     match_result m;
     if (auto early = route_request(in, m))
       return reply(std::move(*early));
@@ -332,12 +354,6 @@ gateway_bridge make_bridge(caf::actor_system& sys, gateway_targets targets,
     ex.body_error = check_body(in, *m.matched);
     if (ex.body_error && !m.matched->authenticated)
       return reply(std::move(*ex.body_error));
-    bool bad_header = false;
-    ex.token = extract_token(in, bad_header);
-    if (bad_header && m.matched->authenticated)
-      return reply(error_response(401, "unauthenticated",
-                                  "Authorization must be 'Bearer <token or API key>'",
-                                  in.request_id));
     if (!parse_query(in.query, ex.req.query))
       return reply(error_response(400, "invalid_argument", "malformed query string",
                                   in.request_id));
@@ -351,6 +367,23 @@ gateway_bridge make_bridge(caf::actor_system& sys, gateway_targets targets,
         ex.req.headers[name] = it->second;
     ex.req.body = std::move(in.body);
     ex.reply = std::move(reply);
+    if (m.matched->authenticated) {
+      bool bad_header = false;
+      ex.token = extract_token(in, bad_header);
+      if (bad_header)
+        return ex.reply(error_response(401, "unauthenticated",
+                                       "Authorization must be 'Bearer <token or API key>'",
+                                       in.request_id));
+      if (ex.token.empty())
+        return ex.reply(error_response(401, "unauthenticated",
+                                       "credentials are required: send Authorization: Bearer "
+                                       "<token or API key> or X-API-Key",
+                                       in.request_id));
+      if (auto refused = authenticate_here(ex, jwt_secret, *cache))
+        return ex.reply(error_response(401, "unauthenticated", *refused, in.request_id));
+      if (!ex.needs_verification && refuse_after_auth(ex))
+        return;
+    }
     caf::anon_send(b, std::move(ex));
   };
   return out;

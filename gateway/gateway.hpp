@@ -11,6 +11,7 @@
 //        └─► responder (posts the write back to the connection's io thread)
 #pragma once
 
+#include "gateway/credential_cache.hpp"
 #include "gateway/http_server.hpp"
 #include "messages/api.hpp"
 #include "messages/store.hpp"
@@ -33,16 +34,17 @@ struct gateway_bridge {
   caf::actor actor;    // the bridge actor, for shutdown
 };
 
-// Spawns the bridge actor and builds the dispatcher that feeds it.
-gateway_bridge make_bridge(caf::actor_system& sys, gateway_targets targets,
-                           std::chrono::milliseconds request_timeout);
+// Spawns the bridge actor and builds the dispatcher that feeds it. The
+// dispatcher authenticates on the io thread what it can (JWTs, cached keys).
+gateway_bridge make_bridge(caf::actor_system& sys, gateway_targets targets, std::string jwt_secret,
+                           std::shared_ptr<credential_cache> cache);
 
 // Registers the verifier's prepared statements (call before spawn_store).
 void register_statements();
 
-// The credential verifier (API keys through the store with a cache of
-// `cache_ttl`; JWTs checked with `jwt_secret`).
+// The credential verifier: API keys missing from `cache` are looked up
+// through the store and cached; JWTs are checked with `jwt_secret`.
 credential_actor spawn_verifier(caf::actor_system& sys, store_actor store, std::string jwt_secret,
-                                std::chrono::milliseconds cache_ttl);
+                                std::shared_ptr<credential_cache> cache);
 
 } // namespace troupe::gateway

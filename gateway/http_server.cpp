@@ -73,7 +73,7 @@ std::string request_id_for(std::string_view v) {
 class session : public std::enable_shared_from_this<session> {
 public:
   session(tcp::socket socket, http_server::impl* server)
-      : stream_(std::move(socket)), server_(std::move(server)) {}
+      : stream_(std::move(socket)), server_(std::move(server)), deadline_(stream_.get_executor()) {}
 
   void run() {
     asio::dispatch(stream_.get_executor(),
@@ -143,9 +143,23 @@ private:
     server_->begin_request();
     auto id = in.request_id;
     auto self = shared_from_this();
-    server_->dispatch(std::move(in), [self, id](api_response r) {
-      asio::post(self->stream_.get_executor(),
-                 [self, id, r = std::move(r)]() mutable { self->write(std::move(r), id); });
+    auto serial = ++serial_;
+    deadline_.expires_after(server_->opts.request_timeout);
+    deadline_.async_wait([self, id, serial](beast::error_code ec) {
+      if (ec || self->answered_ == serial)
+        return;
+      self->answered_ = serial;
+      self->write(error_response(503, "unavailable", "the request timed out inside the server", id),
+                  id);
+    });
+    server_->dispatch(std::move(in), [self, id, serial](api_response r) {
+      asio::post(self->stream_.get_executor(), [self, id, serial, r = std::move(r)]() mutable {
+        if (self->answered_ == serial)
+          return; // answered 503 by the deadline already
+        self->answered_ = serial;
+        self->deadline_.cancel();
+        self->write(std::move(r), id);
+      });
     });
   }
 
@@ -196,6 +210,9 @@ private:
   std::optional<http::request_parser<http::string_body>> parser_;
   http_server::impl* server_; // outlives every session (stop() joins the io threads)
   bool keep_alive_ = true;
+  asio::steady_timer deadline_;
+  std::uint64_t serial_ = 0;   // the request being handled
+  std::uint64_t answered_ = 0; // the last request answered
   std::string method_, path_;
   std::chrono::steady_clock::time_point started_;
 };

@@ -39,6 +39,8 @@ struct http_server_options {
   std::size_t max_body_bytes = 1 << 20;
   std::size_t max_header_bytes = 16384;
   std::chrono::seconds idle_timeout{60};
+  // A request not answered within this is answered 503 (a late reply is dropped).
+  std::chrono::milliseconds request_timeout{30000};
 };
 
 // A request id: the client's X-Request-Id when it is 1..128 characters of

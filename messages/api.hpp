@@ -92,7 +92,7 @@ using invalidate_atom = caf::atom_constant<caf::atom("invalidat")>;
 using api_actor = caf::typed_actor<caf::replies_to<api_request>::with<api_response>>;
 
 // The credential verifier: checks API keys and JWTs, caches API-key lookups
-// for auth.cache_ttl, and drops a key from its cache on invalidate (by prefix).
+// for auth.cache_ttl, and drops a user's keys from its cache on invalidate (by user id).
 using credential_actor =
     caf::typed_actor<caf::replies_to<verify_atom, credential>::with<auth_outcome>,
                      caf::reacts_to<invalidate_atom, std::string>>;

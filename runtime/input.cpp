@@ -29,7 +29,11 @@ bool parse_int(std::string_view text, std::int64_t& out) {
 
 } // namespace
 
-bool well_formed_json(std::string_view text, std::string& error) {
+namespace {
+
+// Nesting depth is checked before parsing: the parser must never see input
+// that could exhaust the stack of whoever later walks the document.
+bool shallow_enough(std::string_view text, std::string& error) {
   int depth = 0;
   bool in_string = false;
   for (std::size_t i = 0; i < text.size(); ++i) {
@@ -50,6 +54,14 @@ bool well_formed_json(std::string_view text, std::string& error) {
       --depth;
     }
   }
+  return true;
+}
+
+} // namespace
+
+bool well_formed_json(std::string_view text, std::string& error) {
+  if (!shallow_enough(text, error))
+    return false;
   if (!nlohmann::json::accept(text)) {
     error = "request body is not valid JSON";
     return false;
@@ -61,9 +73,11 @@ nlohmann::json object_body(const api_request& req) {
   std::string error;
   if (req.body.empty())
     throw api_error(400, "invalid_json", "request body must be a JSON object");
-  if (!well_formed_json(req.body, error))
+  if (!shallow_enough(req.body, error))
     throw api_error(400, "invalid_json", error);
   auto doc = nlohmann::json::parse(req.body, nullptr, false);
+  if (doc.is_discarded())
+    throw api_error(400, "invalid_json", "request body is not valid JSON");
   if (!doc.is_object())
     throw api_error(400, "invalid_json", "request body must be a JSON object");
   return doc;

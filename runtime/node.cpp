@@ -202,13 +202,14 @@ std::string node::start() {
   so.statement_timeout_ms = s.database.statement_timeout_ms;
   so.reconnect_max_backoff_ms = s.database.reconnect_max_backoff_ms;
   auto store = spawn_store(sys, so);
-  auto verifier = gateway::spawn_verifier(sys, store, secret,
-                                          std::chrono::milliseconds{s.auth.cache_ttl_ms});
+  auto cache = std::make_shared<gateway::credential_cache>(
+      std::chrono::milliseconds{s.auth.cache_ttl_ms});
+  auto verifier = gateway::spawn_verifier(sys, store, secret, cache);
   accounts::accounts_options ao{s.auth.allow_registration, secret, s.auth.access_token_ttl_s,
                                 s.auth.refresh_token_ttl_s};
   gateway::gateway_targets targets{
       system_endpoints::spawn_system(sys, store, m.info),
-      accounts::spawn_accounts(sys, store, verifier, ao),
+      accounts::spawn_accounts(sys, store, cache, ao),
       playbooks::spawn_playbooks(sys, store, s.playbooks),
       ingestion::spawn_ingestion(sys, store, {s.outcomes, s.jobs.max_attempts}),
       jobs::spawn_jobs_api(sys, store, {s.jobs.max_attempts, s.evolution.manual_triggers_per_hour}),
@@ -230,8 +231,7 @@ std::string node::start() {
                                      s.events.retention_days,
                                      s.jobs.prune_batch};
   m.actors.push_back(scheduler::spawn_scheduler(sys, sched));
-  auto bridge = gateway::make_bridge(sys, targets,
-                                     std::chrono::milliseconds{s.server.request_timeout_ms});
+  auto bridge = gateway::make_bridge(sys, targets, secret, cache);
   for (auto a : {caf::actor_cast<caf::actor>(store), caf::actor_cast<caf::actor>(verifier),
                  caf::actor_cast<caf::actor>(targets.system),
                  caf::actor_cast<caf::actor>(targets.accounts),
@@ -248,6 +248,7 @@ std::string node::start() {
   ho.max_body_bytes = static_cast<std::size_t>(s.server.max_body_bytes);
   ho.max_header_bytes = static_cast<std::size_t>(s.server.max_header_bytes);
   ho.idle_timeout = std::chrono::seconds{s.server.idle_timeout_s};
+  ho.request_timeout = std::chrono::milliseconds{s.server.request_timeout_ms};
   m.http = std::make_unique<gateway::http_server>(ho, bridge.dispatch);
   m.address = m.http->start();
   m.running = true;

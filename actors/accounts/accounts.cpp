@@ -294,7 +294,8 @@ struct accounts_state {
 };
 
 api_actor::behavior_type accounts_actor(api_actor::stateful_pointer<accounts_state> self,
-                                        store_actor store, credential_actor verifier,
+                                        store_actor store,
+                                        std::shared_ptr<gateway::credential_cache> cache,
                                         accounts_options opts) {
   return {
       [=](api_request& req) -> caf::result<api_response> {
@@ -316,7 +317,7 @@ api_actor::behavior_type accounts_actor(api_actor::stateful_pointer<accounts_sta
             .then(
                 [=](api_response& r) mutable {
                   if (r.status == 204)
-                    self->send(verifier, invalidate_atom::value, user);
+                    cache->invalidate_user(user);
                   promise.deliver(std::move(r));
                 },
                 [=](caf::error&) mutable {
@@ -335,10 +336,10 @@ void register_statements() {
       "SELECT id, email, password_hash FROM users WHERE lower(email) = lower($1) AND is_active");
 }
 
-api_actor spawn_accounts(caf::actor_system& sys, store_actor store, credential_actor verifier,
-                         accounts_options opts) {
+api_actor spawn_accounts(caf::actor_system& sys, store_actor store,
+                         std::shared_ptr<gateway::credential_cache> cache, accounts_options opts) {
   dummy_hash();
-  return sys.spawn(accounts_actor, std::move(store), std::move(verifier), std::move(opts));
+  return sys.spawn(accounts_actor, std::move(store), std::move(cache), std::move(opts));
 }
 
 } // namespace troupe::accounts

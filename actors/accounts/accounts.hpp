@@ -6,6 +6,7 @@
 #pragma once
 
 #include "messages/api.hpp"
+#include "gateway/credential_cache.hpp"
 #include "messages/store.hpp"
 
 #include <nlohmann/json.hpp>
@@ -25,10 +26,10 @@ struct accounts_options {
 // Registers the actor's prepared statements (call before spawn_store).
 void register_statements();
 
-// Spawns the accounts actor. It asks `verifier` to drop a user's cached keys
-// when one of them is revoked.
-api_actor spawn_accounts(caf::actor_system& sys, store_actor store, credential_actor verifier,
-                         accounts_options opts);
+// Spawns the accounts actor. When a key is revoked it empties the user's
+// entries of `cache` before it answers, so the key is refused from then on.
+api_actor spawn_accounts(caf::actor_system& sys, store_actor store,
+                         std::shared_ptr<gateway::credential_cache> cache, accounts_options opts);
 
 // Creates a user; 400 for a bad email or password, 409 for a taken email.
 // Returns the user as the API shows it.

@@ -187,6 +187,35 @@ TEST(IngestionFaults, PostgresRestartsUnderLoad) {
   EXPECT_GE(stored.size(), acknowledged.size());
 }
 
+// A request stuck behind a lock in the database is answered 503 when
+// server.request_timeout_ms runs out; the late reply is dropped and the
+// connection keeps serving.
+TEST(RequestTimeout, AStuckRequestIsAnswered503InTime) {
+  auto& db = shared_database();
+  test_node n{db.conninfo(), [](config::settings& s) {
+                s.jobs.run_jobs = false;
+                s.server.request_timeout_ms = 300;
+              }};
+  auto u = make_user(n.address());
+  http_client c{n.address()};
+  auto pb = c.send("POST", "/v1/playbooks", json{{"name", "locked"}}.dump(), u.auth())
+                .doc()["id"]
+                .get<std::string>();
+  pqxx::connection blocker{db.conninfo()};
+  pqxx::work lock{blocker};
+  lock.exec_params("SELECT 1 FROM playbooks WHERE id = $1 FOR UPDATE", pb);
+  auto r = c.send("PATCH", "/v1/playbooks/" + pb, json{{"name", "renamed"}}.dump(), u.auth());
+  EXPECT_EQ(r.status, 503) << r.body;
+  EXPECT_EQ(r.doc()["error"]["code"], "unavailable");
+  lock.abort();
+  // The stuck PATCH completes in the database after the lock goes; the
+  // connection answers the next request normally.
+  EXPECT_EQ(c.send("GET", "/v1/playbooks/" + pb, "", u.auth()).status, 200);
+  EXPECT_TRUE(eventually([&] {
+    return c.send("GET", "/v1/playbooks/" + pb, "", u.auth()).doc()["name"] == "renamed";
+  }));
+}
+
 std::string slurp(const std::string& path) {
   std::ifstream in{path};
   std::stringstream s;
