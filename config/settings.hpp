@@ -64,14 +64,14 @@ struct jobs_settings {
   int lease_s = 30;                 // a lease not renewed for this long may be rescued
   int heartbeat_ms = 5000;          // leases are renewed this often
   int poll_interval_ms = 1000;      // claim even without a NOTIFY this often
-  int claim_batch = 256;            // jobs taken by one claim statement
-  int complete_batch = 1000;        // effect-free completions written by one statement
+  int claim_batch = 1000;           // jobs taken by one claim statement
+  int complete_batch = 2000;        // effect-free completions written by one statement
   int max_attempts = 3;
   int backoff_base_ms = 1000;       // first retry delay; doubles per attempt
   int backoff_max_ms = 300000;      // cap of the retry delay
   int max_run_time_s = 600;         // an attempt running longer is stopped and fails
   int evolution_concurrency = 4;    // evolution jobs one node runs at once
-  int noop_concurrency = 1024;      // noop jobs one node runs at once
+  int noop_concurrency = 4096;      // noop jobs one node runs at once
   bool enable_noop = false;         // the engine-measuring noop kind
   int retention_days = 30;          // finished jobs older than this are pruned
   int prune_batch = 500;            // rows deleted per pruning statement

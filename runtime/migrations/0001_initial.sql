@@ -108,11 +108,17 @@ CREATE TABLE jobs (
 -- The database itself guarantees at most one active evolution per playbook.
 CREATE UNIQUE INDEX jobs_one_active_evolution
   ON jobs (playbook_id) WHERE kind = 'evolution' AND status IN ('queued', 'running');
-CREATE INDEX jobs_runnable_idx ON jobs (priority, run_after, id) WHERE status = 'queued';
+-- Claims take one kind at a time, in (priority, run_after, id) order.
+CREATE INDEX jobs_runnable_idx ON jobs (kind, priority, run_after, id) WHERE status = 'queued';
 CREATE INDEX jobs_lease_idx ON jobs (lease_expires_at) WHERE status = 'running';
 CREATE INDEX jobs_user_idx ON jobs (user_id, id DESC);
 CREATE INDEX jobs_playbook_idx ON jobs (playbook_id, id DESC) WHERE playbook_id IS NOT NULL;
 CREATE INDEX jobs_finished_idx ON jobs (completed_at) WHERE status IN ('completed', 'cancelled', 'failed');
+-- A queue table: every claim and completion leaves dead row versions, and
+-- claims scan the front of jobs_runnable_idx where they pile up. Vacuum it
+-- early and without throttling.
+ALTER TABLE jobs SET (autovacuum_vacuum_scale_factor = 0.01, autovacuum_vacuum_threshold = 1000,
+                      autovacuum_vacuum_cost_delay = 0, autovacuum_analyze_scale_factor = 0.05);
 
 CREATE TABLE playbook_versions (
   id                uuid PRIMARY KEY DEFAULT gen_random_uuid(),
