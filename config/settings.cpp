@@ -238,9 +238,12 @@ constexpr std::array registry{
         "Delay before the first retry, in milliseconds; doubles with each attempt"),
     int_key<&S::jobs, &jb::backoff_max_ms>("jobs.backoff_max_ms", 1, 86400000,
                                            "Longest delay before a retry, in milliseconds"),
-    int_key<&S::jobs, &jb::max_run_time_s>(
-        "jobs.max_run_time_s", 1, 86400,
-        "Seconds one attempt may run before it is stopped and counted as failed"),
+    int_key<&S::jobs, &jb::evolution_max_run_time_s>(
+        "jobs.evolution_max_run_time_s", 1, 86400,
+        "Seconds one evolution attempt may run before it is stopped and counted as failed"),
+    int_key<&S::jobs, &jb::noop_max_run_time_s>(
+        "jobs.noop_max_run_time_s", 1, 86400,
+        "Seconds one noop attempt may run before it is stopped and counted as failed"),
     int_key<&S::jobs, &jb::evolution_concurrency>(
         "jobs.evolution_concurrency", 1, 1024, "Evolution jobs one node runs at the same time"),
     int_key<&S::jobs, &jb::noop_concurrency>("jobs.noop_concurrency", 1, 100000,

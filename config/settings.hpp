@@ -69,7 +69,8 @@ struct jobs_settings {
   int max_attempts = 3;
   int backoff_base_ms = 1000;       // first retry delay; doubles per attempt
   int backoff_max_ms = 300000;      // cap of the retry delay
-  int max_run_time_s = 600;         // an attempt running longer is stopped and fails
+  int evolution_max_run_time_s = 600; // an evolution attempt running longer is stopped and fails
+  int noop_max_run_time_s = 600;      // the same for noop jobs
   int evolution_concurrency = 4;    // evolution jobs one node runs at once
   int noop_concurrency = 4096;      // noop jobs one node runs at once
   bool enable_noop = false;         // the engine-measuring noop kind

@@ -111,16 +111,16 @@ job_runner::runner_options runner_options_from(const config::settings& s, const 
   o.poll_interval_ms = s.jobs.poll_interval_ms;
   o.claim_batch = s.jobs.claim_batch;
   o.complete_batch = s.jobs.complete_batch;
-  o.max_run_time_s = s.jobs.max_run_time_s;
   o.backoff_base_ms = s.jobs.backoff_base_ms;
   o.backoff_max_ms = s.jobs.backoff_max_ms;
   o.drain_grace = std::chrono::seconds{s.server.shutdown_grace_s};
-  o.kinds.push_back({"evolution", s.jobs.evolution_concurrency,
+  o.kinds.push_back({"evolution", s.jobs.evolution_concurrency, s.jobs.evolution_max_run_time_s,
                      evolution::spawn_evolution(sys, store,
                                                 {s.evolution.max_outcomes_per_job,
                                                  s.jobs.max_attempts})});
   if (s.jobs.enable_noop)
-    o.kinds.push_back({"noop", s.jobs.noop_concurrency, job_runner::spawn_noop(sys)});
+    o.kinds.push_back({"noop", s.jobs.noop_concurrency, s.jobs.noop_max_run_time_s,
+                       job_runner::spawn_noop(sys)});
   return o;
 }
 

@@ -272,7 +272,8 @@ void on_result(runner_pointer self, const std::shared_ptr<runner_context>& ctx,
     record_failure_of(self, ctx, job, r.error, r.retryable);
   } else if (r.status == "cancelled") {
     if (entry.stop_reason == "timeout")
-      record_failure_of(self, ctx, job, "the attempt ran longer than jobs.max_run_time_s", true);
+      record_failure_of(self, ctx, job,
+                        "the attempt ran longer than jobs." + job.kind + "_max_run_time_s", true);
     else if (entry.stop_reason == "drain")
       write(self, ctx, db_task{[job](pqxx::connection& c) {
                                  return release(c, json::array({{{"id", job.id},
@@ -375,9 +376,9 @@ void stop(runner_pointer self, const std::shared_ptr<runner_context>& ctx, runni
 void beat(runner_pointer self, const std::shared_ptr<runner_context>& ctx) {
   auto& st = self->state;
   self->delayed_send(self, std::chrono::milliseconds{ctx->opts.heartbeat_ms}, beat_atom::value);
-  auto limit = std::chrono::seconds{ctx->opts.max_run_time_s};
   for (auto& [id, r] : st.running)
-    if (clock::now() - r.started > limit)
+    if (auto* k = kind_of(*ctx, r.job.kind);
+        k && clock::now() - r.started > std::chrono::seconds{k->max_run_time_s})
       stop(self, ctx, r, "timeout");
   if (st.beating || st.running.empty())
     return;

@@ -17,6 +17,7 @@ namespace troupe::job_runner {
 struct kind_config {
   std::string kind;
   int concurrency = 1;
+  int max_run_time_s = 600; // an attempt running longer is stopped and fails
   job_executor_actor executor;
 };
 
@@ -27,7 +28,6 @@ struct runner_options {
   int poll_interval_ms = 1000;
   int claim_batch = 256;
   int complete_batch = 1000;
-  int max_run_time_s = 600;
   int backoff_base_ms = 1000;
   int backoff_max_ms = 300000;
   std::chrono::milliseconds drain_grace{10000};

@@ -467,6 +467,22 @@ TEST_F(Engine, CancelQueuedAtOnceAndRunningAtTheNextStep) {
             1);
 }
 
+TEST(EngineLimits, AnAttemptOverItsKindsRunTimeFails) {
+  test_node n{shared_database().conninfo(), [](config::settings& s) {
+                fast_engine(s);
+                s.jobs.noop_max_run_time_s = 1;
+              }};
+  auto u = make_user(n.address());
+  http_client c{n.address()};
+  auto id = enqueue_noop(shared_database().conninfo(), u.id, {{"steps", 100000}, {"step_ms", 10}},
+                         2);
+  ASSERT_TRUE(job_reaches(c, u, id, "failed"));
+  auto job = get_job(c, u, id);
+  EXPECT_EQ(job["attempt"], 2);
+  ASSERT_EQ(job["errors"].size(), 2u);
+  EXPECT_EQ(job["error"], "the attempt ran longer than jobs.noop_max_run_time_s");
+}
+
 TEST_F(Engine, AnExpiredLeaseIsRescuedAndTheJobRunsAgainToOneVersion) {
   auto u = make_user(address());
   http_client c{address()};

@@ -1,0 +1,137 @@
+// Each maintenance unit of the scheduler against a real Postgres, on a
+// database of its own so no other test's rows are in the way.
+#include "actors/scheduler/maintenance.hpp"
+#include "runtime/crypto.hpp"
+#include "runtime/migrations.hpp"
+#include "tests/integration/harness.hpp"
+
+#include <gtest/gtest.h>
+
+using namespace troupe;
+using namespace troupe::test;
+
+namespace {
+
+class Maintenance : public ::testing::Test {
+protected:
+  void SetUp() override {
+    auto& db = shared_database();
+    {
+      pqxx::connection admin{db.conninfo()};
+      pqxx::nontransaction tx{admin};
+      tx.exec("DROP DATABASE IF EXISTS maintenance");
+      tx.exec("CREATE DATABASE maintenance");
+    }
+    auto base = db.conninfo();
+    conninfo_ = base.substr(0, base.find("dbname=")) + "dbname=maintenance";
+    conn_ = std::make_unique<pqxx::connection>(conninfo_);
+    runtime::migrate(*conn_);
+    user_ = crypto::uuid_v7();
+    exec("INSERT INTO users (id, email, password_hash) VALUES ('" + user_ + "', 'm@x', 'x')");
+  }
+
+  void exec(const std::string& sql) {
+    pqxx::work tx{*conn_};
+    tx.exec(sql);
+    tx.commit();
+  }
+
+  long long scalar(const std::string& sql) {
+    pqxx::read_transaction tx{*conn_};
+    auto r = tx.exec(sql);
+    return r[0][0].is_null() ? 0 : r[0][0].as<long long>();
+  }
+
+  // A playbook with `pending` unprocessed outcomes.
+  std::string playbook(int threshold, int pending, const std::string& age = "0 seconds") {
+    auto id = crypto::uuid_v7();
+    exec("INSERT INTO playbooks (id, user_id, name, evolution_threshold, pending_outcomes,"
+         " created_at) VALUES ('" + id + "', '" + user_ + "', 'p', " + std::to_string(threshold) +
+         ", " + std::to_string(pending) + ", now() - interval '" + age + "')");
+    return id;
+  }
+
+  std::string job(const std::string& kind, const std::string& status, const std::string& extra_cols,
+                  const std::string& extra_vals) {
+    auto id = crypto::uuid_v7();
+    exec("INSERT INTO jobs (id, kind, user_id, status" + extra_cols + ") VALUES ('" + id + "', '" +
+         kind + "', '" + user_ + "', '" + status + "'" + extra_vals + ")");
+    return id;
+  }
+
+  std::string conninfo_;
+  std::unique_ptr<pqxx::connection> conn_;
+  std::string user_;
+};
+
+TEST_F(Maintenance, RescueRequeuesExpiredLeasesOrFailsThemWhenAttemptsAreSpent) {
+  auto expired = job("noop", "running", ", attempt, lease_token, lease_expires_at",
+                     ", 1, gen_random_uuid(), now() - interval '1 second'");
+  auto spent = job("noop", "running", ", attempt, max_attempts, lease_token, lease_expires_at",
+                   ", 3, 3, gen_random_uuid(), now() - interval '1 second'");
+  auto alive = job("noop", "running", ", attempt, lease_token, lease_expires_at",
+                   ", 1, gen_random_uuid(), now() + interval '1 minute'");
+  EXPECT_EQ(scheduler::rescue_expired_leases(*conn_), 2);
+  EXPECT_EQ(scalar("SELECT count(*) FROM jobs WHERE id = '" + expired +
+                   "' AND status = 'queued' AND lease_token IS NULL"),
+            1);
+  EXPECT_EQ(scalar("SELECT count(*) FROM jobs WHERE id = '" + spent + "' AND status = 'failed'"), 1);
+  EXPECT_EQ(scalar("SELECT count(*) FROM jobs WHERE id = '" + alive + "' AND status = 'running'"), 1);
+  EXPECT_EQ(scalar("SELECT count(*) FROM events WHERE topic = 'job.retrying'"), 1);
+  EXPECT_EQ(scalar("SELECT count(*) FROM events WHERE topic = 'job.failed'"), 1);
+  EXPECT_EQ(scheduler::rescue_expired_leases(*conn_), 0);
+}
+
+TEST_F(Maintenance, ThresholdSweepQueuesWhatIngestionCouldNot) {
+  auto over = playbook(3, 5);
+  auto under = playbook(3, 2);
+  auto active = playbook(3, 4);
+  job("evolution", "queued", ", playbook_id", ", '" + active + "'");
+  auto cooling = playbook(3, 4);
+  job("evolution", "failed", ", playbook_id, completed_at", ", '" + cooling + "', now()");
+  EXPECT_EQ(scheduler::sweep_thresholds(*conn_, 3, 60000), 1);
+  EXPECT_EQ(scalar("SELECT count(*) FROM jobs WHERE playbook_id = '" + over +
+                   "' AND status = 'queued' AND payload->>'trigger' = 'sweep'"),
+            1);
+  EXPECT_EQ(scalar("SELECT count(*) FROM jobs WHERE playbook_id = '" + under + "'"), 0);
+  EXPECT_EQ(scalar("SELECT count(*) FROM jobs WHERE playbook_id = '" + active + "'"), 1);
+  EXPECT_EQ(scalar("SELECT count(*) FROM jobs WHERE playbook_id = '" + cooling + "'"), 1);
+  // Once the cool-down has passed, the failed playbook is tried again.
+  EXPECT_EQ(scheduler::sweep_thresholds(*conn_, 3, 0), 1);
+  EXPECT_EQ(scalar("SELECT count(*) FROM jobs WHERE playbook_id = '" + cooling +
+                   "' AND status = 'queued'"),
+            1);
+  EXPECT_EQ(scheduler::sweep_thresholds(*conn_, 3, 0), 0);
+}
+
+TEST_F(Maintenance, StalenessQueuesOldPendingOutcomes) {
+  auto stale = playbook(100, 1, "2 hours");
+  auto fresh = playbook(100, 1);
+  auto empty = playbook(100, 0, "2 hours");
+  EXPECT_EQ(scheduler::trigger_stale(*conn_, 3, 0), 0); // disabled
+  EXPECT_EQ(scheduler::trigger_stale(*conn_, 3, 3600), 1);
+  EXPECT_EQ(scalar("SELECT count(*) FROM jobs WHERE playbook_id = '" + stale +
+                   "' AND payload->>'trigger' = 'staleness'"),
+            1);
+  EXPECT_EQ(scalar("SELECT count(*) FROM jobs WHERE playbook_id IN ('" + fresh + "', '" + empty +
+                   "')"),
+            0);
+}
+
+TEST_F(Maintenance, PruningDeletesOldFinishedJobsAndEventsInBatches) {
+  for (int i = 0; i < 5; ++i)
+    job("noop", "completed", ", completed_at", ", now() - interval '40 days'");
+  auto recent = job("noop", "completed", ", completed_at", ", now() - interval '1 day'");
+  auto failed = job("noop", "failed", ", completed_at", ", now() - interval '40 days'");
+  exec("INSERT INTO events (topic, created_at) SELECT 'x', now() - interval '8 days'"
+       " FROM generate_series(1, 5)");
+  exec("INSERT INTO events (topic) VALUES ('recent')");
+  EXPECT_EQ(scheduler::prune_jobs(*conn_, 30, 3), 3);
+  EXPECT_EQ(scheduler::prune_jobs(*conn_, 30, 3), 2);
+  EXPECT_EQ(scheduler::prune_jobs(*conn_, 30, 3), 0);
+  EXPECT_EQ(scalar("SELECT count(*) FROM jobs WHERE id IN ('" + recent + "', '" + failed + "')"), 2);
+  EXPECT_EQ(scheduler::prune_events(*conn_, 7, 10), 5);
+  EXPECT_EQ(scalar("SELECT count(*) FROM events"), 1);
+}
+
+} // namespace
