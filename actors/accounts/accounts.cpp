@@ -3,11 +3,11 @@
 #include "gateway/auth.hpp"
 #include "messages/errors.hpp"
 #include "runtime/crypto.hpp"
+#include "runtime/handlers.hpp"
 #include "runtime/input.hpp"
 #include "runtime/store.hpp"
 
 #include <chrono>
-#include <functional>
 #include <pqxx/pqxx>
 
 namespace troupe::accounts {
@@ -78,8 +78,6 @@ json issue_tokens(pqxx::work& tx, const std::string& user_id, const std::string&
 
 // ---- handlers -----------------------------------------------------------
 
-using handler = std::function<api_response(pqxx::connection&, const api_request&,
-                                           const accounts_options&)>;
 
 api_response register_user(pqxx::connection& conn, const api_request& req,
                            const accounts_options& opts) {
@@ -207,8 +205,8 @@ api_response revoke_key(pqxx::connection& conn, const api_request& req, const ac
   return no_content();
 }
 
-const std::map<std::string, handler>& handlers() {
-  static const std::map<std::string, handler> table = {
+const runtime::handler_table<accounts_options>& handlers() {
+  static const runtime::handler_table<accounts_options> table = {
       {"POST /v1/auth/register", register_user},
       {"POST /v1/auth/login", login},
       {"POST /v1/auth/refresh", refresh},
@@ -299,17 +297,10 @@ api_actor::behavior_type accounts_actor(api_actor::stateful_pointer<accounts_sta
                                         accounts_options opts) {
   return {
       [=](api_request& req) -> caf::result<api_response> {
-        auto it = handlers().find(req.method + " " + req.route);
-        if (it == handlers().end())
-          return error_response(500, "internal", "internal error", req.request_id);
-        auto fn = it->second;
         auto id = req.request_id;
         bool revoking = req.method == "DELETE";
         auto user = req.caller.user_id;
-        db_task task{[fn, req = std::move(req), opts](pqxx::connection& c) {
-                       return fn(c, req, opts);
-                     },
-                     id};
+        auto task = runtime::handler_task(handlers(), std::move(req), opts);
         if (!revoking)
           return self->delegate(store, std::move(task));
         auto promise = self->make_response_promise<api_response>();

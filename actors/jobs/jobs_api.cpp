@@ -2,18 +2,16 @@
 
 #include "messages/errors.hpp"
 #include "runtime/crypto.hpp"
+#include "runtime/handlers.hpp"
 #include "runtime/input.hpp"
 #include "runtime/job_queue.hpp"
 
-#include <functional>
 #include <pqxx/pqxx>
 
 namespace troupe::jobs {
 namespace {
 
 using json = nlohmann::json;
-using handler =
-    std::function<api_response(pqxx::connection&, const api_request&, const jobs_options&)>;
 
 constexpr const char* job_fields =
     "'id', j.id, 'kind', j.kind, 'status', j.status, 'playbook_id', j.playbook_id,"
@@ -201,8 +199,8 @@ api_response retry(pqxx::connection& conn, const api_request& req, const jobs_op
   return json_response(200, out);
 }
 
-const std::map<std::string, handler>& handlers() {
-  static const std::map<std::string, handler> table = {
+const runtime::handler_table<jobs_options>& handlers() {
+  static const runtime::handler_table<jobs_options> table = {
       {"POST /v1/playbooks/{id}/evolutions", trigger},
       {"GET /v1/playbooks/{id}/evolutions", list_evolutions},
       {"GET /v1/jobs/{id}", get_job},
@@ -220,16 +218,8 @@ struct jobs_state {
 api_actor::behavior_type jobs_actor(api_actor::stateful_pointer<jobs_state> self,
                                     store_actor store, jobs_options opts) {
   return {
-      [=](api_request& req) -> caf::result<api_response> {
-        auto it = handlers().find(req.method + " " + req.route);
-        if (it == handlers().end())
-          return error_response(500, "internal", "internal error", req.request_id);
-        auto fn = it->second;
-        auto id = req.request_id;
-        return self->delegate(store, db_task{[fn, req = std::move(req), opts](pqxx::connection& c) {
-                                               return fn(c, req, opts);
-                                             },
-                                             id});
+      [=](api_request& req) {
+        return self->delegate(store, runtime::handler_task(handlers(), std::move(req), opts));
       },
   };
 }

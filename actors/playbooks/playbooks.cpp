@@ -3,10 +3,10 @@
 #include "actors/playbooks/playbook_format.hpp"
 #include "messages/errors.hpp"
 #include "runtime/crypto.hpp"
+#include "runtime/handlers.hpp"
 #include "runtime/input.hpp"
 #include "runtime/store.hpp"
 
-#include <functional>
 #include <pqxx/pqxx>
 
 namespace troupe::playbooks {
@@ -14,7 +14,6 @@ namespace {
 
 using json = nlohmann::json;
 using limits_t = config::playbooks_settings;
-using handler = std::function<api_response(pqxx::connection&, const api_request&, const limits_t&)>;
 
 // The playbook as GET /v1/playbooks/{id} shows it; `p` is the playbooks row,
 // `v` its current version (may be null).
@@ -342,8 +341,8 @@ api_response diff(pqxx::connection& conn, const api_request& req, const limits_t
                              {"changed", changed}});
 }
 
-const std::map<std::string, handler>& handlers() {
-  static const std::map<std::string, handler> table = {
+const runtime::handler_table<limits_t>& handlers() {
+  static const runtime::handler_table<limits_t> table = {
       {"POST /v1/playbooks", create},
       {"GET /v1/playbooks", list},
       {"GET /v1/playbooks/{id}", get},
@@ -365,19 +364,8 @@ struct playbooks_state {
 api_actor::behavior_type playbooks_actor(api_actor::stateful_pointer<playbooks_state> self,
                                          store_actor store, limits_t limits) {
   return {
-      [=](api_request& req) -> caf::delegated<api_response> {
-        auto it = handlers().find(req.method + " " + req.route);
-        auto id = req.request_id;
-        handler fn = it != handlers().end()
-                         ? it->second
-                         : handler{[](pqxx::connection&, const api_request& r,
-                                      const limits_t&) -> api_response {
-                             return error_response(500, "internal", "internal error",
-                                                   r.request_id);
-                           }};
-        return self->delegate(store, db_task{[fn, req = std::move(req), limits](
-                                                 pqxx::connection& c) { return fn(c, req, limits); },
-                                             id});
+      [=](api_request& req) {
+        return self->delegate(store, runtime::handler_task(handlers(), std::move(req), limits));
       },
   };
 }

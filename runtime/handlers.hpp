@@ -1,0 +1,39 @@
+// Route handlers that run in a store worker. A domain actor keeps a table
+// from "METHOD /route/template" to a handler and delegates the request, as a
+// db_task, to the store; the worker's reply goes straight back to the caller.
+#pragma once
+
+#include "messages/errors.hpp"
+#include "messages/store.hpp"
+
+#include <functional>
+#include <map>
+#include <string>
+
+namespace troupe::runtime {
+
+template <class Context>
+using route_handler =
+    std::function<api_response(pqxx::connection&, const api_request&, const Context&)>;
+
+template <class Context>
+using handler_table = std::map<std::string, route_handler<Context>>;
+
+// The store task that answers `req` with its route's handler (an unknown
+// route is a bug in the routing table: 500).
+template <class Context>
+db_task handler_task(const handler_table<Context>& table, api_request req, Context ctx) {
+  auto id = req.request_id;
+  auto it = table.find(req.method + " " + req.route);
+  if (it == table.end())
+    return {[id](pqxx::connection&) {
+              return error_response(500, "internal", "internal error", id);
+            },
+            id};
+  return {[fn = it->second, req = std::move(req), ctx = std::move(ctx)](pqxx::connection& c) {
+            return fn(c, req, ctx);
+          },
+          id};
+}
+
+} // namespace troupe::runtime
