@@ -343,10 +343,11 @@ credential_actor spawn_verifier(caf::actor_system& sys, store_actor store, std::
 
 gateway_bridge make_bridge(caf::actor_system& sys, gateway_targets targets, std::string jwt_secret,
                            std::shared_ptr<credential_cache> cache) {
-  auto b = sys.spawn(bridge, std::move(targets));
+  auto handle = std::make_shared<bridge_actor>(sys.spawn(bridge, std::move(targets)));
   gateway_bridge out;
-  out.actor = caf::actor_cast<caf::actor>(b);
-  out.dispatch = [b, jwt_secret, cache](incoming_request in, responder reply) {
+  out.actor = caf::actor_cast<caf::actor>(*handle);
+  out.release = [handle] { *handle = nullptr; };
+  out.dispatch = [handle, jwt_secret, cache](incoming_request in, responder reply) {
     match_result m;
     if (auto early = route_request(in, m))
       return reply(std::move(*early));
@@ -384,7 +385,7 @@ gateway_bridge make_bridge(caf::actor_system& sys, gateway_targets targets, std:
       if (!ex.needs_verification && refuse_after_auth(ex))
         return;
     }
-    caf::anon_send(b, std::move(ex));
+    caf::anon_send(*handle, std::move(ex));
   };
   return out;
 }

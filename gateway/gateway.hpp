@@ -30,8 +30,9 @@ struct gateway_targets {
 };
 
 struct gateway_bridge {
-  dispatcher dispatch; // what the HTTP server calls on its io threads
-  caf::actor actor;    // the bridge actor, for shutdown
+  dispatcher dispatch;           // what the HTTP server calls on its io threads
+  caf::actor actor;              // the bridge actor, for shutdown
+  std::function<void()> release; // drops the dispatcher's handle (io threads stopped)
 };
 
 // Spawns the bridge actor and builds the dispatcher that feeds it. The

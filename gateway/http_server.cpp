@@ -146,7 +146,7 @@ private:
     auto serial = ++serial_;
     deadline_.expires_after(server_->opts.request_timeout);
     deadline_.async_wait([self, id, serial](beast::error_code ec) {
-      if (ec || self->answered_ == serial)
+      if (ec || self->answered_ >= serial)
         return;
       self->answered_ = serial;
       self->write(error_response(503, "unavailable", "the request timed out inside the server", id),
@@ -154,8 +154,8 @@ private:
     });
     server_->dispatch(std::move(in), [self, id, serial](api_response r) {
       asio::post(self->stream_.get_executor(), [self, id, serial, r = std::move(r)]() mutable {
-        if (self->answered_ == serial)
-          return; // answered 503 by the deadline already
+        if (self->answered_ >= serial)
+          return; // answered 503 by the deadline already (maybe more since)
         self->answered_ = serial;
         self->deadline_.cancel();
         self->write(std::move(r), id);

@@ -135,6 +135,7 @@ struct node::impl {
   std::unique_ptr<caf::actor_system> sys;
   std::vector<caf::actor> actors;
   job_runner_actor runner;
+  std::function<void()> release_bridge;
   std::unique_ptr<job_runner::notification_listener> listener;
   bool running = false;
 
@@ -232,6 +233,7 @@ std::string node::start() {
                                      s.jobs.prune_batch};
   m.actors.push_back(scheduler::spawn_scheduler(sys, sched));
   auto bridge = gateway::make_bridge(sys, targets, secret, cache);
+  m.release_bridge = bridge.release;
   for (auto a : {caf::actor_cast<caf::actor>(store), caf::actor_cast<caf::actor>(verifier),
                  caf::actor_cast<caf::actor>(targets.system),
                  caf::actor_cast<caf::actor>(targets.accounts),
@@ -267,20 +269,22 @@ std::string node::start() {
 
 void node::drain() {
   auto& m = *impl_;
-  if (!m.running) {
-    m.database.reset();
-    return;
-  }
+  // Also reached after a failed start(): then only the parts that exist are
+  // stopped, in the same order.
+  bool was_serving = m.running;
   m.running = false;
   m.info.draining->store(true);
-  log::info("draining: no new connections; waiting for requests in flight");
-  m.http->stop_accepting();
-  if (!m.http->wait_idle(std::chrono::seconds{m.settings.server.shutdown_grace_s}))
-    log::warn("shutdown grace ran out with requests still in flight",
-              {{"in_flight", m.http->in_flight()}});
-  m.http->stop();
+  if (m.http && was_serving) {
+    log::info("draining: no new connections; waiting for requests in flight");
+    m.http->stop_accepting();
+    if (!m.http->wait_idle(std::chrono::seconds{m.settings.server.shutdown_grace_s}))
+      log::warn("shutdown grace ran out with requests still in flight",
+                {{"in_flight", m.http->in_flight()}});
+  }
+  if (m.http)
+    m.http->stop(); // io threads joined: no responder runs from here on
   m.listener.reset();
-  if (m.runner) {
+  if (m.sys && m.runner && was_serving) {
     // Running jobs reach a step boundary and finish or give their leases back.
     caf::scoped_actor self{*m.sys};
     self->request(m.runner, std::chrono::seconds{m.settings.server.shutdown_grace_s + 5},
@@ -293,11 +297,17 @@ void node::drain() {
   for (auto& a : m.actors)
     caf::anon_send_exit(a, caf::exit_reason::user_shutdown);
   m.actors.clear();
+  m.runner = nullptr;
+  if (m.release_bridge)
+    m.release_bridge(); // the dispatcher's handle must not outlive the actor system
+  m.release_bridge = nullptr;
   m.sys.reset();
   m.http.reset();
-  m.unregister_node();
+  if (was_serving) {
+    m.unregister_node();
+    log::info("troupe stopped");
+  }
   m.database.reset();
-  log::info("troupe stopped");
 }
 
 const std::string& node::address() const { return impl_->address; }

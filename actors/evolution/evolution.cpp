@@ -7,7 +7,7 @@
 #include "runtime/log.hpp"
 
 #include <pqxx/pqxx>
-#include <set>
+#include <map>
 
 namespace troupe::evolution {
 namespace {
@@ -188,7 +188,10 @@ api_response commit(pqxx::connection& conn, const job_assignment& job, const evo
 // ---- the actor ------------------------------------------------------------------
 
 struct evolution_state {
-  std::set<std::string> stop_requested;
+  // Attempts in progress: job id → (lease token, stop requested). A stop for
+  // an attempt that is not in progress is ignored, so a stop that crosses an
+  // attempt's answer can never hit a later attempt of the same job.
+  std::map<std::string, std::pair<std::string, bool>> active;
   static inline const char* name = "troupe.evolution";
 };
 
@@ -200,19 +203,28 @@ job_result result_of(const job_assignment& job, const std::string& status,
   return {job.id, job.lease_token, status, status == "completed", retryable, std::move(error), ""};
 }
 
-void fail(promise_t& promise, const job_assignment& job, const api_response& r) {
+// Answers the attempt and forgets it.
+void answer(evolution_pointer self, promise_t& promise, const job_assignment& job,
+            job_result r) {
+  self->state.active.erase(job.id);
+  promise.deliver(std::move(r));
+}
+
+void fail(evolution_pointer self, promise_t& promise, const job_assignment& job,
+          const api_response& r) {
   auto body = json::parse(r.body, nullptr, false);
   std::string message = body.is_object() && body.contains("error")
                             ? body["error"].value("message", "error")
                             : "status " + std::to_string(r.status);
-  promise.deliver(result_of(job, "failed", message, true));
+  answer(self, promise, job, result_of(job, "failed", message, true));
 }
 
 // Checks for a stop request between steps; answers and returns true if there was one.
 bool stopped(evolution_pointer self, promise_t& promise, const job_assignment& job) {
-  if (!self->state.stop_requested.erase(job.id))
+  auto it = self->state.active.find(job.id);
+  if (it == self->state.active.end() || !it->second.second)
     return false;
-  promise.deliver(result_of(job, "cancelled"));
+  answer(self, promise, job, result_of(job, "cancelled"));
   return true;
 }
 
@@ -221,42 +233,52 @@ job_executor_actor::behavior_type evolution_actor(evolution_pointer self, store_
   return {
       [=](job_assignment& job) -> caf::result<job_result> {
         auto promise = self->make_response_promise<job_result>();
+        self->state.active[job.id] = {job.lease_token, false};
         int max_outcomes = opts.max_outcomes_per_job;
+        auto on_error = [=](caf::error& e) mutable {
+          answer(self, promise, job,
+                 result_of(job, "failed", "store failed: " + caf::to_string(e), true));
+        };
         self->request(store, caf::infinite,
                       db_task{[job, max_outcomes](pqxx::connection& c) {
                                 return load_snapshot(c, job, max_outcomes);
                               },
                               job.id})
-            .then([=](api_response& r) mutable {
-              if (r.status != 200)
-                return fail(promise, job, r);
-              auto snapshot = json::parse(r.body);
-              if (snapshot["lost"].get<bool>()) {
-                promise.deliver(result_of(job, "lost"));
-                return;
-              }
-              if (stopped(self, promise, job))
-                return;
-              auto p = std::make_shared<evolution_plan>(plan(std::move(snapshot)));
-              if (stopped(self, promise, job))
-                return;
-              int attempts = opts.max_attempts;
-              self->request(store, caf::infinite,
-                            db_task{[job, p, attempts](pqxx::connection& c) {
-                                      return commit(c, job, *p, attempts);
-                                    },
-                                    job.id})
-                  .then([=](api_response& c) mutable {
-                    self->state.stop_requested.erase(job.id);
-                    if (c.status != 200)
-                      return fail(promise, job, c);
-                    auto body = json::parse(c.body);
-                    promise.deliver(result_of(job, body["lost"].get<bool>() ? "lost" : "completed"));
-                  });
-            });
+            .then(
+                [=](api_response& r) mutable {
+                  if (r.status != 200)
+                    return fail(self, promise, job, r);
+                  auto snapshot = json::parse(r.body);
+                  if (snapshot["lost"].get<bool>())
+                    return answer(self, promise, job, result_of(job, "lost"));
+                  if (stopped(self, promise, job))
+                    return;
+                  auto p = std::make_shared<evolution_plan>(plan(std::move(snapshot)));
+                  if (stopped(self, promise, job))
+                    return;
+                  int attempts = opts.max_attempts;
+                  self->request(store, caf::infinite,
+                                db_task{[job, p, attempts](pqxx::connection& c) {
+                                          return commit(c, job, *p, attempts);
+                                        },
+                                        job.id})
+                      .then(
+                          [=](api_response& c) mutable {
+                            if (c.status != 200)
+                              return fail(self, promise, job, c);
+                            auto body = json::parse(c.body);
+                            answer(self, promise, job,
+                                   result_of(job, body["lost"].get<bool>() ? "lost" : "completed"));
+                          },
+                          on_error);
+                },
+                on_error);
         return promise;
       },
-      [=](stop_job_atom, const std::string& id) { self->state.stop_requested.insert(id); },
+      [=](stop_job_atom, const std::string& id) {
+        if (auto it = self->state.active.find(id); it != self->state.active.end())
+          it->second.second = true;
+      },
   };
 }
 

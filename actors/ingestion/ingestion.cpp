@@ -40,9 +40,7 @@ std::map<std::string, locked_playbook> lock_playbooks(pqxx::work& tx, const batc
   for (const auto& q : b)
     ids.push_back(q.in.playbook_id);
   auto rows = tx.exec_params(
-      "SELECT p.id, p.user_id, p.status, p.pending_outcomes, p.evolution_threshold,"
-      " (SELECT j.id FROM jobs j WHERE j.playbook_id = p.id AND j.kind = 'evolution'"
-      "   AND j.status IN ('queued', 'running'))"
+      "SELECT p.id, p.user_id, p.status, p.pending_outcomes, p.evolution_threshold"
       " FROM playbooks p WHERE p.id IN (SELECT jsonb_array_elements_text($1::jsonb)::uuid)"
       " ORDER BY p.id FOR UPDATE OF p",
       ids.dump());
@@ -51,9 +49,22 @@ std::map<std::string, locked_playbook> lock_playbooks(pqxx::work& tx, const batc
     locked_playbook p;
     p.user_id = r[1].c_str();
     p.status = r[2].c_str();
-    p.state = {r[3].as<int>(), r[4].as<int>(), !r[5].is_null()};
-    p.active_job_id = r[5].is_null() ? "" : r[5].c_str();
+    p.state = {r[3].as<int>(), r[4].as<int>(), false};
     out.emplace(r[0].c_str(), std::move(p));
+  }
+  if (out.empty())
+    return out;
+  // A statement of its own, so its snapshot is taken after the locks were
+  // granted: an evolution that committed while we waited is seen as finished.
+  auto active = tx.exec_params(
+      "SELECT playbook_id, id FROM jobs WHERE kind = 'evolution'"
+      " AND status IN ('queued', 'running')"
+      " AND playbook_id IN (SELECT jsonb_array_elements_text($1::jsonb)::uuid)",
+      ids.dump());
+  for (const auto& r : active) {
+    auto& p = out[r[0].c_str()];
+    p.state.has_active_job = true;
+    p.active_job_id = r[1].c_str();
   }
   return out;
 }
@@ -77,6 +88,12 @@ std::map<std::string, std::string> recorded_keys(pqxx::work& tx, const batch& b)
   return out;
 }
 
+// A request's idempotency identity within a batch: the caller too, so one
+// caller's request can never stand in for another's.
+std::string batch_key_of(const outcome_input& in) {
+  return in.user_id + "\n" + in.playbook_id + "\n" + in.idempotency_key.value_or("");
+}
+
 std::string key_of(const outcome_input& in) {
   return in.playbook_id + "\n" + in.idempotency_key.value_or("");
 }
@@ -96,7 +113,8 @@ api_response write_batch(pqxx::connection& conn, batch& b, int max_attempts) {
 
   std::vector<std::optional<std::string>> keys;
   for (const auto& q : b)
-    keys.push_back(q.in.idempotency_key ? std::optional<std::string>{key_of(q.in)} : std::nullopt);
+    keys.push_back(q.in.idempotency_key ? std::optional<std::string>{batch_key_of(q.in)}
+                                         : std::nullopt);
   auto first = first_occurrences(keys);
 
   // Decide each request: errors and replays now, new outcomes per playbook.

@@ -24,9 +24,11 @@ using clock = std::chrono::steady_clock;
 using tick_atom = caf::atom_constant<caf::atom("tick")>;
 using beat_atom = caf::atom_constant<caf::atom("beat")>;
 using grace_atom = caf::atom_constant<caf::atom("grace")>;
+using rewrite_atom = caf::atom_constant<caf::atom("rewrite")>;
 
-using runner_impl = job_runner_actor::extend<caf::reacts_to<tick_atom>, caf::reacts_to<beat_atom>,
-                                             caf::reacts_to<grace_atom>>;
+using runner_impl =
+    job_runner_actor::extend<caf::reacts_to<tick_atom>, caf::reacts_to<beat_atom>,
+                             caf::reacts_to<grace_atom>, caf::reacts_to<rewrite_atom, std::uint64_t>>;
 
 // ---- SQL --------------------------------------------------------------------------
 
@@ -48,8 +50,7 @@ api_response claim(pqxx::connection& conn, const json& wants, const std::string&
         " claimed AS (UPDATE jobs j SET status = 'running', attempt = j.attempt + 1,"
         "   lease_owner = $3, lease_token = gen_random_uuid(),"
         "   lease_expires_at = now() + make_interval(secs => $4),"
-        "   started_at = coalesce(j.started_at, now()), updated_at = now(),"
-        "   cancel_requested = false"
+        "   started_at = coalesce(j.started_at, now()), updated_at = now()"
         "   FROM picked WHERE j.id = picked.id"
         "   RETURNING j.id, j.kind, j.lease_token, j.attempt, j.max_attempts, j.user_id,"
         "   j.playbook_id, j.payload),"
@@ -91,19 +92,23 @@ api_response complete(pqxx::connection& conn, const json& done) {
 api_response record_failure(pqxx::connection& conn, const job_assignment& job,
                             const std::string& error, bool retryable, long long delay_ms) {
   pqxx::work tx{conn};
+  // A cancel requested while the attempt ran wins over a retry.
   auto rows = tx.exec_params(
-      "WITH upd AS (UPDATE jobs SET"
-      "   status = CASE WHEN $3 AND attempt < max_attempts THEN 'queued' ELSE 'failed' END,"
+      "WITH next AS (SELECT id, CASE WHEN cancel_requested THEN 'cancelled'"
+      "   WHEN $3 AND attempt < max_attempts THEN 'queued' ELSE 'failed' END AS status"
+      "   FROM jobs WHERE id = $1 AND status = 'running' AND lease_token = $2),"
+      " upd AS (UPDATE jobs j SET status = next.status,"
       "   run_after = now() + make_interval(secs => $4::double precision / 1000),"
-      "   errors = errors || jsonb_build_array(jsonb_build_object('attempt', attempt,"
+      "   errors = j.errors || jsonb_build_array(jsonb_build_object('attempt', j.attempt,"
       "     'error', $5::text, 'at', rfc3339(now()))),"
       "   error_message = $5, lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL,"
-      "   completed_at = CASE WHEN $3 AND attempt < max_attempts THEN NULL ELSE now() END,"
+      "   completed_at = CASE WHEN next.status = 'queued' THEN NULL ELSE now() END,"
       "   updated_at = now()"
-      "   WHERE id = $1 AND status = 'running' AND lease_token = $2"
-      "   RETURNING id, status, user_id, playbook_id, kind, attempt, run_after),"
+      "   FROM next WHERE j.id = next.id"
+      "   RETURNING j.id, j.status, j.user_id, j.playbook_id, j.kind, j.attempt, j.run_after),"
       " ev AS (INSERT INTO events (user_id, topic, playbook_id, job_id, data)"
-      "   SELECT user_id, CASE WHEN status = 'queued' THEN 'job.retrying' ELSE 'job.failed' END,"
+      "   SELECT user_id, CASE status WHEN 'queued' THEN 'job.retrying'"
+      "   WHEN 'cancelled' THEN 'job.cancelled' ELSE 'job.failed' END,"
       "   playbook_id, id, jsonb_build_object('job_id', id, 'kind', kind, 'attempt', attempt,"
       "   'error', $5::text, 'retry_at', CASE WHEN status = 'queued' THEN rfc3339(run_after) END)"
       "   FROM upd)"
@@ -133,15 +138,25 @@ api_response record_cancel(pqxx::connection& conn, const job_assignment& job) {
 api_response release(pqxx::connection& conn, const json& jobs) {
   pqxx::work tx{conn};
   auto rows = tx.exec_params(
-      "UPDATE jobs j SET status = 'queued', attempt = greatest(j.attempt - 1, 0),"
-      " run_after = now(), lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL,"
-      " updated_at = now() FROM jsonb_to_recordset($1::jsonb) AS x(id uuid, token uuid)"
-      " WHERE j.id = x.id AND j.status = 'running' AND j.lease_token = x.token RETURNING j.id",
+      "WITH upd AS (UPDATE jobs j SET"
+      "   status = CASE WHEN j.cancel_requested THEN 'cancelled' ELSE 'queued' END,"
+      "   attempt = CASE WHEN j.cancel_requested THEN j.attempt"
+      "     ELSE greatest(j.attempt - 1, 0) END,"
+      "   completed_at = CASE WHEN j.cancel_requested THEN now() END,"
+      "   run_after = now(), lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL,"
+      "   updated_at = now() FROM jsonb_to_recordset($1::jsonb) AS x(id uuid, token uuid)"
+      "   WHERE j.id = x.id AND j.status = 'running' AND j.lease_token = x.token"
+      "   RETURNING j.id, j.status, j.user_id, j.playbook_id, j.kind),"
+      " ev AS (INSERT INTO events (user_id, topic, playbook_id, job_id, data)"
+      "   SELECT user_id, 'job.cancelled', playbook_id, id,"
+      "   jsonb_build_object('job_id', id, 'kind', kind) FROM upd WHERE status = 'cancelled')"
+      " SELECT count(*) FILTER (WHERE status = 'queued') FROM upd",
       jobs.dump());
-  if (!rows.empty())
+  long long requeued = rows[0][0].as<long long>();
+  if (requeued > 0)
     runtime::notify_runners(tx, "released");
   tx.commit();
-  return json_response(200, {{"released", rows.size()}});
+  return json_response(200, {{"released", requeued}});
 }
 
 // Extends the leases held; answers which are still ours and which were asked to cancel.
@@ -168,6 +183,11 @@ struct running_job {
   std::string stop_reason; // "", cancel, lost, timeout, drain
 };
 
+struct pending_write {
+  db_task task;
+  std::function<void(const api_response&)> done;
+};
+
 struct runner_state {
   std::map<std::string, running_job> running;
   std::map<std::string, int> busy;
@@ -177,7 +197,9 @@ struct runner_state {
   bool completing = false;
   bool beating = false;
   bool draining = false;
-  int outstanding = 0; // fenced writes in flight
+  int outstanding = 0; // fenced writes in flight or waiting to be retried
+  std::uint64_t next_write = 0;
+  std::map<std::uint64_t, pending_write> pending_writes;
   std::optional<caf::typed_response_promise<bool>> drained;
   std::mt19937_64 rng{std::random_device{}()};
   static inline const char* name = "troupe.job_runner";
@@ -200,27 +222,35 @@ const kind_config* kind_of(const runner_context& ctx, const std::string& kind) {
   return nullptr;
 }
 
-// Runs a fenced write through the store, counting it as outstanding.
+// Runs a fenced write through the store, counting it as outstanding until it
+// succeeds. A write the store could not make (database down, store
+// overloaded) is tried again after a pause: giving up would leave the job
+// running on a lease nobody renews, and the rescue would spend an attempt on
+// work that was done.
 void write(runner_pointer self, const std::shared_ptr<runner_context>& ctx, db_task task,
            std::function<void(const api_response&)> done = {}) {
   ++self->state.outstanding;
-  self->request(ctx->store, caf::infinite, std::move(task))
+  auto retry_later = [=](const std::string& why) {
+    log::warn("job state write failed; retrying", {{"error", why}});
+    auto id = ++self->state.next_write;
+    self->state.pending_writes.emplace(id, pending_write{task, done});
+    self->delayed_send(self, std::chrono::milliseconds{200}, rewrite_atom::value, id);
+  };
+  self->request(ctx->store, caf::infinite, task)
       .then(
           [=](api_response& r) {
+            if (r.status != 200 && r.status != 500)
+              return retry_later("status " + std::to_string(r.status));
             --self->state.outstanding;
-            if (r.status != 200)
-              log::warn("job state write failed; the lease will expire and the scheduler "
-                        "rescues the job",
-                        {{"status", r.status}, {"body", r.body}});
+            if (r.status == 500)
+              log::error("job state write failed; the lease will expire and the scheduler "
+                         "rescues the job",
+                         {{"body", r.body}});
             if (done)
               done(r);
             check_drained(self);
           },
-          [=](caf::error& e) {
-            --self->state.outstanding;
-            log::error("job state write failed", {{"error", caf::to_string(e)}});
-            check_drained(self);
-          });
+          [=](caf::error& e) { retry_later(caf::to_string(e)); });
 }
 
 void flush_completions(runner_pointer self, const std::shared_ptr<runner_context>& ctx) {
@@ -340,6 +370,18 @@ void claim_jobs(runner_pointer self, const std::shared_ptr<runner_context>& ctx)
             auto& s = self->state;
             s.claiming = false;
             bool more = s.claim_again;
+            if (r.status == 200 && s.draining) {
+              // Claimed while the drain began: give them straight back.
+              json claimed = json::array();
+              for (auto& j : json::parse(r.body))
+                claimed.push_back({{"id", j["id"]}, {"token", j["lease_token"]}});
+              if (!claimed.empty())
+                write(self, ctx, db_task{[claimed](pqxx::connection& c) {
+                                           return release(c, claimed);
+                                         },
+                                         ""});
+              return check_drained(self);
+            }
             if (r.status == 200) {
               auto jobs = json::parse(r.body);
               std::map<std::string, int> got;
@@ -361,7 +403,10 @@ void claim_jobs(runner_pointer self, const std::shared_ptr<runner_context>& ctx)
             if (more)
               claim_jobs(self, ctx);
           },
-          [=](caf::error&) { self->state.claiming = false; });
+          [=](caf::error&) {
+            self->state.claiming = false;
+            check_drained(self);
+          });
 }
 
 void stop(runner_pointer self, const std::shared_ptr<runner_context>& ctx, running_job& r,
@@ -398,8 +443,9 @@ void beat(runner_pointer self, const std::shared_ptr<runner_context>& ctx) {
             auto alive = json::parse(r.body);
             for (const auto& h : held) {
               auto it = self->state.running.find(h["id"].get<std::string>());
-              if (it == self->state.running.end())
-                continue; // finished meanwhile
+              if (it == self->state.running.end() ||
+                  it->second.job.lease_token != h["token"].get<std::string>())
+                continue; // finished meanwhile (and maybe claimed again)
               auto a = alive.find(h["id"].get<std::string>());
               if (a == alive.end())
                 stop(self, ctx, it->second, "lost");
@@ -412,8 +458,8 @@ void beat(runner_pointer self, const std::shared_ptr<runner_context>& ctx) {
 
 void check_drained(runner_pointer self) {
   auto& st = self->state;
-  if (!st.drained || !st.running.empty() || !st.completions.empty() || st.completing ||
-      st.outstanding > 0)
+  if (!st.drained || st.claiming || !st.running.empty() || !st.completions.empty() ||
+      st.completing || st.outstanding > 0)
     return;
   st.drained->deliver(true);
   st.drained.reset();
@@ -442,6 +488,15 @@ runner_impl::behavior_type runner(runner_pointer self, store_actor store, runner
         self->delayed_send(self, ctx->opts.drain_grace, grace_atom::value);
         check_drained(self);
         return promise;
+      },
+      [=](rewrite_atom, std::uint64_t id) {
+        auto it = self->state.pending_writes.find(id);
+        if (it == self->state.pending_writes.end())
+          return;
+        auto w = std::move(it->second);
+        self->state.pending_writes.erase(it);
+        --self->state.outstanding; // write() counts it again
+        write(self, ctx, std::move(w.task), std::move(w.done));
       },
       [=](grace_atom) {
         // Jobs that did not reach a step boundary in time: give their leases back.

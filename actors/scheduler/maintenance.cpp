@@ -8,7 +8,11 @@ namespace troupe::scheduler {
 namespace {
 
 // Queues an evolution for every (user, playbook, pending) row, one at a time
-// so each keeps the ON CONFLICT guarantee.
+// so each keeps the ON CONFLICT guarantee. The rows' playbooks are locked
+// (FOR UPDATE, in id order), as ingestion and manual triggers lock them
+// before enqueueing: without it an enqueue here and one there deadlock on
+// the unique index and the playbook row. Playbooks busy elsewhere are skipped
+// (SKIP LOCKED) and looked at again on the next pass.
 int enqueue_all(pqxx::work& tx, const pqxx::result& rows, int max_attempts,
                 const std::string& trigger) {
   int n = 0;
@@ -26,20 +30,22 @@ int rescue_expired_leases(pqxx::connection& conn) {
   auto rows = tx.exec(
       "WITH expired AS (SELECT id FROM jobs WHERE status = 'running' AND lease_expires_at < now()"
       "   ORDER BY lease_expires_at LIMIT 1000 FOR UPDATE SKIP LOCKED),"
-      " upd AS (UPDATE jobs j SET"
-      "   status = CASE WHEN j.attempt < j.max_attempts THEN 'queued' ELSE 'failed' END,"
-      "   run_after = now(),"
+      " next AS (SELECT j.id, CASE WHEN j.cancel_requested THEN 'cancelled'"
+      "   WHEN j.attempt < j.max_attempts THEN 'queued' ELSE 'failed' END AS status"
+      "   FROM jobs j JOIN expired USING (id)),"
+      " upd AS (UPDATE jobs j SET status = next.status, run_after = now(),"
       "   errors = j.errors || jsonb_build_array(jsonb_build_object('attempt', j.attempt,"
       "     'error', 'lease expired (owner ' || coalesce(j.lease_owner, '?') || ')',"
       "     'at', rfc3339(now()))),"
       "   error_message = 'lease expired', lease_owner = NULL, lease_token = NULL,"
       "   lease_expires_at = NULL,"
-      "   completed_at = CASE WHEN j.attempt < j.max_attempts THEN NULL ELSE now() END,"
+      "   completed_at = CASE WHEN next.status = 'queued' THEN NULL ELSE now() END,"
       "   updated_at = now()"
-      "   FROM expired WHERE j.id = expired.id"
+      "   FROM next WHERE j.id = next.id"
       "   RETURNING j.id, j.status, j.user_id, j.playbook_id, j.kind, j.attempt),"
       " ev AS (INSERT INTO events (user_id, topic, playbook_id, job_id, data)"
-      "   SELECT user_id, CASE WHEN status = 'queued' THEN 'job.retrying' ELSE 'job.failed' END,"
+      "   SELECT user_id, CASE status WHEN 'queued' THEN 'job.retrying'"
+      "   WHEN 'cancelled' THEN 'job.cancelled' ELSE 'job.failed' END,"
       "   playbook_id, id, jsonb_build_object('job_id', id, 'kind', kind, 'attempt', attempt,"
       "   'error', 'lease expired', 'rescued', true) FROM upd)"
       " SELECT count(*) FROM upd");
@@ -59,7 +65,7 @@ int sweep_thresholds(pqxx::connection& conn, int max_attempts, int cooldown_ms) 
       " AND NOT EXISTS (SELECT 1 FROM jobs j WHERE j.playbook_id = p.id AND j.kind = 'evolution'"
       "   AND (j.status IN ('queued', 'running') OR (j.status = 'failed'"
       "   AND j.completed_at > now() - make_interval(secs => $1::double precision / 1000))))"
-      " ORDER BY p.id LIMIT 1000",
+      " ORDER BY p.id LIMIT 1000 FOR UPDATE OF p SKIP LOCKED",
       cooldown_ms);
   int n = enqueue_all(tx, rows, max_attempts, "sweep");
   tx.commit();
@@ -77,7 +83,7 @@ int trigger_stale(pqxx::connection& conn, int max_attempts, int max_staleness_s)
       " AND NOT EXISTS (SELECT 1 FROM jobs j WHERE j.playbook_id = p.id AND j.kind = 'evolution'"
       "   AND (j.status IN ('queued', 'running')"
       "   OR (j.status = 'failed' AND j.completed_at > now() - make_interval(secs => $1))))"
-      " ORDER BY p.id LIMIT 1000",
+      " ORDER BY p.id LIMIT 1000 FOR UPDATE OF p SKIP LOCKED",
       max_staleness_s);
   int n = enqueue_all(tx, rows, max_attempts, "staleness");
   tx.commit();

@@ -80,6 +80,14 @@ TEST_F(Maintenance, RescueRequeuesExpiredLeasesOrFailsThemWhenAttemptsAreSpent) 
   EXPECT_EQ(scalar("SELECT count(*) FROM events WHERE topic = 'job.retrying'"), 1);
   EXPECT_EQ(scalar("SELECT count(*) FROM events WHERE topic = 'job.failed'"), 1);
   EXPECT_EQ(scheduler::rescue_expired_leases(*conn_), 0);
+  // A cancel asked for while the attempt ran is honoured, not retried.
+  auto cancelled = job("noop", "running",
+                       ", attempt, lease_token, lease_expires_at, cancel_requested",
+                       ", 1, gen_random_uuid(), now() - interval '1 second', true");
+  EXPECT_EQ(scheduler::rescue_expired_leases(*conn_), 1);
+  EXPECT_EQ(scalar("SELECT count(*) FROM jobs WHERE id = '" + cancelled +
+                   "' AND status = 'cancelled' AND completed_at IS NOT NULL"),
+            1);
 }
 
 TEST_F(Maintenance, ThresholdSweepQueuesWhatIngestionCouldNot) {
