@@ -6,6 +6,7 @@
 #include <array>
 #include <cctype>
 #include <charconv>
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -27,9 +28,10 @@ namespace {
 // The key registry. Every key is described exactly once here; loading from
 // TOML, environment and flags, and both TOML renderings walk this table.
 
-using value = std::variant<std::string, std::int64_t, bool>;
+using value = std::variant<std::string, std::int64_t, bool, double>;
 
-enum class kind { string, integer, boolean };
+// `number` is a finite double; TOML integers are accepted for it.
+enum class kind { string, integer, boolean, number };
 
 // `password` keeps a connection string readable while hiding its password.
 enum class secrecy { none, whole, password };
@@ -38,17 +40,21 @@ enum class secrecy { none, whole, password };
 // Messages must not echo the value: they are also used for secret keys.
 using check_fn = std::optional<std::string> (*)(const std::string&);
 
+// Built by the *_key helpers below with designated initializers; every member
+// has a default so a helper names only what its kind uses.
 struct key_spec {
-  std::string_view name;        // "section.key"
-  kind type;
-  value (*get)(const settings&);
-  void (*set)(settings&, const value&);
-  std::int64_t min = 0;         // integers only
+  std::string_view name{};        // "section.key"
+  kind type = kind::string;
+  value (*get)(const settings&) = nullptr;
+  void (*set)(settings&, const value&) = nullptr;
+  std::int64_t min = 0;           // integers only
   std::int64_t max = 0;
-  std::string_view allowed;     // "a|b|c" for enumerations, empty otherwise
+  double number_min = 0;          // numbers only
+  double number_max = 0;
+  std::string_view allowed{};     // "a|b|c" for enumerations, empty otherwise
   check_fn check = nullptr;
   secrecy secret = secrecy::none;
-  std::string_view description; // one line, without range or default
+  std::string_view description{}; // one line, without range or default
 };
 
 template <auto Section, auto Field>
@@ -62,6 +68,8 @@ value get_field(const settings& s) {
     return value{std::in_place_type<std::string>, field};
   else if constexpr (std::is_same_v<T, bool>)
     return value{std::in_place_type<bool>, field};
+  else if constexpr (std::is_same_v<T, double>)
+    return value{std::in_place_type<double>, field};
   else
     return value{std::in_place_type<std::int64_t>, static_cast<std::int64_t>(field)};
 }
@@ -70,7 +78,8 @@ template <auto Section, auto Field>
 void set_field(settings& s, const value& v) {
   using T = field_t<Section, Field>;
   T& field = s.*Section.*Field;
-  if constexpr (std::is_same_v<T, std::string> || std::is_same_v<T, bool>)
+  if constexpr (std::is_same_v<T, std::string> || std::is_same_v<T, bool> ||
+                std::is_same_v<T, double>)
     field = std::get<T>(v);
   else
     field = static_cast<T>(std::get<std::int64_t>(v)); // range-checked before, so it fits
@@ -85,26 +94,53 @@ constexpr key_spec int_key(std::string_view name, std::int64_t min, std::int64_t
   // The registry is constexpr, so this throw is a compile error, not a runtime one.
   if (min > max || min < std::numeric_limits<T>::min() || max > std::numeric_limits<T>::max())
     throw std::logic_error("integer key range does not fit its field");
-  return {name,  kind::integer, &get_field<Section, Field>, &set_field<Section, Field>,
-          min,   max,           {},                         nullptr,
-          secrecy::none,        description};
+  return {.name = name,
+          .type = kind::integer,
+          .get = &get_field<Section, Field>,
+          .set = &set_field<Section, Field>,
+          .min = min,
+          .max = max,
+          .description = description};
+}
+
+template <auto Section, auto Field>
+constexpr key_spec number_key(std::string_view name, double min, double max,
+                              std::string_view description) {
+  static_assert(std::is_same_v<field_t<Section, Field>, double>);
+  // Written so that NaN bounds fail too; a compile error, as for int_key.
+  constexpr double largest = std::numeric_limits<double>::max();
+  if (!(min <= max && min >= -largest && max <= largest))
+    throw std::logic_error("number key range is not a finite interval");
+  return {.name = name,
+          .type = kind::number,
+          .get = &get_field<Section, Field>,
+          .set = &set_field<Section, Field>,
+          .number_min = min,
+          .number_max = max,
+          .description = description};
 }
 
 template <auto Section, auto Field>
 constexpr key_spec bool_key(std::string_view name, std::string_view description) {
   static_assert(std::is_same_v<field_t<Section, Field>, bool>);
-  return {name, kind::boolean, &get_field<Section, Field>, &set_field<Section, Field>,
-          0,    0,             {},                         nullptr,
-          secrecy::none,       description};
+  return {.name = name,
+          .type = kind::boolean,
+          .get = &get_field<Section, Field>,
+          .set = &set_field<Section, Field>,
+          .description = description};
 }
 
 template <auto Section, auto Field>
 constexpr key_spec string_key(std::string_view name, std::string_view description,
                               check_fn check = nullptr, secrecy secret = secrecy::none) {
   static_assert(std::is_same_v<field_t<Section, Field>, std::string>);
-  return {name, kind::string, &get_field<Section, Field>, &set_field<Section, Field>,
-          0,    0,            {},                         check,
-          secret,             description};
+  return {.name = name,
+          .type = kind::string,
+          .get = &get_field<Section, Field>,
+          .set = &set_field<Section, Field>,
+          .check = check,
+          .secret = secret,
+          .description = description};
 }
 
 template <auto Section, auto Field>
@@ -269,6 +305,45 @@ constexpr std::array registry{
     int_key<&S::evolution, &ev::manual_triggers_per_hour>(
         "evolution.manual_triggers_per_hour", 0, 1000000,
         "Manual evolution triggers allowed per playbook per hour"),
+    enum_key<&S::evolution, &ev::engine>("evolution.engine", "builtin",
+                                         "Engine that proposes and judges playbook changes"),
+    number_key<&S::evolution, &ev::dedup_threshold>(
+        "evolution.dedup_threshold", 0.01, 1,
+        "Similarity (Jaccard of words and word pairs) at or above which two bullets are "
+        "near-duplicates"),
+    int_key<&S::evolution, &ev::prune_margin>(
+        "evolution.prune_margin", 0, 1000,
+        "A bullet is deleted when its harmful count is at least 2 and at least helpful + this"),
+    int_key<&S::evolution, &ev::max_bullet_chars>(
+        "evolution.max_bullet_chars", 20, 10000,
+        "Longest bullet content in characters; longer content is shortened on revision"),
+    int_key<&S::evolution, &ev::token_budget>(
+        "evolution.token_budget", 100, 10000000,
+        "Largest estimated token count of an evolved playbook version"),
+    enum_key<&S::evolution, &ev::budget_policy>(
+        "evolution.budget_policy", "prune|reject",
+        "Over the token budget: prune removes the least useful bullets, reject keeps the "
+        "previous content"),
+    number_key<&S::evolution, &ev::vote_threshold>(
+        "evolution.vote_threshold", 0, 1,
+        "Weighted critic score at or above which an operation is accepted"),
+    number_key<&S::evolution, &ev::completeness_weight>(
+        "evolution.completeness_weight", 0, 1,
+        "Weight of the completeness critic's vote; the three weights must sum to 1"),
+    number_key<&S::evolution, &ev::efficiency_weight>(
+        "evolution.efficiency_weight", 0, 1,
+        "Weight of the efficiency critic's vote; the three weights must sum to 1"),
+    number_key<&S::evolution, &ev::safety_weight>(
+        "evolution.safety_weight", 0, 1,
+        "Weight of the safety critic's vote; the three weights must sum to 1"),
+    bool_key<&S::evolution, &ev::safety_veto>(
+        "evolution.safety_veto",
+        "Whether a critical safety vote of 0 rejects an operation regardless of its score"),
+    int_key<&S::evolution, &ev::max_rounds>("evolution.max_rounds", 1, 20,
+                                            "Critique and vote rounds one evolution job runs"),
+    number_key<&S::evolution, &ev::min_improvement>(
+        "evolution.min_improvement", 0, 1,
+        "Rounds stop when the mean critic score improves by less than this"),
 
     int_key<&S::events, &evt::retention_days>("events.retention_days", 1, 3650,
                                               "Days events are kept for replay before pruning"),
@@ -351,11 +426,21 @@ std::string kind_name(kind k) {
   case kind::string: return "string";
   case kind::integer: return "integer";
   case kind::boolean: return "boolean";
+  case kind::number: return "number";
   }
   return "value";
 }
 
+// The shortest text that reads back as exactly `x` ("0.8", "1", "1e-05", "nan").
+std::string shortest(double x) {
+  std::array<char, 32> buffer{};
+  auto [end, ec] = std::to_chars(buffer.data(), buffer.data() + buffer.size(), x);
+  return ec == std::errc{} ? std::string(buffer.data(), end) : std::to_string(x);
+}
+
 std::string range_text(const key_spec& spec) {
+  if (spec.type == kind::number)
+    return shortest(spec.number_min) + ".." + shortest(spec.number_max);
   return std::to_string(spec.min) + ".." + std::to_string(spec.max);
 }
 
@@ -375,6 +460,13 @@ std::optional<std::string> validate(const key_spec& spec, const value& v) {
     auto n = std::get<std::int64_t>(v);
     if (n < spec.min || n > spec.max)
       return std::to_string(n) + " is out of range " + range_text(spec);
+  }
+  if (spec.type == kind::number) {
+    auto x = std::get<double>(v);
+    if (!std::isfinite(x))
+      return shortest(x) + " is not a finite number";
+    if (x < spec.number_min || x > spec.number_max)
+      return shortest(x) + " is out of range " + range_text(spec);
   }
   if (spec.type == kind::string) {
     const auto& text = std::get<std::string>(v);
@@ -550,6 +642,20 @@ parsed parse_integer(const key_spec& spec, const std::string& text) {
   return {value{std::in_place_type<std::int64_t>, n}, {}};
 }
 
+// The whole text, in decimal (no hex, no leading '+' or whitespace), finite.
+parsed parse_number(const key_spec& spec, const std::string& text) {
+  double x = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), x,
+                                   std::chars_format::general);
+  if (ec == std::errc::result_out_of_range)
+    return {std::nullopt, text + " is out of range " + range_text(spec)};
+  if (ec != std::errc{} || end != text.data() + text.size())
+    return {std::nullopt, "\"" + text + "\" is not a decimal number"};
+  if (!std::isfinite(x))
+    return {std::nullopt, "\"" + text + "\" is not a finite number"};
+  return {value{std::in_place_type<double>, x}, {}};
+}
+
 parsed parse_boolean(const std::string& text) {
   auto word = lower(text);
   if (word == "true" || word == "1" || word == "yes")
@@ -563,6 +669,7 @@ parsed parse_text(const key_spec& spec, const std::string& text) {
   switch (spec.type) {
   case kind::integer: return parse_integer(spec, text);
   case kind::boolean: return parse_boolean(text);
+  case kind::number: return parse_number(spec, text);
   case kind::string: break;
   }
   return {value{std::in_place_type<std::string>, text}, {}};
@@ -637,6 +744,12 @@ parsed from_node(const key_spec& spec, const toml::node& node) {
   case kind::boolean:
     if (auto* v = node.as_boolean())
       return {value{std::in_place_type<bool>, v->get()}, {}};
+    break;
+  case kind::number:
+    if (auto* v = node.as_floating_point())
+      return {value{std::in_place_type<double>, v->get()}, {}};
+    if (auto* v = node.as_integer()) // 1 is as good a number as 1.0
+      return {value{std::in_place_type<double>, static_cast<double>(v->get())}, {}};
     break;
   }
   return {std::nullopt, "expected " + kind_name(spec.type) + ", got " + toml_type_name(node.type())};
@@ -740,12 +853,19 @@ std::string toml_literal(const value& v) {
     return toml_string(*text);
   if (auto* flag = std::get_if<bool>(&v))
     return *flag ? "true" : "false";
+  if (auto* x = std::get_if<double>(&v)) {
+    // A TOML float needs a fraction or an exponent; "nan" and "inf" are already floats.
+    auto text = shortest(*x);
+    if (text.find_first_of(".en") == std::string::npos)
+      text += ".0";
+    return text;
+  }
   return std::to_string(std::get<std::int64_t>(v));
 }
 
 std::string described(const key_spec& spec) {
   std::string out(spec.description);
-  if (spec.type == kind::integer)
+  if (spec.type == kind::integer || spec.type == kind::number)
     out += " [" + range_text(spec) + "]";
   if (!spec.allowed.empty())
     out += " [" + std::string(spec.allowed) + "]";
@@ -770,6 +890,30 @@ std::string render(std::string header, LineFor line_for) {
   return out;
 }
 
+// ---------------------------------------------------------------------------
+// Rules between keys, checked once every source has been applied.
+
+std::optional<std::string> check_vote_weights(const settings& s) {
+  const auto& e = s.evolution;
+  double sum = e.completeness_weight + e.efficiency_weight + e.safety_weight;
+  if (std::abs(sum - 1) <= 0.001)
+    return std::nullopt;
+  char text[32];
+  std::snprintf(text, sizeof text, "%.6g", sum); // 0.9, not 0.8999999999999999
+  return std::string("evolution.completeness_weight + efficiency_weight + safety_weight must sum "
+                     "to 1, not ") +
+         text;
+}
+
+constexpr std::array cross_key_checks{&check_vote_weights};
+
+std::optional<std::string> check_cross_keys(const settings& s) {
+  for (auto check : cross_key_checks)
+    if (auto problem = check(s))
+      return problem;
+  return std::nullopt;
+}
+
 } // namespace
 
 load_result load_text(const std::string& toml_text, const std::string& origin,
@@ -781,6 +925,8 @@ load_result load_text(const std::string& toml_text, const std::string& origin,
     error = apply_env(env, s);
   if (!error)
     error = apply_flags(flags, s);
+  if (!error)
+    error = check_cross_keys(s);
   if (error)
     return {std::nullopt, load_error{*error}};
   return {std::move(s), std::nullopt};

@@ -83,6 +83,19 @@ struct evolution_settings {
   int max_outcomes_per_job = 100;
   int max_staleness_s = 24 * 3600;  // evolve a playbook with pending outcomes this stale; 0 = never
   int manual_triggers_per_hour = 10;
+  std::string engine = "builtin";   // builtin (the LLM engine comes later)
+  double dedup_threshold = 0.8;     // near-duplicate: similarity >= this, 0.01..1
+  int prune_margin = 2;             // DELETE when harmful >= helpful + margin (and >= 2), 0..1000
+  int max_bullet_chars = 400;       // longer bullet content is shortened, 20..10000
+  int token_budget = 8000;          // a version never exceeds this token estimate, 100..10000000
+  std::string budget_policy = "prune"; // prune | reject
+  double vote_threshold = 0.5;      // accepted when the weighted score >= this, 0..1
+  double completeness_weight = 0.4; // the three weights must sum to 1 (within 0.001)
+  double efficiency_weight = 0.3;
+  double safety_weight = 0.3;
+  bool safety_veto = true;          // a critical safety 0.0 rejects regardless of score
+  int max_rounds = 3;               // critique/vote rounds per job, 1..20
+  double min_improvement = 0.01;    // stop when the mean score improves by less, 0..1
 };
 
 struct events_settings {

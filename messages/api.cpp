@@ -1,4 +1,5 @@
 #include "messages/api.hpp"
+#include "messages/evolution.hpp"
 #include "messages/jobs.hpp"
 
 namespace troupe {
@@ -10,6 +11,7 @@ void register_message_types(caf::actor_system_config& cfg) {
   cfg.add_message_type<credential>("troupe.credential");
   cfg.add_message_type<auth_outcome>("troupe.auth_outcome");
   register_job_message_types(cfg);
+  evolution::register_evolution_message_types(cfg);
 }
 
 void register_job_message_types(caf::actor_system_config& cfg) {
@@ -18,3 +20,19 @@ void register_job_message_types(caf::actor_system_config& cfg) {
 }
 
 } // namespace troupe
+
+namespace troupe::evolution {
+
+void register_evolution_message_types(caf::actor_system_config& cfg) {
+  cfg.add_message_type<operation>("troupe.operation");
+  cfg.add_message_type<vote>("troupe.vote");
+  cfg.add_message_type<curation_config>("troupe.curation_config");
+  cfg.add_message_type<voter_config>("troupe.voter_config");
+  cfg.add_message_type<decision>("troupe.decision");
+  cfg.add_message_type<critique_request>("troupe.critique_request");
+  cfg.add_message_type<critic_votes>("troupe.critic_votes");
+  cfg.add_message_type<vote_request>("troupe.vote_request");
+  cfg.add_message_type<vote_result>("troupe.vote_result");
+}
+
+} // namespace troupe::evolution

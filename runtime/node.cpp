@@ -1,6 +1,7 @@
 #include "runtime/node.hpp"
 
 #include "actors/accounts/accounts.hpp"
+#include "actors/critic/critic.hpp"
 #include "actors/evolution/evolution.hpp"
 #include "actors/ingestion/ingestion.hpp"
 #include "actors/job_runner/job_runner.hpp"
@@ -9,6 +10,7 @@
 #include "actors/scheduler/scheduler.hpp"
 #include "actors/playbooks/playbooks.hpp"
 #include "actors/system/system.hpp"
+#include "actors/voter/voter.hpp"
 #include "gateway/gateway.hpp"
 #include "gateway/http_server.hpp"
 #include "runtime/crypto.hpp"
@@ -102,6 +104,31 @@ std::string resolve_jwt_secret(const config::settings& s, const std::string& con
   return out;
 }
 
+evolution::pipeline_config pipeline_config_from(const config::settings& s) {
+  const auto& e = s.evolution;
+  evolution::pipeline_config p;
+  p.curation = {e.dedup_threshold, e.prune_margin, e.max_bullet_chars, e.token_budget,
+                e.budget_policy};
+  p.voting = {e.completeness_weight, e.efficiency_weight, e.safety_weight, e.vote_threshold,
+              e.safety_veto};
+  p.max_rounds = e.max_rounds;
+  p.min_improvement = e.min_improvement;
+  return p;
+}
+
+evolution::evolution_options evolution_options_from(const config::settings& s,
+                                                    caf::actor_system& sys) {
+  evolution::evolution_options o;
+  o.max_outcomes_per_job = s.evolution.max_outcomes_per_job;
+  o.max_attempts = s.jobs.max_attempts;
+  o.pipeline = pipeline_config_from(s);
+  o.completeness = evolution::spawn_critic(sys, "completeness");
+  o.efficiency = evolution::spawn_critic(sys, "efficiency");
+  o.safety = evolution::spawn_critic(sys, "safety");
+  o.voter = evolution::spawn_voter(sys);
+  return o;
+}
+
 job_runner::runner_options runner_options_from(const config::settings& s, const std::string& node_id,
                                                caf::actor_system& sys, store_actor store) {
   job_runner::runner_options o;
@@ -115,9 +142,7 @@ job_runner::runner_options runner_options_from(const config::settings& s, const 
   o.backoff_max_ms = s.jobs.backoff_max_ms;
   o.drain_grace = std::chrono::seconds{s.server.shutdown_grace_s};
   o.kinds.push_back({"evolution", s.jobs.evolution_concurrency, s.jobs.evolution_max_run_time_s,
-                     evolution::spawn_evolution(sys, store,
-                                                {s.evolution.max_outcomes_per_job,
-                                                 s.jobs.max_attempts})});
+                     evolution::spawn_evolution(sys, store, evolution_options_from(s, sys))});
   if (s.jobs.enable_noop)
     o.kinds.push_back({"noop", s.jobs.noop_concurrency, s.jobs.noop_max_run_time_s,
                        job_runner::spawn_noop(sys)});

@@ -1,13 +1,15 @@
 #include "actors/evolution/evolution.hpp"
 
-#include "actors/evolution/reflection.hpp"
 #include "messages/errors.hpp"
 #include "runtime/crypto.hpp"
 #include "runtime/job_queue.hpp"
 #include "runtime/log.hpp"
 
 #include <pqxx/pqxx>
+#include <array>
+#include <functional>
 #include <map>
+#include <memory>
 
 namespace troupe::evolution {
 namespace {
@@ -24,8 +26,8 @@ api_response load_snapshot(pqxx::connection& conn, const job_assignment& job, in
   if (fence.empty())
     return json_response(200, {{"lost", true}});
   auto pb = tx.exec_params(
-      "SELECT p.current_version_id, coalesce(v.content, ''), coalesce(v.version_number, 0)"
-      " FROM playbooks p LEFT JOIN playbook_versions v ON v.id = p.current_version_id"
+      "SELECT p.current_version_id, coalesce(v.content, ''), coalesce(v.version_number, 0),"
+      " p.next_bullet_id FROM playbooks p LEFT JOIN playbook_versions v ON v.id = p.current_version_id"
       " WHERE p.id = $1",
       job.playbook_id);
   if (pb.empty())
@@ -43,68 +45,49 @@ api_response load_snapshot(pqxx::connection& conn, const job_assignment& job, in
                                                                : json(pb[0][0].c_str())},
                              {"content", pb[0][1].c_str()},
                              {"version_number", pb[0][2].as<int>()},
+                             {"next_bullet_id", pb[0][3].as<std::int64_t>()},
                              {"outcomes", outcomes}});
 }
 
-// ---- steps 2 and 3: reflect and count ----------------------------------------
+// ---- steps 2–8 run in the pipeline -----------------------------------------
 
-struct evolution_plan {
+snapshot_data snapshot_of(const json& snap) {
+  snapshot_data d;
+  d.content = snap["content"].get<std::string>();
+  d.next_bullet_id = snap["next_bullet_id"].get<std::int64_t>();
+  for (const auto& o : snap["outcomes"])
+    d.outcomes.push_back({o["id"], o["outcome"], o["notes"], o["reasoning_trace"],
+                          o["bullet_ids"].get<std::vector<std::string>>()});
+  return d;
+}
+
+// One job's way through the pipeline.
+struct run_state {
   json snapshot;
-  std::vector<reflection> reflections;
-  std::string new_content; // canonical text after counting
-  bool changed = false;
-  int increments = 0;
-  std::string diff_summary;
+  evolution_plan plan;
 };
-
-std::string counter_summary(const playbook::document& before, const playbook::document& after) {
-  auto d = playbook::diff(before, after);
-  std::string out;
-  std::size_t shown = 0;
-  for (const auto& c : d.changed) {
-    if (shown == 10)
-      break;
-    std::string part = c.id;
-    auto h = c.to.helpful - c.from.helpful, x = c.to.harmful - c.from.harmful;
-    part += " (";
-    if (h)
-      part += "+" + std::to_string(h) + " helpful";
-    if (h && x)
-      part += ", ";
-    if (x)
-      part += "+" + std::to_string(x) + " harmful";
-    part += ")";
-    out += (out.empty() ? "counters: " : ", ") + part;
-    ++shown;
-  }
-  if (d.changed.size() > shown)
-    out += ", …and " + std::to_string(d.changed.size() - shown) + " more";
-  return out;
-}
-
-evolution_plan plan(json snapshot) {
-  evolution_plan p;
-  auto content = snapshot["content"].get<std::string>();
-  auto before = playbook::parse(content);
-  auto doc = before;
-  for (const auto& o : snapshot["outcomes"]) {
-    outcome_record rec{o["id"], o["outcome"], o["notes"], o["reasoning_trace"],
-                       o["bullet_ids"].get<std::vector<std::string>>()};
-    p.reflections.push_back(reflect(rec, doc));
-  }
-  p.increments = apply_tags(doc, p.reflections);
-  p.new_content = playbook::print(doc);
-  p.changed = p.new_content != playbook::print(before);
-  if (p.changed)
-    p.diff_summary = counter_summary(before, doc);
-  p.snapshot = std::move(snapshot);
-  return p;
-}
 
 // ---- step 9: commit -----------------------------------------------------------
 
-api_response commit(pqxx::connection& conn, const job_assignment& job, const evolution_plan& p,
+// Marks a step: fenced, with its job.progress event.
+api_response progress(pqxx::connection& conn, const job_assignment& job, const json& step) {
+  pqxx::work tx{conn};
+  auto rows = tx.exec_params("UPDATE jobs SET progress = $3::jsonb, updated_at = now()"
+                             " WHERE id = $1 AND status = 'running' AND lease_token = $2"
+                             " RETURNING user_id",
+                             job.id, job.lease_token, step.dump());
+  if (rows.empty())
+    return json_response(200, {{"lost", true}});
+  runtime::insert_events(tx, {{"job.progress", rows[0][0].c_str(), job.playbook_id, job.id,
+                               {{"job_id", job.id}, {"kind", "evolution"}, {"progress", step}}}});
+  tx.commit();
+  return json_response(200, {{"lost", false}});
+}
+
+api_response commit(pqxx::connection& conn, const job_assignment& job, const run_state& run,
                     int max_attempts) {
+  const auto& p = run.plan;
+  const auto& snap = run.snapshot;
   pqxx::work tx{conn};
   auto fence = tx.exec_params("SELECT user_id FROM jobs WHERE id = $1 AND status = 'running'"
                               " AND lease_token = $2 FOR UPDATE",
@@ -112,11 +95,10 @@ api_response commit(pqxx::connection& conn, const job_assignment& job, const evo
   if (fence.empty())
     return json_response(200, {{"lost", true}});
   auto pb = tx.exec_params(
-      "SELECT current_version_id, pending_outcomes, evolution_threshold, next_bullet_id,"
+      "SELECT current_version_id,"
       " coalesce((SELECT max(version_number) FROM playbook_versions WHERE playbook_id = $1), 0),"
       " status FROM playbooks WHERE id = $1 FOR UPDATE",
       job.playbook_id);
-  const auto& snap = p.snapshot;
   std::string current = pb[0][0].is_null() ? "" : pb[0][0].c_str();
   std::string seen = snap["version_id"].is_null() ? "" : snap["version_id"].get<std::string>();
   if (current != seen)
@@ -127,7 +109,7 @@ api_response commit(pqxx::connection& conn, const job_assignment& job, const evo
   if (p.changed) {
     auto doc = playbook::parse(p.new_content);
     to_version_id = crypto::uuid_v7();
-    to_number = pb[0][4].as<int>() + 1;
+    to_number = pb[0][1].as<int>() + 1;
     tx.exec_params("INSERT INTO playbook_versions (id, playbook_id, version_number, content,"
                    " bullet_count, token_estimate, created_by_job_id, diff_summary)"
                    " VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
@@ -150,20 +132,42 @@ api_response commit(pqxx::connection& conn, const job_assignment& job, const evo
   auto after = tx.exec_params(
       "UPDATE playbooks SET pending_outcomes = pending_outcomes - $2, last_evolved_at = now(),"
       " current_version_id = coalesce($3::uuid, current_version_id),"
+      " next_bullet_id = greatest(next_bullet_id, $4),"
       " updated_at = CASE WHEN $3::uuid IS NULL THEN updated_at ELSE now() END"
       " WHERE id = $1 RETURNING pending_outcomes, evolution_threshold, user_id",
-      job.playbook_id, n, to_version_id);
+      job.playbook_id, n, to_version_id, p.next_id);
+  json rounds = json::array();
+  for (const auto& r : p.rounds)
+    rounds.push_back({{"round_number", r["number"]},
+                      {"proposal", r["proposal"]},
+                      {"votes", r["votes"]},
+                      {"aggregated_score", r["aggregated_score"]},
+                      {"accepted", r["accepted"]},
+                      {"rejected", r["rejected"]}});
+  if (!rounds.empty())
+    tx.exec_params("INSERT INTO job_rounds (job_id, round_number, proposal, votes,"
+                   " aggregated_score, accepted, rejected)"
+                   " SELECT $1, x.round_number, x.proposal, x.votes, x.aggregated_score,"
+                   " x.accepted, x.rejected FROM jsonb_to_recordset($2::jsonb) AS x("
+                   " round_number int, proposal jsonb, votes jsonb, aggregated_score float8,"
+                   " accepted jsonb, rejected jsonb)",
+                   job.id, rounds.dump());
   json result = {{"outcomes_processed", n},
-                 {"counter_updates", p.increments},
+                 {"counter_updates", p.counter_updates},
+                 {"operations_applied", p.applied.size()},
+                 {"rounds", p.rounds.size()},
                  {"to_version", to_version_id ? json(to_number) : json(nullptr)},
-                 {"diff_summary", p.changed ? json(p.diff_summary) : json(nullptr)}};
+                 {"diff_summary", p.changed ? json(p.diff_summary) : json(nullptr)},
+                 {"budget", p.budget_note.empty() ? json(nullptr) : json(p.budget_note)}};
+  json token_totals = {{"prompt_tokens", 0}, {"completion_tokens", 0}, {"total_tokens", 0},
+                       {"cost_usd", 0}};
   tx.exec_params("UPDATE jobs SET status = 'completed', completed_at = now(), updated_at = now(),"
                  " lease_owner = NULL, lease_expires_at = NULL, outcomes_processed = $2,"
                  " from_version_id = $3::uuid, to_version_id = $4::uuid, result = $5::jsonb,"
-                 " progress = jsonb_build_object('step', 'committed')"
+                 " token_totals = $6::jsonb, progress = jsonb_build_object('step', 'committed')"
                  " WHERE id = $1",
                  job.id, n, seen.empty() ? std::optional<std::string>{} : seen, to_version_id,
-                 result.dump());
+                 result.dump(), token_totals.dump());
   std::string user = after[0][2].c_str();
   std::vector<runtime::event_row> events{
       {"job.completed", user, job.playbook_id, job.id,
@@ -179,7 +183,7 @@ api_response commit(pqxx::connection& conn, const job_assignment& job, const evo
   // The ingestion rule runs again: a backlog already over the threshold
   // queues the next evolution at once.
   int pending = after[0][0].as<int>();
-  if (pending >= after[0][1].as<int>() && pending > 0 && std::string{pb[0][5].c_str()} == "active")
+  if (pending >= after[0][1].as<int>() && pending > 0 && std::string{pb[0][2].c_str()} == "active")
     runtime::enqueue_evolution(tx, user, job.playbook_id, max_attempts, "backlog", pending);
   tx.commit();
   return json_response(200, {{"lost", false}, {"result", result}});
@@ -203,77 +207,165 @@ job_result result_of(const job_assignment& job, const std::string& status,
   return {job.id, job.lease_token, status, status == "completed", retryable, std::move(error), ""};
 }
 
+// One attempt: what it needs to move from step to step.
+struct attempt {
+  job_assignment job;
+  promise_t promise;
+  std::shared_ptr<run_state> run = std::make_shared<run_state>();
+};
+
+using attempt_ptr = std::shared_ptr<attempt>;
+
+struct context {
+  store_actor store;
+  evolution_options opts;
+};
+
+using context_ptr = std::shared_ptr<const context>;
+
 // Answers the attempt and forgets it.
-void answer(evolution_pointer self, promise_t& promise, const job_assignment& job,
-            job_result r) {
-  self->state.active.erase(job.id);
-  promise.deliver(std::move(r));
+void answer(evolution_pointer self, const attempt_ptr& a, job_result r) {
+  self->state.active.erase(a->job.id);
+  a->promise.deliver(std::move(r));
 }
 
-void fail(evolution_pointer self, promise_t& promise, const job_assignment& job,
-          const api_response& r) {
+void fail_with(evolution_pointer self, const attempt_ptr& a, const std::string& message) {
+  answer(self, a, result_of(a->job, "failed", message, true));
+}
+
+void fail(evolution_pointer self, const attempt_ptr& a, const api_response& r) {
   auto body = json::parse(r.body, nullptr, false);
-  std::string message = body.is_object() && body.contains("error")
-                            ? body["error"].value("message", "error")
-                            : "status " + std::to_string(r.status);
-  answer(self, promise, job, result_of(job, "failed", message, true));
+  fail_with(self, a,
+            body.is_object() && body.contains("error")
+                ? body["error"].value("message", "error")
+                : "status " + std::to_string(r.status));
 }
 
-// Checks for a stop request between steps; answers and returns true if there was one.
-bool stopped(evolution_pointer self, promise_t& promise, const job_assignment& job) {
-  auto it = self->state.active.find(job.id);
+// True (and answered) when the attempt was asked to stop.
+bool stopped(evolution_pointer self, const attempt_ptr& a) {
+  auto it = self->state.active.find(a->job.id);
   if (it == self->state.active.end() || !it->second.second)
     return false;
-  answer(self, promise, job, result_of(job, "cancelled"));
+  answer(self, a, result_of(a->job, "cancelled"));
   return true;
 }
 
-job_executor_actor::behavior_type evolution_actor(evolution_pointer self, store_actor store,
-                                                  evolution_options opts) {
+// Runs a store task for the attempt; `next` gets the reply of a 200 whose
+// body does not say the lease was lost.
+void step(evolution_pointer self, const context_ptr& ctx, const attempt_ptr& a, db_task task,
+          std::function<void(json)> next) {
+  self->request(ctx->store, caf::infinite, std::move(task))
+      .then(
+          [=](api_response& r) {
+            if (r.status != 200)
+              return fail(self, a, r);
+            auto body = json::parse(r.body);
+            if (body.value("lost", false))
+              return answer(self, a, result_of(a->job, "lost"));
+            next(std::move(body));
+          },
+          [=](caf::error& e) { fail_with(self, a, "store failed: " + caf::to_string(e)); });
+}
+
+void report(evolution_pointer self, const context_ptr& ctx, const attempt_ptr& a, json what,
+            std::function<void()> next) {
+  auto job = a->job;
+  step(self, ctx, a,
+       db_task{[job, what](pqxx::connection& c) { return progress(c, job, what); }, job.id},
+       [=](json) {
+         if (!stopped(self, a))
+           next();
+       });
+}
+
+void commit_attempt(evolution_pointer self, const context_ptr& ctx, const attempt_ptr& a) {
+  finish(a->run->plan, ctx->opts.pipeline);
+  auto job = a->job;
+  auto run = a->run;
+  int attempts = ctx->opts.max_attempts;
+  step(self, ctx, a,
+       db_task{[job, run, attempts](pqxx::connection& c) { return commit(c, job, *run, attempts); },
+               job.id},
+       [=](json) { answer(self, a, result_of(a->job, "completed")); });
+}
+
+// One round: the three critics in parallel, then the voter.
+void run_round(evolution_pointer self, const context_ptr& ctx, const attempt_ptr& a) {
+  auto& plan = a->run->plan;
+  if (plan.pending.empty())
+    return report(self, ctx, a, {{"step", "commit"}}, [=] { commit_attempt(self, ctx, a); });
+  critique_request req{round_playbook(plan), plan.pending, ctx->opts.pipeline.curation};
+  auto votes = std::make_shared<std::array<critic_votes, 3>>();
+  auto waiting = std::make_shared<int>(3);
+  auto on_all_votes = [=] {
+    vote_request vr{(*votes)[0], (*votes)[1], (*votes)[2], ctx->opts.pipeline.voting};
+    self->request(ctx->opts.voter, caf::infinite, std::move(vr))
+        .then(
+            [=](vote_result& result) {
+              bool again = conclude_round(a->run->plan, (*votes)[0], (*votes)[1], (*votes)[2],
+                                          result, ctx->opts.pipeline);
+              if (!again)
+                a->run->plan.pending.clear();
+              auto& rounds = a->run->plan.rounds;
+              report(self, ctx, a,
+                     {{"step", "vote"},
+                      {"round", rounds.size()},
+                      {"aggregated_score", rounds.back()["aggregated_score"]}},
+                     [=] { run_round(self, ctx, a); });
+            },
+            [=](caf::error& e) { fail_with(self, a, "voter failed: " + caf::to_string(e)); });
+  };
+  const critic_actor* critics[] = {&ctx->opts.completeness, &ctx->opts.efficiency,
+                                   &ctx->opts.safety};
+  auto failed = std::make_shared<bool>(false);
+  for (std::size_t i = 0; i < 3; ++i)
+    self->request(*critics[i], caf::infinite, req)
+        .then(
+            [=](critic_votes& v) {
+              (*votes)[i] = std::move(v);
+              if (--*waiting == 0 && !*failed)
+                on_all_votes();
+            },
+            [=](caf::error& e) {
+              if (!*failed) {
+                *failed = true;
+                fail_with(self, a, "critic failed: " + caf::to_string(e));
+              }
+            });
+}
+
+void start(evolution_pointer self, const context_ptr& ctx, const attempt_ptr& a) {
+  auto job = a->job;
+  int max_outcomes = ctx->opts.max_outcomes_per_job;
+  step(self, ctx, a,
+       db_task{[job, max_outcomes](pqxx::connection& c) {
+                 return load_snapshot(c, job, max_outcomes);
+               },
+               job.id},
+       [=](json snapshot) {
+         if (stopped(self, a))
+           return;
+         a->run->snapshot = std::move(snapshot);
+         a->run->plan = start_plan(snapshot_of(a->run->snapshot), ctx->opts.pipeline);
+         const auto& plan = a->run->plan;
+         report(self, ctx, a,
+                {{"step", "curate"},
+                 {"outcomes", plan.reflections.size()},
+                 {"counter_updates", plan.counter_updates},
+                 {"proposed", plan.pending.size()}},
+                [=] { run_round(self, ctx, a); });
+       });
+}
+
+job_executor_actor::behavior_type evolution_actor(evolution_pointer self, context_ptr ctx) {
   return {
       [=](job_assignment& job) -> caf::result<job_result> {
-        auto promise = self->make_response_promise<job_result>();
-        self->state.active[job.id] = {job.lease_token, false};
-        int max_outcomes = opts.max_outcomes_per_job;
-        auto on_error = [=](caf::error& e) mutable {
-          answer(self, promise, job,
-                 result_of(job, "failed", "store failed: " + caf::to_string(e), true));
-        };
-        self->request(store, caf::infinite,
-                      db_task{[job, max_outcomes](pqxx::connection& c) {
-                                return load_snapshot(c, job, max_outcomes);
-                              },
-                              job.id})
-            .then(
-                [=](api_response& r) mutable {
-                  if (r.status != 200)
-                    return fail(self, promise, job, r);
-                  auto snapshot = json::parse(r.body);
-                  if (snapshot["lost"].get<bool>())
-                    return answer(self, promise, job, result_of(job, "lost"));
-                  if (stopped(self, promise, job))
-                    return;
-                  auto p = std::make_shared<evolution_plan>(plan(std::move(snapshot)));
-                  if (stopped(self, promise, job))
-                    return;
-                  int attempts = opts.max_attempts;
-                  self->request(store, caf::infinite,
-                                db_task{[job, p, attempts](pqxx::connection& c) {
-                                          return commit(c, job, *p, attempts);
-                                        },
-                                        job.id})
-                      .then(
-                          [=](api_response& c) mutable {
-                            if (c.status != 200)
-                              return fail(self, promise, job, c);
-                            auto body = json::parse(c.body);
-                            answer(self, promise, job,
-                                   result_of(job, body["lost"].get<bool>() ? "lost" : "completed"));
-                          },
-                          on_error);
-                },
-                on_error);
-        return promise;
+        auto a = std::make_shared<attempt>();
+        a->job = std::move(job);
+        a->promise = self->make_response_promise<job_result>();
+        self->state.active[a->job.id] = {a->job.lease_token, false};
+        start(self, ctx, a);
+        return a->promise;
       },
       [=](stop_job_atom, const std::string& id) {
         if (auto it = self->state.active.find(id); it != self->state.active.end())
@@ -286,7 +378,8 @@ job_executor_actor::behavior_type evolution_actor(evolution_pointer self, store_
 
 job_executor_actor spawn_evolution(caf::actor_system& sys, store_actor store,
                                    evolution_options opts) {
-  return sys.spawn(evolution_actor, std::move(store), opts);
+  auto ctx = std::make_shared<const context>(context{std::move(store), std::move(opts)});
+  return sys.spawn(evolution_actor, ctx);
 }
 
 } // namespace troupe::evolution

@@ -1,11 +1,12 @@
-// The evolution actor: runs evolution jobs (docs/job-engine.md).
+// The evolution actor: runs evolution jobs (evolution.md, docs/evolution.md).
 //
-//   snapshot (fenced read) ─► reflect ─► count ─► commit (one fenced transaction)
-//        └──────── stop requested? checked between steps → cancelled ────────┘
-//
-// The curator, critics and voter (issue 4) plug in between count and commit.
+//   snapshot (fenced read) ─► reflect, count, propose ─► round*: critics ∥ ─► voter
+//        ─► apply, budget ─► commit (one fenced transaction, rounds included)
+//   A stop request is honoured between steps (cancelled); each step reports
+//   job.progress.
 #pragma once
 
+#include "actors/evolution/pipeline.hpp"
 #include "messages/jobs.hpp"
 #include "messages/store.hpp"
 
@@ -14,6 +15,11 @@ namespace troupe::evolution {
 struct evolution_options {
   int max_outcomes_per_job = 100;
   int max_attempts = 3; // of the follow-up job a backlog enqueues
+  pipeline_config pipeline;
+  critic_actor completeness;
+  critic_actor efficiency;
+  critic_actor safety;
+  voter_actor voter;
 };
 
 job_executor_actor spawn_evolution(caf::actor_system& sys, store_actor store,

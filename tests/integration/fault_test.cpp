@@ -1,6 +1,8 @@
 // Faults the engine survives: a commit under a stale lease token, Postgres
 // restarting under ingestion load, and SIGTERM under load.
+#include "actors/critic/critic.hpp"
 #include "actors/evolution/evolution.hpp"
+#include "actors/voter/voter.hpp"
 #include "messages/api.hpp"
 #include "runtime/crypto.hpp"
 #include "runtime/migrations.hpp"
@@ -71,7 +73,12 @@ TEST(Fencing, ACommitWithAStaleLeaseTokenChangesNothing) {
   so.connection_string = db.conninfo();
   so.pool_size = 2;
   auto store = runtime::spawn_store(sys, so);
-  auto evolution = evolution::spawn_evolution(sys, store, {100, 3});
+  evolution::evolution_options eo;
+  eo.completeness = evolution::spawn_critic(sys, "completeness");
+  eo.efficiency = evolution::spawn_critic(sys, "efficiency");
+  eo.safety = evolution::spawn_critic(sys, "safety");
+  eo.voter = evolution::spawn_voter(sys);
+  auto evolution = evolution::spawn_evolution(sys, store, eo);
   caf::scoped_actor self{sys};
   auto run = [&](const std::string& token) {
     job_result out;
@@ -105,7 +112,10 @@ TEST(Fencing, ACommitWithAStaleLeaseTokenChangesNothing) {
   EXPECT_EQ(scalar(db.conninfo(), "SELECT count(*) FROM playbook_versions WHERE playbook_id = '" +
                                       pb + "'"),
             2);
-  for (auto a : {caf::actor_cast<caf::actor>(store), caf::actor_cast<caf::actor>(evolution)})
+  for (auto a : {caf::actor_cast<caf::actor>(store), caf::actor_cast<caf::actor>(evolution),
+                 caf::actor_cast<caf::actor>(eo.completeness),
+                 caf::actor_cast<caf::actor>(eo.efficiency), caf::actor_cast<caf::actor>(eo.safety),
+                 caf::actor_cast<caf::actor>(eo.voter)})
     caf::anon_send_exit(a, caf::exit_reason::user_shutdown);
 }
 

@@ -318,6 +318,166 @@ TEST(ConfigFlags, ErrorsNameTheKey) {
   EXPECT_NE(message.find("auth.allow_registration"), std::string::npos) << message;
 }
 
+TEST(ConfigNumbers, DefaultsMatchTheHeader) {
+  settings s = loaded("");
+  EXPECT_EQ(s.evolution.engine, "builtin");
+  EXPECT_DOUBLE_EQ(s.evolution.dedup_threshold, 0.8);
+  EXPECT_EQ(s.evolution.budget_policy, "prune");
+  EXPECT_DOUBLE_EQ(s.evolution.completeness_weight, 0.4);
+  EXPECT_TRUE(s.evolution.safety_veto);
+  EXPECT_EQ(s.evolution.max_rounds, 3);
+}
+
+TEST(ConfigNumbers, FromTomlFloatAndInteger) {
+  settings s = loaded("[evolution]\ndedup_threshold = 0.65\nvote_threshold = 1\n"
+                      "min_improvement = 0\nmax_rounds = 5\n");
+  EXPECT_DOUBLE_EQ(s.evolution.dedup_threshold, 0.65);
+  EXPECT_DOUBLE_EQ(s.evolution.vote_threshold, 1.0);
+  EXPECT_DOUBLE_EQ(s.evolution.min_improvement, 0.0);
+  EXPECT_EQ(s.evolution.max_rounds, 5);
+  EXPECT_DOUBLE_EQ(loaded("evolution.dedup_threshold = 1e-2\n").evolution.dedup_threshold, 0.01);
+}
+
+TEST(ConfigNumbers, FromEnvironment) {
+  settings s = loaded("[evolution]\nvote_threshold = 0.9\n",
+                      {{"TROUPE_EVOLUTION_VOTE_THRESHOLD", "0.25"},
+                       {"TROUPE_EVOLUTION_DEDUP_THRESHOLD", "1"},
+                       {"TROUPE_EVOLUTION_MIN_IMPROVEMENT", "5e-3"}});
+  EXPECT_DOUBLE_EQ(s.evolution.vote_threshold, 0.25);
+  EXPECT_DOUBLE_EQ(s.evolution.dedup_threshold, 1.0);
+  EXPECT_DOUBLE_EQ(s.evolution.min_improvement, 0.005);
+}
+
+TEST(ConfigNumbers, FromFlag) {
+  settings s = loaded("", {{"TROUPE_EVOLUTION_VOTE_THRESHOLD", "0.25"}},
+                      {{"evolution.vote_threshold", "0.75"}, {"evolution.dedup_threshold", ".5"}});
+  EXPECT_DOUBLE_EQ(s.evolution.vote_threshold, 0.75);
+  EXPECT_DOUBLE_EQ(s.evolution.dedup_threshold, 0.5);
+}
+
+TEST(ConfigNumbers, WrongTypeInFile) {
+  auto message = error_of(from_text("[evolution]\n\ndedup_threshold = \"high\"\n"));
+  EXPECT_NE(message.find("evolution.dedup_threshold"), std::string::npos) << message;
+  EXPECT_NE(message.find("expected number"), std::string::npos) << message;
+  EXPECT_NE(message.find("got string"), std::string::npos) << message;
+  EXPECT_NE(message.find("test.toml:3"), std::string::npos) << message;
+
+  message = error_of(from_text("[evolution]\nvote_threshold = true\n"));
+  EXPECT_NE(message.find("expected number, got boolean"), std::string::npos) << message;
+}
+
+TEST(ConfigNumbers, OutOfRangeNamesKeyRangeAndLine) {
+  auto message = error_of(from_text("[evolution]\ndedup_threshold = 0.001\n"));
+  EXPECT_NE(message.find("evolution.dedup_threshold"), std::string::npos) << message;
+  EXPECT_NE(message.find("0.01..1"), std::string::npos) << message;
+  EXPECT_NE(message.find("test.toml:2"), std::string::npos) << message;
+
+  message = error_of(from_text("[evolution]\nvote_threshold = 2\n"));
+  EXPECT_NE(message.find("evolution.vote_threshold"), std::string::npos) << message;
+  EXPECT_NE(message.find("0..1"), std::string::npos) << message;
+
+  message = error_of(from_text("", {{"TROUPE_EVOLUTION_MIN_IMPROVEMENT", "-0.5"}}));
+  EXPECT_NE(message.find("TROUPE_EVOLUTION_MIN_IMPROVEMENT"), std::string::npos) << message;
+  EXPECT_NE(message.find("0..1"), std::string::npos) << message;
+
+  message = error_of(from_text("", {}, {{"evolution.dedup_threshold", "1e999"}}));
+  EXPECT_NE(message.find("evolution.dedup_threshold"), std::string::npos) << message;
+
+  EXPECT_DOUBLE_EQ(loaded("[evolution]\ndedup_threshold = 0.01\n").evolution.dedup_threshold,
+                   0.01)
+      << "range bounds are inclusive";
+}
+
+TEST(ConfigNumbers, NanAndInfinityAreRejected) {
+  for (const char* bad : {"nan", "NaN", "inf", "-inf", "infinity"}) {
+    auto message = error_of(from_text("", {{"TROUPE_EVOLUTION_VOTE_THRESHOLD", bad}}));
+    EXPECT_NE(message.find("TROUPE_EVOLUTION_VOTE_THRESHOLD"), std::string::npos)
+        << bad << ": " << message;
+    message = error_of(from_text("", {}, {{"evolution.vote_threshold", bad}}));
+    EXPECT_NE(message.find("evolution.vote_threshold"), std::string::npos) << bad << ": "
+                                                                           << message;
+  }
+  for (const char* bad : {"nan", "inf", "-inf"}) {
+    auto message = error_of(from_text(std::string("[evolution]\nvote_threshold = ") + bad + "\n"));
+    EXPECT_NE(message.find("evolution.vote_threshold"), std::string::npos) << bad << ": "
+                                                                           << message;
+    EXPECT_NE(message.find("test.toml:2"), std::string::npos) << bad << ": " << message;
+  }
+}
+
+TEST(ConfigNumbers, MustBeWholeDecimalStrings) {
+  for (const char* bad : {"", " 0.5", "0.5 ", "+0.5", "0x0.8p0", "0,5", "half", "0.5.1"}) {
+    auto message = error_of(from_text("", {{"TROUPE_EVOLUTION_VOTE_THRESHOLD", bad}}));
+    EXPECT_NE(message.find("TROUPE_EVOLUTION_VOTE_THRESHOLD"), std::string::npos)
+        << "'" << bad << "': " << message;
+  }
+}
+
+TEST(ConfigNumbers, WeightsMustSumToOne) {
+  auto message = error_of(from_text("[evolution]\nsafety_weight = 0.2\n"));
+  EXPECT_NE(message.find("evolution.completeness_weight + efficiency_weight + safety_weight"),
+            std::string::npos)
+      << message;
+  EXPECT_NE(message.find("must sum to 1, not 0.9"), std::string::npos) << message;
+
+  // Checked after every source, so a flag can repair what the file broke.
+  settings s = loaded("[evolution]\nsafety_weight = 0.2\n", {},
+                      {{"evolution.efficiency_weight", "0.4"}});
+  EXPECT_DOUBLE_EQ(s.evolution.safety_weight, 0.2);
+  EXPECT_DOUBLE_EQ(s.evolution.efficiency_weight, 0.4);
+
+  EXPECT_TRUE(from_text("[evolution]\ncompleteness_weight = 0.3333\nefficiency_weight = 0.3333\n"
+                        "safety_weight = 0.3333\n")
+                  .value)
+      << "within 0.001 of 1";
+  EXPECT_TRUE(from_text("[evolution]\ncompleteness_weight = 1\nefficiency_weight = 0\n"
+                        "safety_weight = 0\n")
+                  .value);
+  EXPECT_TRUE(from_text("", {{"TROUPE_EVOLUTION_SAFETY_WEIGHT", "0.4"}}).error);
+}
+
+TEST(ConfigNumbers, EvolutionEnumKeys) {
+  EXPECT_EQ(loaded("[evolution]\nbudget_policy = \"reject\"\n").evolution.budget_policy, "reject");
+  auto message = error_of(from_text("[evolution]\nengine = \"llm\"\n"));
+  EXPECT_NE(message.find("evolution.engine"), std::string::npos) << message;
+  message = error_of(from_text("", {}, {{"evolution.budget_policy", "drop"}}));
+  EXPECT_NE(message.find("prune|reject"), std::string::npos) << message;
+}
+
+TEST(ConfigNumbers, RenderedAsRoundTrippingTomlFloats) {
+  settings s;
+  auto text = effective_toml(s);
+  EXPECT_NE(text.find("\ndedup_threshold = 0.8\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("\nmin_improvement = 0.01\n"), std::string::npos) << text;
+
+  s.evolution.vote_threshold = 1;
+  s.evolution.min_improvement = 0.1 + 0.2; // not exactly 0.3
+  s.evolution.dedup_threshold = 1.0 / 3;   // needs all its digits
+  s.evolution.completeness_weight = 0;
+  s.evolution.efficiency_weight = 0.7;
+  text = effective_toml(s);
+  EXPECT_NE(text.find("\nvote_threshold = 1.0\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("\ncompleteness_weight = 0.0\n"), std::string::npos) << text;
+  auto again = loaded(effective_toml(s));
+  EXPECT_EQ(again.evolution.vote_threshold, 1.0);
+  EXPECT_EQ(again.evolution.min_improvement, 0.1 + 0.2);
+  EXPECT_EQ(again.evolution.dedup_threshold, 1.0 / 3);
+  EXPECT_EQ(again.evolution.efficiency_weight, 0.7);
+  EXPECT_EQ(effective_toml(again), effective_toml(s));
+
+  s.evolution.min_improvement = 1e-5; // shortest form has an exponent, "1e-05"
+  again = loaded(effective_toml(s));
+  EXPECT_EQ(again.evolution.min_improvement, 1e-5);
+}
+
+TEST(ConfigNumbers, ExampleShowsRangeAndDefault) {
+  auto text = example_toml();
+  EXPECT_NE(text.find("[0.01..1] (default: 0.8)\ndedup_threshold = 0.8\n"), std::string::npos)
+      << text;
+  EXPECT_NE(text.find("[0..1] (default: 0.4)\ncompleteness_weight = 0.4\n"), std::string::npos)
+      << text;
+}
+
 TEST(ConfigSecrets, MaskedInEffectiveToml) {
   settings s;
   s.auth.jwt_secret = "s3cr3t-signing-key";

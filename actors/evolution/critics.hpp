@@ -1,0 +1,58 @@
+// The three critics and the voter (evolution.md steps 5 and 6). Pure logic:
+// the critic and voter actors call these.
+#pragma once
+
+#include "actors/evolution/curation.hpp"
+
+#include <string>
+#include <vector>
+
+namespace troupe::evolution {
+
+struct vote {
+  double score = 0.5;   // 1.0 agree, 0.5 neutral, 0.0 disagree
+  std::string reason;   // one line
+  bool critical = false; // a 0.0 safety vote marked critical vetoes
+  bool actionable = false; // the curator can revise the operation to answer it
+};
+
+// What a critic may look at besides the operation.
+struct critic_context {
+  const playbook::document* doc = nullptr; // the playbook the operations apply to
+  curation_config cfg;
+};
+
+// completeness: favours ADDs backed by failures; disfavours deleting the only
+// bullet of a section and content that is empty or a fragment (fewer than
+// three words).
+vote completeness_vote(const operation& op, const critic_context& ctx);
+
+// efficiency: disfavours ADDs similar to an existing bullet (actionable:
+// names the bullet), content over max_bullet_chars (actionable), and growth
+// past the token budget; favours MERGE, and DELETE of bullets never helpful.
+vote efficiency_vote(const operation& op, const critic_context& ctx);
+
+// safety: disfavours (critically) content that tries to override
+// instructions or hijack a role, leaks secrets, or recommends destructive
+// actions without a safeguard; disfavours deleting a high-performing bullet
+// (helpful > 5, harmful < 2).
+vote safety_vote(const operation& op, const critic_context& ctx);
+
+struct voter_config {
+  double completeness = 0.4;
+  double efficiency = 0.3;
+  double safety = 0.3;
+  double threshold = 0.5; // accepted when score >= threshold (within 1e-9)
+  bool safety_veto = true;
+};
+
+struct decision {
+  double score = 0;
+  bool accepted = false;
+  bool vetoed = false;
+};
+
+decision decide(const vote& completeness, const vote& efficiency, const vote& safety,
+                const voter_config& cfg);
+
+} // namespace troupe::evolution

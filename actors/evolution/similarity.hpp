@@ -1,0 +1,72 @@
+// Text similarity for de-duplication (evolution.md step 4), deterministic and
+// documented:
+//
+//   words     = maximal runs of ASCII letters and digits, lower-cased; bytes
+//               >= 0x80 count as letters (so UTF-8 words stay whole); all
+//               other bytes separate words
+//   shingles  = the set of words and of adjacent word pairs ("w1 w2")
+//   similarity(a, b) = Jaccard of the two shingle sets = |A ∩ B| / |A ∪ B|,
+//               0 when either set is empty
+//
+// similarity_index finds every indexed text at or above a threshold without
+// comparing against all of them: prefix filtering. Shingles are ordered by
+// (how many indexed texts contain them, then bytewise); a pair with Jaccard
+// >= t shares at least ceil(t·|A|) shingles, so the first |A| − ceil(t·|A|) + 1
+// shingles of A in that order meet those of B. Only texts met that way, and
+// whose size is within [t·|A|, |A|/t], are compared exactly.
+#pragma once
+
+#include <cstddef>
+#include <utility>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace troupe::evolution {
+
+// Sorted, unique shingles of `text`.
+std::vector<std::string> shingles(std::string_view text);
+
+// Jaccard of two sorted, unique sets.
+double jaccard(const std::vector<std::string>& a, const std::vector<std::string>& b);
+
+double similarity(std::string_view a, std::string_view b);
+
+struct similar {
+  std::size_t index; // position of the indexed text (in the order given)
+  double score;
+};
+
+struct similar_pair {
+  std::size_t a; // a < b
+  std::size_t b;
+  double score;
+};
+
+// An immutable index over `texts` for one threshold in (0, 1].
+class similarity_index {
+public:
+  similarity_index(const std::vector<std::string>& texts, double threshold);
+
+  // Every indexed text whose similarity with `text` is >= threshold, best
+  // score first, ties by index.
+  std::vector<similar> near(std::string_view text) const;
+
+  // Every pair of indexed texts with similarity >= threshold, by (a, b).
+  std::vector<similar_pair> near_pairs() const;
+
+  std::size_t size() const { return sets_.size(); }
+
+private:
+  // Shingles are replaced by their rank in the global order (frequency, then
+  // bytewise), so each set is a sorted vector of integers: prefixes are leading
+  // elements and exact verification is an integer merge walk.
+  double threshold_;
+  std::vector<std::vector<std::size_t>> sets_; // per text: ranks of its shingles, ascending
+  std::vector<std::pair<std::string, std::size_t>> ranks_; // shingle → rank, sorted bytewise
+  std::vector<std::vector<std::size_t>> prefix_postings_;   // rank → texts whose prefix holds it
+
+  const std::size_t* rank(const std::string& shingle) const;
+};
+
+} // namespace troupe::evolution
