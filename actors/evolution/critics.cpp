@@ -3,6 +3,7 @@
 #include "actors/evolution/similarity.hpp"
 
 #include <algorithm>
+#include <cctype>
 #include <array>
 #include <cstdio>
 #include <optional>
@@ -148,9 +149,23 @@ struct issue {
 };
 
 // The most similar bullet at or above the threshold, the earliest on a tie.
+std::optional<issue> near_duplicate_issue(const pb::bullet& b, double score) {
+  // revise() reads the id back from this reason.
+  return issue{"near-duplicate of " + b.id + " (" + two_decimals(score) +
+                   "): should be an UPDATE or MERGE",
+               true};
+}
+
 std::optional<issue> near_duplicate(const operation& op, const critic_context& ctx) {
   if (op.type != "ADD" || !ctx.doc)
     return std::nullopt;
+  if (ctx.facts) {
+    // near() lists the best score first, ties in document order.
+    auto found = ctx.facts->index.near(op.content);
+    if (found.empty())
+      return std::nullopt;
+    return near_duplicate_issue(ctx.facts->bullets[found.front().index], found.front().score);
+  }
   auto mine = shingles(op.content);
   const pb::bullet* best = nullptr;
   double best_score = 0;
@@ -166,10 +181,7 @@ std::optional<issue> near_duplicate(const operation& op, const critic_context& c
     }
   if (!best)
     return std::nullopt;
-  // revise() reads the id back from this reason.
-  return issue{"near-duplicate of " + best->id + " (" + two_decimals(best_score) +
-                   "): should be an UPDATE or MERGE",
-               true};
+  return near_duplicate_issue(*best, best_score);
 }
 
 std::optional<issue> over_long(const operation& op, const critic_context& ctx) {
@@ -186,14 +198,70 @@ std::optional<issue> over_long(const operation& op, const critic_context& ctx) {
 // Growth is measured by applying the operation to a copy, so it counts
 // exactly what apply() would write (new id, new heading, merged lines). Only
 // operations that grow the playbook past the budget are blamed.
+// As apply() writes it: trimmed, each whitespace run one space.
+std::string collapse_whitespace(std::string_view s) {
+  std::string out;
+  bool space = false;
+  for (char c : s) {
+    if (std::isspace(static_cast<unsigned char>(c))) {
+      space = !out.empty();
+      continue;
+    }
+    if (space)
+      out += ' ';
+    space = false;
+    out += c;
+  }
+  return out;
+}
+
+bool same_section(std::string_view a, std::string_view b) {
+  auto x = collapse_whitespace(a), y = collapse_whitespace(b);
+  return x.size() == y.size() &&
+         std::equal(x.begin(), x.end(), y.begin(), [](char p, char q) {
+           return std::tolower(static_cast<unsigned char>(p)) ==
+                  std::tolower(static_cast<unsigned char>(q));
+         });
+}
+
+// The printed size of the playbook after `op`, from the round's facts: only
+// ADD and UPDATE can grow a playbook, and their growth is the bullet line
+// (and a new section heading) or the content difference.
+std::int64_t bytes_after(const operation& op, const critic_context& ctx) {
+  const auto& f = *ctx.facts;
+  auto content = static_cast<std::int64_t>(collapse_whitespace(op.content).size());
+  if (op.type == "UPDATE") {
+    for (const auto& b : f.bullets)
+      if (b.id == op.id)
+        return f.bytes + content - static_cast<std::int64_t>(b.content.size());
+    return f.bytes;
+  }
+  auto id = pb::make_bullet_id(pb::section_slug(op.section), f.next_id);
+  std::int64_t line = static_cast<std::int64_t>(id.size()) + 2 +
+                      static_cast<std::int64_t>(std::string_view{" helpful=0 harmful=0 :: "}.size()) +
+                      content + 1;
+  bool section_exists = false;
+  for (const auto& s : ctx.doc->sections)
+    section_exists |= !s.name.empty() && same_section(s.name, op.section);
+  if (!section_exists)
+    line += 3 + static_cast<std::int64_t>(collapse_whitespace(op.section).size()) + 1;
+  return f.bytes + line;
+}
+
 std::optional<issue> past_budget(const operation& op, const critic_context& ctx) {
   if (!carries_content(op) || !ctx.doc)
     return std::nullopt;
-  auto before = pb::token_estimate(*ctx.doc);
-  auto copy = *ctx.doc;
-  auto next = pb::next_id_after(copy);
-  apply(copy, {op}, next);
-  auto after = pb::token_estimate(copy);
+  std::int64_t before, after;
+  if (ctx.facts && (op.type == "ADD" || op.type == "UPDATE")) {
+    before = (ctx.facts->bytes + 3) / 4;
+    after = (bytes_after(op, ctx) + 3) / 4;
+  } else {
+    before = pb::token_estimate(*ctx.doc);
+    auto copy = *ctx.doc;
+    auto next = pb::next_id_after(copy);
+    apply(copy, {op}, next);
+    after = pb::token_estimate(copy);
+  }
   if (after <= before || after <= ctx.cfg.token_budget)
     return std::nullopt;
   return issue{"grows the playbook to " + std::to_string(after) + " tokens, past the budget " +
@@ -521,6 +589,16 @@ vote safety_of_delete(const operation& op, const critic_context& ctx) {
 }
 
 } // namespace
+
+round_facts::round_facts(const playbook::document& doc, const curation_config& cfg)
+    : bullets(pb::bullets(doc)),
+      index([&] {
+        std::vector<std::string> texts;
+        for (const auto& b : pb::bullets(doc))
+          texts.push_back(b.content);
+        return similarity_index{texts, cfg.dedup_threshold};
+      }()),
+      bytes(static_cast<std::int64_t>(pb::print(doc).size())), next_id(pb::next_id_after(doc)) {}
 
 vote completeness_vote(const operation& op, const critic_context& ctx) {
   if (!known_type(op))

@@ -3,6 +3,7 @@
 #pragma once
 
 #include "actors/evolution/curation.hpp"
+#include "actors/evolution/similarity.hpp"
 
 #include <string>
 #include <vector>
@@ -16,10 +17,23 @@ struct vote {
   bool actionable = false; // the curator can revise the operation to answer it
 };
 
+// Facts about the playbook that every operation of a round is judged
+// against, computed once per round so that each vote is cheap: without them a
+// round of n operations on a playbook of m bullets costs n·m similarity
+// comparisons and n copies of the playbook.
+struct round_facts {
+  round_facts(const playbook::document& doc, const curation_config& cfg);
+  std::vector<playbook::bullet> bullets; // in document order
+  similarity_index index;                // over the bullets' content
+  std::int64_t bytes = 0;                // of the printed playbook
+  std::int64_t next_id = 1;              // the id an ADD would take
+};
+
 // What a critic may look at besides the operation.
 struct critic_context {
   const playbook::document* doc = nullptr; // the playbook the operations apply to
   curation_config cfg;
+  const round_facts* facts = nullptr; // optional: makes the efficiency checks cheap
 };
 
 // completeness: favours ADDs backed by failures; disfavours deleting the only

@@ -167,7 +167,8 @@ critic_votes judge(const std::string& perspective, const std::string& playbook_t
   if (!rule)
     throw std::invalid_argument("no critic perspective named '" + perspective + "'");
   auto doc = playbook::parse(playbook_text);
-  critic_context ctx{&doc, cfg};
+  round_facts facts{doc, cfg};
+  critic_context ctx{&doc, cfg, &facts};
   critic_votes out{perspective, {}};
   out.votes.reserve(ops.size());
   for (const auto& op : ops)
