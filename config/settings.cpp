@@ -164,6 +164,7 @@ using oc = outcomes_settings;
 using jb = jobs_settings;
 using ev = evolution_settings;
 using evt = events_settings;
+using cq = critique_settings;
 
 constexpr std::int64_t day_s = 24 * 3600;
 
@@ -282,6 +283,11 @@ constexpr std::array registry{
         "Seconds one noop attempt may run before it is stopped and counted as failed"),
     int_key<&S::jobs, &jb::evolution_concurrency>(
         "jobs.evolution_concurrency", 1, 1024, "Evolution jobs one node runs at the same time"),
+    int_key<&S::jobs, &jb::critique_concurrency>(
+        "jobs.critique_concurrency", 1, 1024, "Critique jobs one node runs at the same time"),
+    int_key<&S::jobs, &jb::critique_max_run_time_s>(
+        "jobs.critique_max_run_time_s", 1, 86400,
+        "Seconds one critique attempt may run before it is stopped and counted as failed"),
     int_key<&S::jobs, &jb::noop_concurrency>("jobs.noop_concurrency", 1, 100000,
                                              "Noop jobs one node runs at the same time"),
     bool_key<&S::jobs, &jb::enable_noop>(
@@ -344,6 +350,10 @@ constexpr std::array registry{
     number_key<&S::evolution, &ev::min_improvement>(
         "evolution.min_improvement", 0, 1,
         "Rounds stop when the mean critic score improves by less than this"),
+
+    int_key<&S::critique, &cq::max_iterations>(
+        "critique.max_iterations", 1, 10,
+        "Critique iterations for requests that do not give max_iterations"),
 
     int_key<&S::events, &evt::retention_days>("events.retention_days", 1, 3650,
                                               "Days events are kept for replay before pruning"),

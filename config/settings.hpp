@@ -73,6 +73,8 @@ struct jobs_settings {
   int noop_max_run_time_s = 600;      // the same for noop jobs
   int evolution_concurrency = 4;    // evolution jobs one node runs at once
   int noop_concurrency = 4096;      // noop jobs one node runs at once
+  int critique_concurrency = 8;     // critique jobs one node runs at once
+  int critique_max_run_time_s = 600;
   bool enable_noop = false;         // the engine-measuring noop kind
   int retention_days = 30;          // finished jobs older than this are pruned
   int prune_batch = 500;            // rows deleted per pruning statement
@@ -98,6 +100,10 @@ struct evolution_settings {
   double min_improvement = 0.01;    // stop when the mean score improves by less, 0..1
 };
 
+struct critique_settings {
+  int max_iterations = 3; // for critique requests that do not say, 1..10
+};
+
 struct events_settings {
   int retention_days = 7;
 };
@@ -115,6 +121,7 @@ struct settings {
   outcomes_settings outcomes;
   jobs_settings jobs;
   evolution_settings evolution;
+  critique_settings critique;
   events_settings events;
   log_settings log;
 };

@@ -168,6 +168,10 @@ api_actor target_of(const gateway_targets& t, service s) {
       return t.ingestion;
     case service::jobs:
       return t.jobs;
+    case service::critiques:
+      return t.critiques;
+    case service::usage:
+      return t.usage;
     case service::system:
       break;
   }

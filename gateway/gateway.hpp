@@ -26,6 +26,8 @@ struct gateway_targets {
   api_actor playbooks;
   api_actor ingestion;
   api_actor jobs;
+  api_actor critiques;
+  api_actor usage;
   credential_actor verifier;
 };
 

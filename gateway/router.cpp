@@ -141,6 +141,12 @@ const std::vector<route>& routes() {
         "Cancel a job: queued at once, running at its next step"),
       r("POST", "/v1/jobs/{id}/retry", jobs, true, "jobs:write", false, 200,
         "Queue a failed or cancelled job again"),
+      r("POST", "/v1/critiques", critiques, true, "critiques:write", true, 202,
+        "Queue an iterative self-critique of a plan"),
+      r("GET", "/v1/critiques/{job_id}", critiques, true, "critiques:read", false, 200,
+        "A critique job with its iterations, final plan and why it converged"),
+      r("GET", "/v1/usage", usage, true, "usage:read", false, 200,
+        "Token and cost totals; ?from=&to=&group_by=day|playbook|operation|model"),
   };
   return table;
 }

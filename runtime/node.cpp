@@ -2,6 +2,7 @@
 
 #include "actors/accounts/accounts.hpp"
 #include "actors/critic/critic.hpp"
+#include "actors/critique/critique.hpp"
 #include "actors/evolution/evolution.hpp"
 #include "actors/ingestion/ingestion.hpp"
 #include "actors/job_runner/job_runner.hpp"
@@ -10,6 +11,7 @@
 #include "actors/scheduler/scheduler.hpp"
 #include "actors/playbooks/playbooks.hpp"
 #include "actors/system/system.hpp"
+#include "actors/usage/usage.hpp"
 #include "actors/voter/voter.hpp"
 #include "gateway/gateway.hpp"
 #include "gateway/http_server.hpp"
@@ -143,6 +145,8 @@ job_runner::runner_options runner_options_from(const config::settings& s, const 
   o.drain_grace = std::chrono::seconds{s.server.shutdown_grace_s};
   o.kinds.push_back({"evolution", s.jobs.evolution_concurrency, s.jobs.evolution_max_run_time_s,
                      evolution::spawn_evolution(sys, store, evolution_options_from(s, sys))});
+  o.kinds.push_back({"critique", s.jobs.critique_concurrency, s.jobs.critique_max_run_time_s,
+                     critique::spawn_critique_executor(sys, store)});
   if (s.jobs.enable_noop)
     o.kinds.push_back({"noop", s.jobs.noop_concurrency, s.jobs.noop_max_run_time_s,
                        job_runner::spawn_noop(sys)});
@@ -239,6 +243,8 @@ std::string node::start() {
       playbooks::spawn_playbooks(sys, store, s.playbooks),
       ingestion::spawn_ingestion(sys, store, {s.outcomes, s.jobs.max_attempts}),
       jobs::spawn_jobs_api(sys, store, {s.jobs.max_attempts, s.evolution.manual_triggers_per_hour}),
+      critique::spawn_critique_api(sys, store, {s.jobs.max_attempts, s.critique.max_iterations}),
+      usage::spawn_usage_api(sys, store),
       verifier};
   if (s.jobs.run_jobs) {
     m.runner =
@@ -264,7 +270,9 @@ std::string node::start() {
                  caf::actor_cast<caf::actor>(targets.accounts),
                  caf::actor_cast<caf::actor>(targets.playbooks),
                  caf::actor_cast<caf::actor>(targets.ingestion),
-                 caf::actor_cast<caf::actor>(targets.jobs), bridge.actor})
+                 caf::actor_cast<caf::actor>(targets.jobs),
+                 caf::actor_cast<caf::actor>(targets.critiques),
+                 caf::actor_cast<caf::actor>(targets.usage), bridge.actor})
     m.actors.push_back(a);
 
   auto listen = split_listen(s.server.listen);

@@ -1,0 +1,290 @@
+#include "actors/critique/critique.hpp"
+
+#include "actors/critique/plan_critique.hpp"
+#include "runtime/crypto.hpp"
+#include "runtime/handlers.hpp"
+#include "runtime/input.hpp"
+#include "runtime/job_queue.hpp"
+
+#include <cmath>
+#include <pqxx/pqxx>
+#include <set>
+
+namespace troupe::critique {
+namespace {
+
+using json = nlohmann::json;
+
+constexpr std::size_t max_goals = 50;
+constexpr std::size_t max_steps = 200;
+constexpr std::size_t max_goal_bytes = 2000;
+constexpr std::size_t max_step_bytes = 4000;
+constexpr std::size_t max_id_bytes = 64;
+
+// ---- reading a critique request ---------------------------------------------------
+
+std::vector<std::string> read_goals(const json& body) {
+  std::vector<std::string> goals;
+  if (auto one = input::string_field(body, "goal", {1, max_goal_bytes}, false))
+    goals.push_back(*one);
+  if (auto many = input::string_list_field(body, "goals", max_goals, max_goal_bytes))
+    for (auto& g : *many) {
+      if (g.empty())
+        throw invalid_argument("goals", "goals must not contain empty strings");
+      goals.push_back(g);
+    }
+  if (goals.empty())
+    throw invalid_argument("goal", "give the plan's goal (goal) or goals (goals)");
+  return goals;
+}
+
+std::vector<plan_step> read_steps(const json& body) {
+  auto it = body.find("plan");
+  if (it == body.end() || !it->is_array() || it->empty())
+    throw invalid_argument("plan", "plan must be a non-empty array of steps {id, text, depends_on}");
+  if (it->size() > max_steps)
+    throw api_error(413, "payload_too_large", "plan has more than 200 steps", "plan");
+  std::vector<plan_step> steps;
+  std::set<std::string> ids;
+  for (const auto& s : *it) {
+    if (!s.is_object())
+      throw invalid_argument("plan", "every step must be an object {id, text, depends_on}");
+    input::only_fields(s, {"id", "text", "depends_on"});
+    plan_step step;
+    step.id = *input::string_field(s, "id", {1, max_id_bytes}, true);
+    step.text = *input::string_field(s, "text", {1, max_step_bytes}, true);
+    step.depends_on = input::string_list_field(s, "depends_on", 50, max_id_bytes)
+                          .value_or(std::vector<std::string>{});
+    if (!ids.insert(step.id).second)
+      throw invalid_argument("plan", "step id '" + step.id + "' occurs more than once");
+    steps.push_back(std::move(step));
+  }
+  for (const auto& s : steps)
+    for (const auto& d : s.depends_on)
+      if (!ids.count(d))
+        throw invalid_argument("plan", "step '" + s.id + "' depends on unknown step '" + d + "'");
+  return steps;
+}
+
+// A number in [0, 1].
+double unit_number(const json& obj, const std::string& field) {
+  auto it = obj.find(field);
+  if (it == obj.end() || !it->is_number())
+    throw invalid_argument(field, field + " must be a number from 0 to 1");
+  double v = it->get<double>();
+  if (!std::isfinite(v) || v < 0 || v > 1)
+    throw invalid_argument(field, field + " must be a number from 0 to 1");
+  return v;
+}
+
+json read_request(const api_request& req, const critique_api_options& opts) {
+  auto body = input::object_body(req);
+  input::only_fields(body,
+                     {"goal", "goals", "plan", "max_iterations", "threshold", "weights"});
+  auto goals = read_goals(body);
+  auto steps = read_steps(body);
+  auto iterations =
+      input::int_field(body, "max_iterations", 1, 10, false).value_or(opts.default_max_iterations);
+  double threshold = body.contains("threshold") ? unit_number(body, "threshold") : 0.5;
+  json weights = {{"completeness", 0.4}, {"efficiency", 0.3}, {"safety", 0.3}};
+  if (auto w = body.find("weights"); w != body.end()) {
+    if (!w->is_object())
+      throw invalid_argument("weights", "weights must be {completeness, efficiency, safety}");
+    input::only_fields(*w, {"completeness", "efficiency", "safety"});
+    for (auto k : {"completeness", "efficiency", "safety"})
+      weights[k] = unit_number(*w, k);
+    double sum = weights["completeness"].get<double>() + weights["efficiency"].get<double>() +
+                 weights["safety"].get<double>();
+    if (std::abs(sum - 1.0) > 0.001)
+      throw invalid_argument("weights", "weights must sum to 1");
+  }
+  plan p{goals, steps};
+  return {{"plan", to_json(p)},
+          {"max_iterations", iterations},
+          {"threshold", threshold},
+          {"weights", weights}};
+}
+
+// ---- handlers -----------------------------------------------------------------------
+
+api_response create(pqxx::connection& conn, const api_request& req,
+                    const critique_api_options& opts) {
+  auto payload = read_request(req, opts);
+  auto id = crypto::uuid_v7();
+  pqxx::work tx{conn};
+  tx.exec_params("INSERT INTO jobs (id, kind, user_id, max_attempts, payload)"
+                 " VALUES ($1, 'critique', $2, $3, $4::jsonb)",
+                 id, req.caller.user_id, opts.max_attempts, payload.dump());
+  runtime::insert_events(tx, {{"critique.queued", req.caller.user_id, "", id, {{"job_id", id}}}});
+  runtime::notify_runners(tx, "critique");
+  tx.commit();
+  return json_response(202, {{"job_id", id}, {"status", "queued"}});
+}
+
+api_response get(pqxx::connection& conn, const api_request& req, const critique_api_options&) {
+  auto id = input::uuid_param(req, 0, "job_id");
+  pqxx::read_transaction tx{conn};
+  auto rows = tx.exec_params(
+      "SELECT json_build_object('id', id, 'kind', kind, 'status', status, 'attempt', attempt,"
+      " 'max_attempts', max_attempts, 'progress', progress, 'payload', payload,"
+      " 'result', result, 'error', error_message, 'errors', errors,"
+      " 'created_at', rfc3339(created_at), 'started_at', rfc3339(started_at),"
+      " 'completed_at', rfc3339(completed_at))::text"
+      " FROM jobs WHERE id = $1 AND user_id = $2 AND kind = 'critique'",
+      id, req.caller.user_id);
+  if (rows.empty())
+    throw not_found("critique");
+  auto job = json::parse(rows[0][0].c_str());
+  const auto& result = job["result"];
+  job["iterations"] = result.is_object() ? result.value("iterations", json::array()) : json::array();
+  job["final_plan"] = result.is_object() ? result.value("final_plan", json(nullptr)) : json(nullptr);
+  job["converged_because"] =
+      result.is_object() ? result.value("converged_because", json(nullptr)) : json(nullptr);
+  return json_response(200, job);
+}
+
+const runtime::handler_table<critique_api_options>& handlers() {
+  static const runtime::handler_table<critique_api_options> table = {
+      {"POST /v1/critiques", create},
+      {"GET /v1/critiques/{job_id}", get},
+  };
+  return table;
+}
+
+struct api_state {
+  static inline const char* name = "troupe.critiques";
+};
+
+api_actor::behavior_type api(api_actor::stateful_pointer<api_state> self, store_actor store,
+                             critique_api_options opts) {
+  return {
+      [=](api_request& req) {
+        return self->delegate(store, runtime::handler_task(handlers(), std::move(req), opts));
+      },
+  };
+}
+
+// ---- the executor ---------------------------------------------------------------------
+
+plan plan_of(const json& j) {
+  plan p;
+  p.goals = j["goals"].get<std::vector<std::string>>();
+  for (const auto& s : j["steps"])
+    p.steps.push_back({s["id"], s["text"], s["depends_on"].get<std::vector<std::string>>()});
+  return p;
+}
+
+critique_config config_of(const json& payload) {
+  critique_config cfg;
+  cfg.max_iterations = payload.value("max_iterations", 3);
+  cfg.voting.threshold = payload.value("threshold", 0.5);
+  const auto& w = payload["weights"];
+  cfg.voting.completeness = w.value("completeness", 0.4);
+  cfg.voting.efficiency = w.value("efficiency", 0.3);
+  cfg.voting.safety = w.value("safety", 0.3);
+  return cfg;
+}
+
+// Runs the critique and commits its result, fenced by the lease token.
+api_response run_and_commit(pqxx::connection& conn, const job_assignment& job) {
+  auto payload = json::parse(job.payload);
+  auto result = run(plan_of(payload["plan"]), config_of(payload));
+  json iterations = json::array(), rounds = json::array();
+  for (const auto& it : result.iterations) {
+    auto j = to_json(it);
+    iterations.push_back(j);
+    json accepted = json::array(), rejected = json::array();
+    for (const auto& f : it.feedback)
+      (f.value("accepted", false) ? accepted : rejected).push_back(f["id"]);
+    rounds.push_back({{"round_number", it.number},
+                      {"proposal", {{"plan", j["plan"]}, {"feedback", it.feedback}}},
+                      {"votes", it.feedback},
+                      {"aggregated_score", it.aggregated_score},
+                      {"accepted", accepted},
+                      {"rejected", rejected}});
+  }
+  json out = {{"iterations", iterations},
+              {"final_plan", to_json(result.final_plan)},
+              {"converged_because", result.converged_because}};
+  pqxx::work tx{conn};
+  auto done = tx.exec_params(
+      "UPDATE jobs SET status = 'completed', completed_at = now(), updated_at = now(),"
+      " lease_owner = NULL, lease_expires_at = NULL, result = $3::jsonb,"
+      " progress = jsonb_build_object('step', 'committed', 'iterations', $4::int)"
+      " WHERE id = $1 AND status = 'running' AND lease_token = $2 RETURNING user_id",
+      job.id, job.lease_token, out.dump(), static_cast<int>(iterations.size()));
+  if (done.empty())
+    return json_response(200, {{"lost", true}});
+  std::string user = done[0][0].c_str();
+  if (!rounds.empty())
+    tx.exec_params("INSERT INTO job_rounds (job_id, round_number, proposal, votes,"
+                   " aggregated_score, accepted, rejected)"
+                   " SELECT $1, x.round_number, x.proposal, x.votes, x.aggregated_score,"
+                   " x.accepted, x.rejected FROM jsonb_to_recordset($2::jsonb) AS x("
+                   " round_number int, proposal jsonb, votes jsonb, aggregated_score float8,"
+                   " accepted jsonb, rejected jsonb)",
+                   job.id, rounds.dump());
+  std::vector<runtime::event_row> events;
+  for (const auto& it : iterations)
+    events.push_back({"critique.iteration", user, "", job.id,
+                      {{"job_id", job.id},
+                       {"number", it["number"]},
+                       {"aggregated_score", it["aggregated_score"]}}});
+  events.push_back({"job.completed", user, "", job.id,
+                    {{"job_id", job.id},
+                     {"kind", "critique"},
+                     {"converged_because", result.converged_because}}});
+  runtime::insert_events(tx, events);
+  tx.commit();
+  return json_response(200, {{"lost", false}});
+}
+
+struct executor_state {
+  static inline const char* name = "troupe.critique";
+};
+
+job_executor_actor::behavior_type executor(job_executor_actor::stateful_pointer<executor_state> self,
+                                           store_actor store) {
+  return {
+      [=](job_assignment& job) -> caf::result<job_result> {
+        auto promise = self->make_response_promise<job_result>();
+        self->request(store, caf::infinite,
+                      db_task{[job](pqxx::connection& c) { return run_and_commit(c, job); }, job.id})
+            .then(
+                [=](api_response& r) mutable {
+                  job_result out{job.id, job.lease_token, "completed", true, true, "", ""};
+                  if (r.status != 200) {
+                    out.status = "failed";
+                    out.committed = false;
+                    auto body = json::parse(r.body, nullptr, false);
+                    out.error = body.is_object() && body.contains("error")
+                                    ? body["error"].value("message", "error")
+                                    : "status " + std::to_string(r.status);
+                  } else if (json::parse(r.body).value("lost", false)) {
+                    out.status = "lost";
+                    out.committed = false;
+                  }
+                  promise.deliver(std::move(out));
+                },
+                [=](caf::error& e) mutable {
+                  promise.deliver(job_result{job.id, job.lease_token, "failed", false, true,
+                                             "store failed: " + caf::to_string(e), ""});
+                });
+        return promise;
+      },
+      // One step: nothing to stop between.
+      [=](stop_job_atom, const std::string&) {},
+  };
+}
+
+} // namespace
+
+api_actor spawn_critique_api(caf::actor_system& sys, store_actor store, critique_api_options opts) {
+  return sys.spawn(api, std::move(store), opts);
+}
+
+job_executor_actor spawn_critique_executor(caf::actor_system& sys, store_actor store) {
+  return sys.spawn(executor, std::move(store));
+}
+
+} // namespace troupe::critique

@@ -1,0 +1,25 @@
+// Critique jobs: the API that queues them and the executor that runs them.
+//
+//   POST /v1/critiques ─► jobs row (kind critique, payload = the plan) ─► runner
+//        ─► critique executor: run() ─► one fenced transaction: job completed with
+//           {iterations, final_plan, converged_because}, job_rounds, critique.iteration
+//           events
+//   GET /v1/critiques/{job_id} ─► the job with its iterations
+#pragma once
+
+#include "messages/api.hpp"
+#include "messages/jobs.hpp"
+#include "messages/store.hpp"
+
+namespace troupe::critique {
+
+struct critique_api_options {
+  int max_attempts = 3;
+  int default_max_iterations = 3;
+};
+
+api_actor spawn_critique_api(caf::actor_system& sys, store_actor store, critique_api_options opts);
+
+job_executor_actor spawn_critique_executor(caf::actor_system& sys, store_actor store);
+
+} // namespace troupe::critique

@@ -1,0 +1,89 @@
+// Iterative self-critique of a plan (evolution.md, "Critique jobs"): the
+// built-in plan critics, the same voting rule as evolution, refinement and
+// convergence. Pure logic, deterministic.
+//
+//   plan v1 ─► critics find feedback items ─► every critic votes on every item
+//          ─► decide() (weights, threshold, veto) ─► accepted items applied ─► plan v2 …
+//   stop: no feedback (no_actionable_feedback) | max_iterations | the mean
+//   score improved by less than min_improvement (no_improvement)
+#pragma once
+
+#include "actors/evolution/critics.hpp"
+
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+namespace troupe::critique {
+
+struct plan_step {
+  std::string id;
+  std::string text;
+  std::vector<std::string> depends_on;
+};
+
+struct plan {
+  std::vector<std::string> goals;
+  std::vector<plan_step> steps;
+};
+
+// A critic's suggestion.
+//  add_step      {text, after (step id or "" for the end)}      — completeness: an unaddressed goal
+//  remove_step   {step}                                          — efficiency: a duplicate step
+//  parallelize   {step, other}                                   — efficiency: independent consecutive steps
+//  reorder       {step, before}                                  — a step placed before one it depends on
+//  add_safeguard {step, text}                                    — safety: a risky step without backup/verification
+struct feedback_item {
+  std::string id;     // "f1", "f2", … in the order found
+  std::string critic; // completeness | efficiency | safety
+  std::string kind;
+  std::string step;   // the step it concerns ("" for add_step at the end)
+  std::string other;  // parallelize: the second step; reorder: the step to come before
+  std::string text;   // add_step / add_safeguard: the new step's text; otherwise a one-line reason
+};
+
+struct votes {
+  evolution::vote completeness, efficiency, safety;
+};
+
+struct critique_config {
+  evolution::voter_config voting; // weights, threshold (default 0.5), veto
+  int max_iterations = 3;
+  double min_improvement = 0.01;
+  double duplicate_threshold = 0.8; // duplicate steps: similarity >= this
+};
+
+// The feedback of all three critics on a plan, completeness first.
+std::vector<feedback_item> find_feedback(const plan& p, const critique_config& cfg);
+
+// Every critic's vote on one item.
+votes vote_on(const feedback_item& item, const plan& p);
+
+// Applies accepted items in order; new steps get fresh ids ("s<n>", n past
+// the largest numeric suffix in use). A safeguard step is inserted right
+// before its step, which then depends on it.
+plan apply_feedback(const plan& p, const std::vector<feedback_item>& accepted);
+
+struct iteration {
+  int number = 0;
+  plan before;
+  nlohmann::json feedback; // [{id, critic, text, kind, step, votes:{…}, score, accepted}]
+  double aggregated_score = 0;
+};
+
+struct critique_result {
+  std::vector<iteration> iterations;
+  plan final_plan;
+  std::string converged_because; // no_actionable_feedback | max_iterations | no_improvement
+};
+
+critique_result run(const plan& p, const critique_config& cfg);
+
+nlohmann::json to_json(const plan& p);
+nlohmann::json to_json(const iteration& it);
+
+// Words that make a step risky, and words that make a step a safeguard.
+bool risky(const std::string& text);
+bool safeguard(const std::string& text);
+
+} // namespace troupe::critique
