@@ -1,4 +1,5 @@
 #include "runtime/embedded_postgres.hpp"
+#include "tests/integration/harness.hpp"
 
 #include <gtest/gtest.h>
 #include <pqxx/pqxx>
@@ -116,16 +117,6 @@ bool is_zombie(pid_t pid) {
          line[close_paren + 2] == 'Z';
 }
 
-template <typename Condition>
-bool eventually(Condition condition, std::chrono::seconds timeout = std::chrono::seconds(30)) {
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (!condition()) {
-    if (std::chrono::steady_clock::now() >= deadline) return false;
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
-  return true;
-}
-
 TEST(EmbeddedPostgres, FindsServerBinaries) {
   const std::string bindir = rt::find_postgres_bindir();
   ASSERT_FALSE(bindir.empty());
@@ -198,7 +189,7 @@ TEST(EmbeddedPostgres, RecoversFromKilledPostmaster) {
   pid_t pid = postmaster_pid(pg.cluster_dir());
   ASSERT_GT(pid, 0);
   ASSERT_EQ(::kill(pid, SIGKILL), 0);
-  ASSERT_TRUE(eventually([&] { return is_zombie(pid); }));
+  ASSERT_TRUE(troupe::test::eventually([&] { return is_zombie(pid); }));
   pg.start();
   EXPECT_TRUE(pg.owns_server());
   EXPECT_NE(postmaster_pid(pg.cluster_dir()), pid);
