@@ -62,6 +62,18 @@ enqueued enqueue_evolution(pqxx::transaction_base& tx, const std::string& user_i
   return {id, true, "queued"};
 }
 
+void insert_rounds(pqxx::transaction_base& tx, const std::string& job_id, const json& rounds) {
+  if (rounds.empty())
+    return;
+  tx.exec_params("INSERT INTO job_rounds (job_id, round_number, proposal, votes,"
+                 " aggregated_score, accepted, rejected)"
+                 " SELECT $1, x.round_number, x.proposal, x.votes, x.aggregated_score,"
+                 " x.accepted, x.rejected FROM jsonb_to_recordset($2::jsonb) AS x("
+                 " round_number int, proposal jsonb, votes jsonb, aggregated_score float8,"
+                 " accepted jsonb, rejected jsonb)",
+                 job_id, rounds.dump());
+}
+
 void notify_runners(pqxx::transaction_base& tx, const std::string& kind) {
   tx.exec_params("SELECT pg_notify($1, $2)", jobs_channel, kind);
 }

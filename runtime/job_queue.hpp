@@ -43,6 +43,11 @@ enqueued enqueue_evolution(pqxx::transaction_base& tx, const std::string& user_i
                            const std::string& playbook_id, int max_attempts,
                            const std::string& trigger, int pending_outcomes);
 
+// Stores a job's rounds: `rounds` is an array of {round_number, proposal,
+// votes, aggregated_score, accepted, rejected}.
+void insert_rounds(pqxx::transaction_base& tx, const std::string& job_id,
+                   const nlohmann::json& rounds);
+
 // NOTIFY the job runners (delivered when the transaction commits).
 void notify_runners(pqxx::transaction_base& tx, const std::string& kind);
 

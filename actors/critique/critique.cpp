@@ -216,14 +216,7 @@ api_response run_and_commit(pqxx::connection& conn, const job_assignment& job) {
   if (done.empty())
     return json_response(200, {{"lost", true}});
   std::string user = done[0][0].c_str();
-  if (!rounds.empty())
-    tx.exec_params("INSERT INTO job_rounds (job_id, round_number, proposal, votes,"
-                   " aggregated_score, accepted, rejected)"
-                   " SELECT $1, x.round_number, x.proposal, x.votes, x.aggregated_score,"
-                   " x.accepted, x.rejected FROM jsonb_to_recordset($2::jsonb) AS x("
-                   " round_number int, proposal jsonb, votes jsonb, aggregated_score float8,"
-                   " accepted jsonb, rejected jsonb)",
-                   job.id, rounds.dump());
+  runtime::insert_rounds(tx, job.id, rounds);
   std::vector<runtime::event_row> events;
   for (const auto& it : iterations)
     events.push_back({"critique.iteration", user, "", job.id,

@@ -105,31 +105,11 @@ bool is_alnum(char c) {
   return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
 }
 
-bool is_space(char c) {
-  return c == ' ' || c == '\t' || c == '\n' || c == '\v' || c == '\f' || c == '\r';
-}
-
 char to_lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
 
-// Trimmed, each whitespace run one space (so also one line).
-std::string collapse(std::string_view s) {
-  std::string out;
-  bool space = false;
-  for (char c : s) {
-    if (is_space(c)) {
-      space = !out.empty();
-      continue;
-    }
-    if (space)
-      out += ' ';
-    space = false;
-    out += c;
-  }
-  return out;
-}
 
 std::string normalized(std::string_view s) {
-  auto out = collapse(s);
+  auto out = evolution::collapse_whitespace(s);
   std::transform(out.begin(), out.end(), out.begin(), to_lower);
   return out;
 }
@@ -322,7 +302,7 @@ void completeness_critic(const plan& p, std::vector<feedback_item>& out) {
     if (std::any_of(proposed.begin(), proposed.end(),
                     [&](const std::string& t) { return addresses(t, words); }))
       continue;
-    auto text = std::string(add_step_prefix) + collapse(g);
+    auto text = std::string(add_step_prefix) + evolution::collapse_whitespace(g);
     proposed.push_back(text);
     out.push_back(item("completeness", "add_step", "", "", std::move(text)));
   }
@@ -386,7 +366,7 @@ void safety_critic(const plan& p, std::vector<feedback_item>& out) {
     if (before || after)
       continue;
     out.push_back(item("safety", "add_safeguard", steps[i].id, "",
-                       std::string(safeguard_prefix) + collapse(text)));
+                       std::string(safeguard_prefix) + evolution::collapse_whitespace(text)));
   }
 }
 
@@ -467,7 +447,7 @@ votes vote_on(const feedback_item& it, const plan& p) {
   auto row = std::find_if(vote_table.begin(), vote_table.end(),
                           [&](const vote_row& r) { return r.kind == it.kind; });
   if (row == vote_table.end()) {
-    auto v = make_vote(disagree, "unknown feedback kind \"" + collapse(it.kind) + "\"");
+    auto v = make_vote(disagree, "unknown feedback kind \"" + evolution::collapse_whitespace(it.kind) + "\"");
     return {v, v, v};
   }
   votes out{make_vote(row->completeness, std::string(row->completeness_reason)),

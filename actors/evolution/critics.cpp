@@ -198,23 +198,6 @@ std::optional<issue> over_long(const operation& op, const critic_context& ctx) {
 // Growth is measured by applying the operation to a copy, so it counts
 // exactly what apply() would write (new id, new heading, merged lines). Only
 // operations that grow the playbook past the budget are blamed.
-// As apply() writes it: trimmed, each whitespace run one space.
-std::string collapse_whitespace(std::string_view s) {
-  std::string out;
-  bool space = false;
-  for (char c : s) {
-    if (std::isspace(static_cast<unsigned char>(c))) {
-      space = !out.empty();
-      continue;
-    }
-    if (space)
-      out += ' ';
-    space = false;
-    out += c;
-  }
-  return out;
-}
-
 bool same_section(std::string_view a, std::string_view b) {
   auto x = collapse_whitespace(a), y = collapse_whitespace(b);
   return x.size() == y.size() &&

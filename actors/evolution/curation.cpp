@@ -94,9 +94,6 @@ std::string join(const std::vector<std::string>& parts, std::string_view sep) {
   return join(std::vector<std::string_view>(parts.begin(), parts.end()), sep);
 }
 
-// Trimmed, every whitespace run (line breaks included) one space: a bullet
-// is one line, so content must never carry a line break into print().
-std::string collapse_whitespace(std::string_view s) { return join(split_whitespace(s), " "); }
 
 std::size_t word_count(std::string_view s) {
   std::size_t n = 0;
@@ -702,6 +699,8 @@ std::vector<std::string> enforce_budget(playbook::document& doc, const curation_
   }
   return out;
 }
+
+std::string collapse_whitespace(std::string_view s) { return join(split_whitespace(s), " "); }
 
 std::string diff_summary(const std::vector<std::string>& applied) {
   std::size_t shown = std::min(applied.size(), summary_items);

@@ -83,6 +83,10 @@ std::vector<std::string> apply(playbook::document& doc, const std::vector<operat
 // the document fits.
 std::vector<std::string> enforce_budget(playbook::document& doc, const curation_config& cfg);
 
+// Trimmed, every whitespace run (line breaks included) one space: how a
+// bullet's content and a section name are written.
+std::string collapse_whitespace(std::string_view s);
+
 // "first ten descriptions, then …and N more".
 std::string diff_summary(const std::vector<std::string>& applied);
 

@@ -144,14 +144,7 @@ api_response commit(pqxx::connection& conn, const job_assignment& job, const run
                       {"aggregated_score", r["aggregated_score"]},
                       {"accepted", r["accepted"]},
                       {"rejected", r["rejected"]}});
-  if (!rounds.empty())
-    tx.exec_params("INSERT INTO job_rounds (job_id, round_number, proposal, votes,"
-                   " aggregated_score, accepted, rejected)"
-                   " SELECT $1, x.round_number, x.proposal, x.votes, x.aggregated_score,"
-                   " x.accepted, x.rejected FROM jsonb_to_recordset($2::jsonb) AS x("
-                   " round_number int, proposal jsonb, votes jsonb, aggregated_score float8,"
-                   " accepted jsonb, rejected jsonb)",
-                   job.id, rounds.dump());
+  runtime::insert_rounds(tx, job.id, rounds);
   json result = {{"outcomes_processed", n},
                  {"counter_updates", p.counter_updates},
                  {"operations_applied", p.applied.size()},
