@@ -226,3 +226,52 @@ TEST(Cli, ServeBootstrapsAnAdminAnswersAndDrainsOnSigterm) {
 }
 
 } // namespace
+
+namespace {
+
+// SIGHUP re-reads the configuration file and applies the log level: a node
+// started at `warn` logs nothing per request, and after the file says
+// `debug` and SIGHUP arrives, every request leaves a line.
+TEST(Cli, SighupReloadsTheLogLevel) {
+  temp_dir data;
+  auto config = data.path() + "/troupe.toml";
+  std::ofstream{config} << "[log]\nlevel = \"warn\"\n";
+  auto err_path = data.path() + "/serve.err";
+  pid_t pid = fork();
+  if (pid == 0) {
+    int err = open(err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    dup2(err, 2);
+    execl(TROUPE_BINARY, TROUPE_BINARY, "serve", "--config", config.c_str(), "--data-dir",
+          data.path().c_str(), "--listen", "127.0.0.1:0", "--database-url",
+          shared_database().conninfo().c_str(), static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  ASSERT_TRUE(eventually([&] { return std::filesystem::exists(data.path() + "/listen.addr"); }))
+      << slurp(err_path);
+  auto address = slurp(data.path() + "/listen.addr");
+  address.pop_back();
+  http_client c{address};
+  ASSERT_EQ(c.send("GET", "/healthz", "", {{"X-Request-Id", "before-reload"}}).status, 200);
+  std::ofstream{config, std::ios::trunc} << "[log]\nlevel = \"debug\"\n";
+  kill(pid, SIGHUP);
+  ASSERT_TRUE(eventually([&] {
+    return slurp(err_path).find("configuration reloaded") != std::string::npos;
+  })) << slurp(err_path);
+  ASSERT_EQ(c.send("GET", "/healthz", "", {{"X-Request-Id", "after-reload"}}).status, 200);
+  EXPECT_TRUE(eventually([&] { return slurp(err_path).find("after-reload") != std::string::npos; }))
+      << slurp(err_path);
+  EXPECT_EQ(slurp(err_path).find("before-reload"), std::string::npos);
+  // A broken file on reload keeps the running configuration.
+  std::ofstream{config, std::ios::trunc} << "[log]\nlevel = \"loud\"\n";
+  kill(pid, SIGHUP);
+  EXPECT_TRUE(eventually([&] {
+    return slurp(err_path).find("configuration reload failed") != std::string::npos;
+  })) << slurp(err_path);
+  kill(pid, SIGTERM);
+  int status = 0;
+  ASSERT_TRUE(eventually([&] { return waitpid(pid, &status, WNOHANG) == pid; },
+                         std::chrono::seconds{60}));
+  EXPECT_EQ(WEXITSTATUS(status), 0);
+}
+
+} // namespace
