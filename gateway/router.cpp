@@ -23,10 +23,10 @@ bool is_param(std::string_view segment) {
   return segment.size() > 2 && segment.front() == '{' && segment.back() == '}';
 }
 
-// Fills `params` when `path` fits `pattern`.
-bool fits(std::string_view pattern, std::string_view path, std::vector<std::string>& params) {
+// Fills `params` when the request path, split into `have`, fits `pattern`.
+bool fits(std::string_view pattern, const std::vector<std::string_view>& have,
+          std::vector<std::string>& params) {
   auto want = split_path(pattern);
-  auto have = split_path(path);
   if (want.size() != have.size())
     return false;
   params.clear();
@@ -155,8 +155,9 @@ match_result match(std::string_view method, std::string_view path) {
   match_result result;
   std::set<std::string> allowed;
   std::vector<std::string> params;
+  auto have = split_path(path); // once, not once per route
   for (const auto& rt : routes()) {
-    if (!fits(rt.path, path, params))
+    if (!fits(rt.path, have, params))
       continue;
     if (rt.method == method) {
       result.kind = match_result::found;

@@ -36,9 +36,6 @@ bool is_alnum(char c) {
 
 bool is_upper_alnum(char c) { return (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'); }
 
-// The word bytes of similarity.hpp, so "three words" means the same here.
-bool is_word_byte(char c) { return is_alnum(c) || static_cast<unsigned char>(c) >= 0x80; }
-
 char to_lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
 
 std::string lower(std::string_view s) {
@@ -47,16 +44,6 @@ std::string lower(std::string_view s) {
   return out;
 }
 
-std::size_t word_count(std::string_view s) {
-  std::size_t n = 0;
-  bool in_word = false;
-  for (char c : s) {
-    bool w = is_word_byte(c);
-    n += (w && !in_word) ? 1 : 0;
-    in_word = w;
-  }
-  return n;
-}
 
 // Characters are UTF-8 code points, as the curator counts them when shortening.
 std::size_t char_count(std::string_view s) {

@@ -95,16 +95,6 @@ std::string join(const std::vector<std::string>& parts, std::string_view sep) {
 }
 
 
-std::size_t word_count(std::string_view s) {
-  std::size_t n = 0;
-  bool in_word = false;
-  for (char c : s) {
-    bool w = is_word_byte(c);
-    n += (w && !in_word) ? 1 : 0;
-    in_word = w;
-  }
-  return n;
-}
 
 bool is_continuation_byte(char c) { return (static_cast<unsigned char>(c) & 0xC0) == 0x80; }
 
@@ -698,6 +688,17 @@ std::vector<std::string> enforce_budget(playbook::document& doc, const curation_
     lines = std::move(kept);
   }
   return out;
+}
+
+std::size_t word_count(std::string_view s) {
+  std::size_t n = 0;
+  bool in_word = false;
+  for (char c : s) {
+    bool w = is_word_byte(c);
+    n += (w && !in_word) ? 1 : 0;
+    in_word = w;
+  }
+  return n;
 }
 
 std::string collapse_whitespace(std::string_view s) { return join(split_whitespace(s), " "); }

@@ -87,6 +87,10 @@ std::vector<std::string> enforce_budget(playbook::document& doc, const curation_
 // bullet's content and a section name are written.
 std::string collapse_whitespace(std::string_view s);
 
+// Words as similarity.hpp counts them (runs of ASCII letters, digits and
+// bytes >= 0x80).
+std::size_t word_count(std::string_view s);
+
 // "first ten descriptions, then …and N more".
 std::string diff_summary(const std::vector<std::string>& applied);
 
