@@ -54,7 +54,7 @@ snapshot_data make_snapshot(int bullets, int outcomes) {
     auto status = statuses[i % 3];
     std::string notes = i % 2 ? "Lesson: " + words(rng, vocabulary, 10) + "." : "";
     snap.outcomes.push_back({"o" + std::to_string(i), status, notes, "",
-                             {ids[pick_id(rng)], ids[pick_id(rng)]}});
+                             {ids[pick_id(rng)], ids[pick_id(rng)]}, ""});
   }
   return snap;
 }

@@ -153,6 +153,7 @@ constexpr key_spec enum_key(std::string_view name, std::string_view allowed,
 
 std::optional<std::string> check_listen(const std::string& text);
 std::optional<std::string> check_database_url(const std::string& text);
+std::optional<std::string> check_llm_urls(const std::string& text);
 
 using S = settings;
 using srv = server_settings;
@@ -165,6 +166,7 @@ using jb = jobs_settings;
 using ev = evolution_settings;
 using evt = events_settings;
 using cq = critique_settings;
+using lm = llm_settings;
 
 constexpr std::int64_t day_s = 24 * 3600;
 
@@ -311,8 +313,9 @@ constexpr std::array registry{
     int_key<&S::evolution, &ev::manual_triggers_per_hour>(
         "evolution.manual_triggers_per_hour", 0, 1000000,
         "Manual evolution triggers allowed per playbook per hour"),
-    enum_key<&S::evolution, &ev::engine>("evolution.engine", "builtin",
-                                         "Engine that proposes and judges playbook changes"),
+    enum_key<&S::evolution, &ev::engine>(
+        "evolution.engine", "builtin|llm",
+        "Reflector and curator: builtin rules, or an OpenAI-compatible model ([llm])"),
     number_key<&S::evolution, &ev::dedup_threshold>(
         "evolution.dedup_threshold", 0.01, 1,
         "Similarity (Jaccard of words and word pairs) at or above which two bullets are "
@@ -350,10 +353,50 @@ constexpr std::array registry{
     number_key<&S::evolution, &ev::min_improvement>(
         "evolution.min_improvement", 0, 1,
         "Rounds stop when the mean critic score improves by less than this"),
+    enum_key<&S::evolution, &ev::completeness_critic>(
+        "evolution.completeness_critic", "builtin|llm",
+        "The completeness critic: builtin rules, or the model of [llm]"),
+    enum_key<&S::evolution, &ev::efficiency_critic>(
+        "evolution.efficiency_critic", "builtin|llm",
+        "The efficiency critic: builtin rules, or the model of [llm]"),
+    enum_key<&S::evolution, &ev::safety_critic>(
+        "evolution.safety_critic", "builtin|llm",
+        "The safety critic: builtin rules, or the model of [llm]"),
 
     int_key<&S::critique, &cq::max_iterations>(
         "critique.max_iterations", 1, 10,
         "Critique iterations for requests that do not give max_iterations"),
+
+    string_key<&S::llm, &lm::base_url>(
+        "llm.base_url",
+        "Chat-completions base URL(s), comma-separated, tried in order (\"/chat/completions\" "
+        "is appended)",
+        &check_llm_urls),
+    string_key<&S::llm, &lm::model>(
+        "llm.model", "Model name, or one per base_url, comma-separated"),
+    string_key<&S::llm, &lm::api_key_env>(
+        "llm.api_key_env",
+        "Environment variable holding the API key (or one per base_url, comma-separated); empty "
+        "sends no key"),
+    int_key<&S::llm, &lm::max_retries>(
+        "llm.max_retries", 0, 10,
+        "Retries per provider on 429, 5xx and time-outs; also the invalid answers a step "
+        "tolerates before it falls back to the builtin rules"),
+    int_key<&S::llm, &lm::max_concurrency>("llm.max_concurrency", 1, 256,
+                                           "Model calls in flight at once on this node"),
+    int_key<&S::llm, &lm::timeout_ms>("llm.timeout_ms", 100, 600000,
+                                      "Time limit of one model call in milliseconds"),
+    int_key<&S::llm, &lm::backoff_base_ms>("llm.backoff_base_ms", 1, 600000,
+                                           "First retry delay in milliseconds; doubles per retry"),
+    int_key<&S::llm, &lm::backoff_max_ms>("llm.backoff_max_ms", 1, 3600000,
+                                          "Cap of the retry delay (and of Retry-After)"),
+    int_key<&S::llm, &lm::max_tokens>("llm.max_tokens", 16, 200000,
+                                      "Completion tokens asked for per call"),
+    number_key<&S::llm, &lm::prompt_price_per_million>(
+        "llm.prompt_price_per_million", 0, 1e6, "USD per million prompt tokens, for usage records"),
+    number_key<&S::llm, &lm::completion_price_per_million>(
+        "llm.completion_price_per_million", 0, 1e6,
+        "USD per million completion tokens, for usage records"),
 
     int_key<&S::events, &evt::retention_days>("events.retention_days", 1, 3650,
                                               "Days events are kept for replay before pruning"),
@@ -532,6 +575,13 @@ std::optional<std::string> check_listen(const std::string& text) {
 
 bool is_postgres_url(std::string_view text) {
   return text.starts_with("postgres://") || text.starts_with("postgresql://");
+}
+
+std::optional<std::string> check_llm_urls(const std::string& text) {
+  for (const auto& url : split_list(text))
+    if (url.rfind("http://", 0) != 0 && url.rfind("https://", 0) != 0)
+      return "every base URL must start with http:// or https://";
+  return std::nullopt;
 }
 
 std::optional<std::string> check_database_url(const std::string& text) {
@@ -915,7 +965,28 @@ std::optional<std::string> check_vote_weights(const settings& s) {
          text;
 }
 
-constexpr std::array cross_key_checks{&check_vote_weights};
+// A model is needed as soon as one step uses it, and every list names one
+// entry, or one per base_url.
+std::optional<std::string> check_llm(const settings& s) {
+  const auto& e = s.evolution;
+  bool used = e.engine == "llm" || e.completeness_critic == "llm" ||
+              e.efficiency_critic == "llm" || e.safety_critic == "llm";
+  auto urls = split_list(s.llm.base_url);
+  if (used && urls.empty())
+    return std::string("llm.base_url must be set when evolution.engine or a critic is \"llm\"");
+  for (auto [key, text] : {std::pair{"llm.model", &s.llm.model},
+                           std::pair{"llm.api_key_env", &s.llm.api_key_env}}) {
+    auto n = split_list(*text).size();
+    if (n > 1 && n != urls.size())
+      return std::string(key) + " lists " + std::to_string(n) + " entries for " +
+             std::to_string(urls.size()) + " base URL(s); give one, or one per base URL";
+  }
+  if (used && split_list(s.llm.model).empty())
+    return std::string("llm.model must be set when evolution.engine or a critic is \"llm\"");
+  return std::nullopt;
+}
+
+constexpr std::array cross_key_checks{&check_vote_weights, &check_llm};
 
 std::optional<std::string> check_cross_keys(const settings& s) {
   for (auto check : cross_key_checks)
@@ -1006,6 +1077,22 @@ std::map<std::string, std::string> process_environment() {
     env.emplace(std::string(text.substr(0, eq)), std::string(text.substr(eq + 1)));
   }
   return env;
+}
+
+std::vector<std::string> split_list(const std::string& text) {
+  std::vector<std::string> out;
+  std::size_t start = 0;
+  while (start <= text.size()) {
+    auto comma = text.find(',', start);
+    if (comma == std::string::npos)
+      comma = text.size();
+    auto first = text.find_first_not_of(" \t", start);
+    auto last = text.find_last_not_of(" \t", comma == 0 ? 0 : comma - 1);
+    if (first != std::string::npos && first < comma && last != std::string::npos && last >= first)
+      out.push_back(text.substr(first, last - first + 1));
+    start = comma + 1;
+  }
+  return out;
 }
 
 } // namespace troupe::config

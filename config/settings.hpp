@@ -85,7 +85,7 @@ struct evolution_settings {
   int max_outcomes_per_job = 100;
   int max_staleness_s = 24 * 3600;  // evolve a playbook with pending outcomes this stale; 0 = never
   int manual_triggers_per_hour = 10;
-  std::string engine = "builtin";   // builtin (the LLM engine comes later)
+  std::string engine = "builtin";   // builtin | llm (reflector and curator)
   double dedup_threshold = 0.8;     // near-duplicate: similarity >= this, 0.01..1
   int prune_margin = 2;             // DELETE when harmful >= helpful + margin (and >= 2), 0..1000
   int max_bullet_chars = 400;       // longer bullet content is shortened, 20..10000
@@ -98,6 +98,26 @@ struct evolution_settings {
   bool safety_veto = true;          // a critical safety 0.0 rejects regardless of score
   int max_rounds = 3;               // critique/vote rounds per job, 1..20
   double min_improvement = 0.01;    // stop when the mean score improves by less, 0..1
+  std::string completeness_critic = "builtin"; // builtin | llm, each critic on its own
+  std::string efficiency_critic = "builtin";
+  std::string safety_critic = "builtin";
+};
+
+// The OpenAI-compatible endpoint(s) the llm engine and llm critics ask.
+// base_url, model and api_key_env are comma-separated lists: one entry per
+// provider, tried in order (model and api_key_env may give one entry for all).
+struct llm_settings {
+  std::string base_url;                    // e.g. https://api.openai.com/v1
+  std::string model = "gpt-4o-mini";
+  std::string api_key_env = "OPENAI_API_KEY"; // environment variable holding the key; "" = none
+  int max_retries = 3;                     // HTTP retries per provider, and invalid answers per step
+  int max_concurrency = 4;                 // calls in flight per node
+  int timeout_ms = 60000;                  // one HTTP call, connect included
+  int backoff_base_ms = 500;
+  int backoff_max_ms = 10000;
+  int max_tokens = 2048;                   // completion tokens asked for per call
+  double prompt_price_per_million = 0;     // USD per million prompt tokens
+  double completion_price_per_million = 0; // USD per million completion tokens
 };
 
 struct critique_settings {
@@ -122,6 +142,7 @@ struct settings {
   jobs_settings jobs;
   evolution_settings evolution;
   critique_settings critique;
+  llm_settings llm;
   events_settings events;
   log_settings log;
 };
@@ -159,6 +180,9 @@ std::string example_toml();
 
 // The effective configuration as TOML, secrets masked as "***".
 std::string effective_toml(const settings& s);
+
+// A comma-separated list: entries trimmed of blanks, empty entries dropped.
+std::vector<std::string> split_list(const std::string& text);
 
 // The process environment as a map.
 std::map<std::string, std::string> process_environment();

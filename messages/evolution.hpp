@@ -57,15 +57,23 @@ typename Inspector::result_type inspect(Inspector& f, critique_request& x) {
   return f(caf::meta::type_name("troupe.critique_request"), x.playbook, x.operations, x.cfg);
 }
 
-// One critic's votes, one per operation, in order.
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, llm_usage& x) {
+  return f(caf::meta::type_name("troupe.llm_usage"), x.operation, x.model, x.prompt_tokens,
+           x.completion_tokens, x.cost_usd, x.calls, x.invalid_answers, x.fallbacks);
+}
+
+// One critic's votes, one per operation, in order, and the model use they
+// cost (empty for a builtin critic).
 struct critic_votes {
   std::string perspective; // completeness | efficiency | safety
   std::vector<vote> votes;
+  std::vector<llm_usage> usage;
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, critic_votes& x) {
-  return f(caf::meta::type_name("troupe.critic_votes"), x.perspective, x.votes);
+  return f(caf::meta::type_name("troupe.critic_votes"), x.perspective, x.votes, x.usage);
 }
 
 struct vote_request {

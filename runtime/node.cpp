@@ -118,15 +118,65 @@ evolution::pipeline_config pipeline_config_from(const config::settings& s) {
   return p;
 }
 
+// The model client, when the engine or a critic uses one. Keys come from the
+// environment variables llm.api_key_env names; a named variable that is not
+// set is a start-up error (an empty api_key_env sends no key).
+std::shared_ptr<const evolution::llm_engine> llm_engine_from(const config::settings& s) {
+  const auto& e = s.evolution;
+  if (e.engine != "llm" && e.completeness_critic != "llm" && e.efficiency_critic != "llm" &&
+      e.safety_critic != "llm")
+    return nullptr;
+  auto urls = config::split_list(s.llm.base_url);
+  auto models = config::split_list(s.llm.model);
+  auto key_envs = config::split_list(s.llm.api_key_env);
+  llm::client_options opts;
+  for (std::size_t i = 0; i < urls.size(); ++i) {
+    llm::provider p;
+    p.name = urls.size() == 1 ? "llm" : "llm" + std::to_string(i + 1);
+    p.base_url = urls[i];
+    p.model = models.size() == 1 ? models[0] : models.at(i);
+    if (!key_envs.empty()) {
+      const auto& var = key_envs.size() == 1 ? key_envs[0] : key_envs.at(i);
+      const char* key = std::getenv(var.c_str());
+      if (!key)
+        throw std::runtime_error("llm.api_key_env names " + var +
+                                 ", which is not set in the environment");
+      p.api_key = key;
+    }
+    opts.providers.push_back(std::move(p));
+  }
+  opts.max_retries = s.llm.max_retries;
+  opts.timeout = std::chrono::milliseconds{s.llm.timeout_ms};
+  opts.backoff_base = std::chrono::milliseconds{s.llm.backoff_base_ms};
+  opts.backoff_max = std::chrono::milliseconds{s.llm.backoff_max_ms};
+  opts.max_concurrency = s.llm.max_concurrency;
+  auto engine = std::make_shared<evolution::llm_engine>();
+  engine->client = llm::make_openai_client(std::move(opts));
+  engine->max_retries = s.llm.max_retries;
+  engine->max_concurrency = s.llm.max_concurrency;
+  engine->max_tokens = s.llm.max_tokens;
+  engine->prompt_price_per_million = s.llm.prompt_price_per_million;
+  engine->completion_price_per_million = s.llm.completion_price_per_million;
+  return engine;
+}
+
 evolution::evolution_options evolution_options_from(const config::settings& s,
                                                     caf::actor_system& sys) {
   evolution::evolution_options o;
   o.max_outcomes_per_job = s.evolution.max_outcomes_per_job;
   o.max_attempts = s.jobs.max_attempts;
   o.pipeline = pipeline_config_from(s);
-  o.completeness = evolution::spawn_critic(sys, "completeness");
-  o.efficiency = evolution::spawn_critic(sys, "efficiency");
-  o.safety = evolution::spawn_critic(sys, "safety");
+  auto engine = llm_engine_from(s);
+  auto critic_engine = [&](const std::string& kind) {
+    return kind == "llm" ? engine : nullptr;
+  };
+  if (s.evolution.engine == "llm")
+    o.engine = engine;
+  o.completeness =
+      evolution::spawn_critic(sys, "completeness", critic_engine(s.evolution.completeness_critic));
+  o.efficiency =
+      evolution::spawn_critic(sys, "efficiency", critic_engine(s.evolution.efficiency_critic));
+  o.safety = evolution::spawn_critic(sys, "safety", critic_engine(s.evolution.safety_critic));
   o.voter = evolution::spawn_voter(sys);
   return o;
 }
@@ -146,7 +196,7 @@ job_runner::runner_options runner_options_from(const config::settings& s, const 
   o.kinds.push_back({"evolution", s.jobs.evolution_concurrency, s.jobs.evolution_max_run_time_s,
                      evolution::spawn_evolution(sys, store, evolution_options_from(s, sys))});
   o.kinds.push_back({"critique", s.jobs.critique_concurrency, s.jobs.critique_max_run_time_s,
-                     critique::spawn_critique_executor(sys, store)});
+                     critique::spawn_critique_executor(sys, store, evolution::spawn_voter(sys))});
   if (s.jobs.enable_noop)
     o.kinds.push_back({"noop", s.jobs.noop_concurrency, s.jobs.noop_max_run_time_s,
                        job_runner::spawn_noop(sys)});

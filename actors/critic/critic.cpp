@@ -1,11 +1,12 @@
 #include "actors/critic/critic.hpp"
 
 #include "actors/evolution/pipeline.hpp"
+#include "runtime/blocking.hpp"
 
 namespace troupe::evolution {
 namespace {
 
-critic_actor::behavior_type critic(critic_actor::pointer, std::string perspective) {
+critic_actor::behavior_type builtin_critic(critic_actor::pointer, std::string perspective) {
   return {
       [=](critique_request& req) {
         return judge(perspective, req.playbook, req.operations, req.cfg);
@@ -13,11 +14,40 @@ critic_actor::behavior_type critic(critic_actor::pointer, std::string perspectiv
   };
 }
 
+critic_actor::behavior_type llm_critic(critic_actor::pointer self, std::string perspective,
+                                       std::shared_ptr<const llm_engine> engine) {
+  return {
+      [=](critique_request& req) -> caf::result<critic_votes> {
+        auto promise = self->make_response_promise<critic_votes>();
+        auto out = std::make_shared<critic_votes>();
+        auto call = [=, req = std::move(req)] {
+          usage_tally usage;
+          *out = judge_llm(perspective, req.playbook, req.operations, req.cfg, *engine, usage);
+          out->usage = usage.entries();
+        };
+        self->request(runtime::spawn_blocking(self->system()), caf::infinite,
+                      runtime::blocking_call{std::move(call)})
+            .then(
+                [=](std::string& problem) mutable {
+                  if (problem.empty())
+                    promise.deliver(std::move(*out));
+                  else
+                    promise.deliver(caf::make_error(caf::sec::runtime_error, problem));
+                },
+                [=](caf::error& e) mutable { promise.deliver(std::move(e)); });
+        return promise;
+      },
+  };
+}
+
 } // namespace
 
-critic_actor spawn_critic(caf::actor_system& sys, const std::string& perspective) {
+critic_actor spawn_critic(caf::actor_system& sys, const std::string& perspective,
+                          std::shared_ptr<const llm_engine> engine) {
   judge(perspective, "", {}, {}); // refuses an unknown perspective before spawning
-  return sys.spawn(critic, perspective);
+  if (engine)
+    return sys.spawn(llm_critic, perspective, std::move(engine));
+  return sys.spawn(builtin_critic, perspective);
 }
 
 } // namespace troupe::evolution

@@ -1,12 +1,15 @@
 #include "actors/critique/critique.hpp"
 
 #include "actors/critique/plan_critique.hpp"
+#include "messages/evolution.hpp"
 #include "runtime/crypto.hpp"
 #include "runtime/handlers.hpp"
 #include "runtime/input.hpp"
 #include "runtime/job_queue.hpp"
 
 #include <cmath>
+#include <map>
+#include <memory>
 #include <pqxx/pqxx>
 #include <set>
 
@@ -185,10 +188,9 @@ critique_config config_of(const json& payload) {
   return cfg;
 }
 
-// Runs the critique and commits its result, fenced by the lease token.
-api_response run_and_commit(pqxx::connection& conn, const job_assignment& job) {
-  auto payload = json::parse(job.payload);
-  auto result = run(plan_of(payload["plan"]), config_of(payload));
+// Commits a finished critique, fenced by the lease token.
+api_response commit(pqxx::connection& conn, const job_assignment& job,
+                    const critique_result& result) {
   json iterations = json::array(), rounds = json::array();
   for (const auto& it : result.iterations) {
     auto j = to_json(it);
@@ -233,40 +235,106 @@ api_response run_and_commit(pqxx::connection& conn, const job_assignment& job) {
 }
 
 struct executor_state {
+  // Attempts in progress: job id → stop requested.
+  std::map<std::string, bool> active;
   static inline const char* name = "troupe.critique";
 };
 
-job_executor_actor::behavior_type executor(job_executor_actor::stateful_pointer<executor_state> self,
-                                           store_actor store) {
+using executor_pointer = job_executor_actor::stateful_pointer<executor_state>;
+
+// One attempt on its way through the iterations.
+struct attempt {
+  job_assignment job;
+  caf::typed_response_promise<job_result> promise;
+  critique_config cfg;
+  critique_run run;
+};
+
+using attempt_ptr = std::shared_ptr<attempt>;
+
+void answer(executor_pointer self, const attempt_ptr& a, std::string status, std::string error = {},
+            bool retryable = true) {
+  self->state.active.erase(a->job.id);
+  bool committed = status == "completed";
+  a->promise.deliver(job_result{a->job.id, a->job.lease_token, std::move(status), committed,
+                                retryable, std::move(error), ""});
+}
+
+void commit_attempt(executor_pointer self, const store_actor& store, const attempt_ptr& a) {
+  auto job = a->job;
+  auto result = std::make_shared<const critique_result>(finish_run(a->run));
+  self->request(store, caf::infinite,
+                db_task{[job, result](pqxx::connection& c) { return commit(c, job, *result); },
+                        job.id})
+      .then(
+          [=](api_response& r) {
+            if (r.status != 200) {
+              auto body = json::parse(r.body, nullptr, false);
+              return answer(self, a, "failed",
+                            body.is_object() && body.contains("error")
+                                ? body["error"].value("message", "error")
+                                : "status " + std::to_string(r.status));
+            }
+            answer(self, a, json::parse(r.body).value("lost", false) ? "lost" : "completed");
+          },
+          [=](caf::error& e) { answer(self, a, "failed", "store failed: " + caf::to_string(e)); });
+}
+
+// One iteration: the plan critics find and vote on items here; the voter
+// actor decides them (the same voter as evolution's).
+void iterate(executor_pointer self, const store_actor& store, const evolution::voter_actor& voter,
+             const attempt_ptr& a) {
+  if (self->state.active[a->job.id])
+    return answer(self, a, "cancelled");
+  if (!next_iteration(a->run, a->cfg))
+    return commit_attempt(self, store, a);
+  evolution::vote_request req;
+  req.completeness.perspective = "completeness";
+  req.efficiency.perspective = "efficiency";
+  req.safety.perspective = "safety";
+  for (const auto& v : a->run.item_votes) {
+    req.completeness.votes.push_back(v.completeness);
+    req.efficiency.votes.push_back(v.efficiency);
+    req.safety.votes.push_back(v.safety);
+  }
+  req.cfg = a->cfg.voting;
+  self->request(voter, caf::infinite, std::move(req))
+      .then(
+          [=](evolution::vote_result& result) {
+            try {
+              conclude_iteration(a->run, result.decisions, a->cfg);
+            } catch (const std::exception& e) {
+              return answer(self, a, "failed", e.what());
+            }
+            iterate(self, store, voter, a);
+          },
+          [=](caf::error& e) { answer(self, a, "failed", "voter failed: " + caf::to_string(e)); });
+}
+
+job_executor_actor::behavior_type executor(executor_pointer self, store_actor store,
+                                           evolution::voter_actor voter) {
   return {
       [=](job_assignment& job) -> caf::result<job_result> {
-        auto promise = self->make_response_promise<job_result>();
-        self->request(store, caf::infinite,
-                      db_task{[job](pqxx::connection& c) { return run_and_commit(c, job); }, job.id})
-            .then(
-                [=](api_response& r) mutable {
-                  job_result out{job.id, job.lease_token, "completed", true, true, "", ""};
-                  if (r.status != 200) {
-                    out.status = "failed";
-                    out.committed = false;
-                    auto body = json::parse(r.body, nullptr, false);
-                    out.error = body.is_object() && body.contains("error")
-                                    ? body["error"].value("message", "error")
-                                    : "status " + std::to_string(r.status);
-                  } else if (json::parse(r.body).value("lost", false)) {
-                    out.status = "lost";
-                    out.committed = false;
-                  }
-                  promise.deliver(std::move(out));
-                },
-                [=](caf::error& e) mutable {
-                  promise.deliver(job_result{job.id, job.lease_token, "failed", false, true,
-                                             "store failed: " + caf::to_string(e), ""});
-                });
-        return promise;
+        auto a = std::make_shared<attempt>();
+        a->promise = self->make_response_promise<job_result>();
+        a->job = std::move(job);
+        self->state.active[a->job.id] = false;
+        try {
+          auto payload = json::parse(a->job.payload);
+          a->cfg = config_of(payload);
+          a->run = start_run(plan_of(payload["plan"]));
+        } catch (const std::exception& e) {
+          answer(self, a, "failed", std::string("unreadable critique payload: ") + e.what(), false);
+          return a->promise;
+        }
+        iterate(self, store, voter, a);
+        return a->promise;
       },
-      // One step: nothing to stop between.
-      [=](stop_job_atom, const std::string&) {},
+      // Honoured between iterations.
+      [=](stop_job_atom, const std::string& id) {
+        if (auto it = self->state.active.find(id); it != self->state.active.end())
+          it->second = true;
+      },
   };
 }
 
@@ -276,8 +344,9 @@ api_actor spawn_critique_api(caf::actor_system& sys, store_actor store, critique
   return sys.spawn(api, std::move(store), opts);
 }
 
-job_executor_actor spawn_critique_executor(caf::actor_system& sys, store_actor store) {
-  return sys.spawn(executor, std::move(store));
+job_executor_actor spawn_critique_executor(caf::actor_system& sys, store_actor store,
+                                           evolution::voter_actor voter) {
+  return sys.spawn(executor, std::move(store), std::move(voter));
 }
 
 } // namespace troupe::critique

@@ -1,7 +1,8 @@
 // Critique jobs: the API that queues them and the executor that runs them.
 //
 //   POST /v1/critiques ─► jobs row (kind critique, payload = the plan) ─► runner
-//        ─► critique executor: run() ─► one fenced transaction: job completed with
+//        ─► critique executor: per iteration, the plan critics ─► the voter actor
+//           ─► refine; then one fenced transaction: job completed with
 //           {iterations, final_plan, converged_because}, job_rounds, critique.iteration
 //           events
 //   GET /v1/critiques/{job_id} ─► the job with its iterations
@@ -9,6 +10,7 @@
 
 #include "messages/api.hpp"
 #include "messages/jobs.hpp"
+#include "messages/evolution.hpp"
 #include "messages/store.hpp"
 
 namespace troupe::critique {
@@ -20,6 +22,8 @@ struct critique_api_options {
 
 api_actor spawn_critique_api(caf::actor_system& sys, store_actor store, critique_api_options opts);
 
-job_executor_actor spawn_critique_executor(caf::actor_system& sys, store_actor store);
+// Runs critique jobs; `voter` decides every iteration's feedback items.
+job_executor_actor spawn_critique_executor(caf::actor_system& sys, store_actor store,
+                                           evolution::voter_actor voter);
 
 } // namespace troupe::critique

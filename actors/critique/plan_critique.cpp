@@ -520,83 +520,113 @@ plan apply_feedback(const plan& p, const std::vector<feedback_item>& accepted) {
   return out;
 }
 
-critique_result run(const plan& p, const critique_config& cfg) {
-  critique_result r;
-  plan current = p;
-  std::set<std::pair<std::string, std::string>> parallel; // accepted parallelize pairs
-  std::optional<double> last_mean;
-  for (int k = 1;; ++k) {
-    if (k > cfg.max_iterations) {
-      r.converged_because = "max_iterations";
-      break;
-    }
-    auto found = find_feedback(current, cfg);
-    std::vector<feedback_item> items;
-    for (auto& f : found)
-      if (f.kind != "parallelize" || !parallel.contains({f.step, f.other}))
-        items.push_back(std::move(f));
-    for (std::size_t i = 0; i < items.size(); ++i)
-      items[i].id = "f" + std::to_string(i + 1);
+critique_run start_run(const plan& p) {
+  critique_run run;
+  run.current = p;
+  return run;
+}
 
+bool next_iteration(critique_run& run, const critique_config& cfg) {
+  run.items.clear();
+  run.item_votes.clear();
+  if (!run.converged_because.empty())
+    return false;
+  int k = static_cast<int>(run.result.iterations.size()) + 1;
+  if (k > cfg.max_iterations) {
+    run.converged_because = "max_iterations";
+    return false;
+  }
+  for (auto& f : find_feedback(run.current, cfg))
+    if (f.kind != "parallelize" || !run.parallel.contains({f.step, f.other}))
+      run.items.push_back(std::move(f));
+  for (std::size_t i = 0; i < run.items.size(); ++i)
+    run.items[i].id = "f" + std::to_string(i + 1);
+  if (run.items.empty()) {
     iteration it;
     it.number = k;
-    it.before = current;
+    it.before = run.current;
     it.feedback = json::array();
-    if (items.empty()) {
-      r.iterations.push_back(std::move(it));
-      r.converged_because = "no_actionable_feedback";
-      break;
-    }
-
-    std::vector<feedback_item> accepted;
-    double total = 0;
-    for (const auto& f : items) {
-      auto v = vote_on(f, current);
-      auto d = evolution::decide(v.completeness, v.efficiency, v.safety, cfg.voting);
-      total += d.score;
-      auto vote_json = [](const vote& x) {
-        return json{{"score", x.score}, {"reason", x.reason}, {"critical", x.critical}};
-      };
-      it.feedback.push_back({{"id", f.id},
-                             {"critic", f.critic},
-                             {"kind", f.kind},
-                             {"step", f.step},
-                             {"other", f.other},
-                             {"text", f.text},
-                             {"votes",
-                              {{"completeness", vote_json(v.completeness)},
-                               {"efficiency", vote_json(v.efficiency)},
-                               {"safety", vote_json(v.safety)}}},
-                             {"score", d.score},
-                             {"accepted", d.accepted}});
-      if (d.accepted)
-        accepted.push_back(f);
-    }
-    double mean = total / static_cast<double>(items.size());
-    it.aggregated_score = mean;
-    r.iterations.push_back(std::move(it));
-
-    if (accepted.empty()) {
-      r.converged_because = "no_improvement"; // the plan cannot change
-      break;
-    }
-    current = apply_feedback(current, accepted);
-    for (const auto& f : accepted)
-      if (f.kind == "parallelize")
-        parallel.insert({f.step, f.other});
-
-    if (last_mean && mean - *last_mean < cfg.min_improvement) {
-      r.converged_because = "no_improvement";
-      break;
-    }
-    last_mean = mean;
-    if (k == cfg.max_iterations) {
-      r.converged_because = "max_iterations";
-      break;
-    }
+    run.result.iterations.push_back(std::move(it));
+    run.converged_because = "no_actionable_feedback";
+    return false;
   }
-  r.final_plan = std::move(current);
+  for (const auto& f : run.items)
+    run.item_votes.push_back(vote_on(f, run.current));
+  return true;
+}
+
+void conclude_iteration(critique_run& run, const std::vector<evolution::decision>& decisions,
+                        const critique_config& cfg) {
+  if (decisions.size() != run.items.size())
+    throw std::logic_error("one decision per feedback item");
+  iteration it;
+  it.number = static_cast<int>(run.result.iterations.size()) + 1;
+  it.before = run.current;
+  it.feedback = json::array();
+  std::vector<feedback_item> accepted;
+  double total = 0;
+  auto vote_json = [](const vote& x) {
+    return json{{"score", x.score}, {"reason", x.reason}, {"critical", x.critical}};
+  };
+  for (std::size_t i = 0; i < run.items.size(); ++i) {
+    const auto& f = run.items[i];
+    const auto& v = run.item_votes[i];
+    const auto& d = decisions[i];
+    total += d.score;
+    it.feedback.push_back({{"id", f.id},
+                           {"critic", f.critic},
+                           {"kind", f.kind},
+                           {"step", f.step},
+                           {"other", f.other},
+                           {"text", f.text},
+                           {"votes",
+                            {{"completeness", vote_json(v.completeness)},
+                             {"efficiency", vote_json(v.efficiency)},
+                             {"safety", vote_json(v.safety)}}},
+                           {"score", d.score},
+                           {"accepted", d.accepted}});
+    if (d.accepted)
+      accepted.push_back(f);
+  }
+  double mean = total / static_cast<double>(run.items.size());
+  it.aggregated_score = mean;
+  run.result.iterations.push_back(std::move(it));
+  run.items.clear();
+  run.item_votes.clear();
+
+  if (accepted.empty()) {
+    run.converged_because = "no_improvement"; // the plan cannot change
+    return;
+  }
+  run.current = apply_feedback(run.current, accepted);
+  for (const auto& f : accepted)
+    if (f.kind == "parallelize")
+      run.parallel.insert({f.step, f.other});
+  if (run.last_mean && mean - *run.last_mean < cfg.min_improvement) {
+    run.converged_because = "no_improvement";
+    return;
+  }
+  run.last_mean = mean;
+  if (static_cast<int>(run.result.iterations.size()) == cfg.max_iterations)
+    run.converged_because = "max_iterations";
+}
+
+critique_result finish_run(critique_run& run) {
+  auto r = std::move(run.result);
+  r.final_plan = std::move(run.current);
+  r.converged_because = run.converged_because;
   return r;
+}
+
+critique_result run(const plan& p, const critique_config& cfg) {
+  auto r = start_run(p);
+  while (next_iteration(r, cfg)) {
+    std::vector<evolution::decision> decisions;
+    for (const auto& v : r.item_votes)
+      decisions.push_back(evolution::decide(v.completeness, v.efficiency, v.safety, cfg.voting));
+    conclude_iteration(r, decisions, cfg);
+  }
+  return finish_run(r);
 }
 
 json to_json(const plan& p) {

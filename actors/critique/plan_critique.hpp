@@ -11,6 +11,8 @@
 #include "actors/evolution/critics.hpp"
 
 #include <nlohmann/json.hpp>
+#include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -77,6 +79,31 @@ struct critique_result {
   std::string converged_because; // no_actionable_feedback | max_iterations | no_improvement
 };
 
+// A critique in steps, so that the critique actor can ask the voter actor
+// between them:
+//   start_run ─► [next_iteration (critics find items and vote) ─► voter ─►
+//                 conclude_iteration (record, apply, convergence)]* ─► finish_run
+struct critique_run {
+  plan current;
+  std::set<std::pair<std::string, std::string>> parallel; // accepted parallelize pairs
+  std::optional<double> last_mean;
+  std::vector<feedback_item> items; // the iteration being voted on
+  std::vector<votes> item_votes;    // every critic's vote on each item
+  critique_result result;           // iterations so far
+  std::string converged_because;    // set when the critique is over
+};
+
+critique_run start_run(const plan& p);
+// Starts the next iteration: true when it has items to decide (in
+// item_votes); false when the critique is over.
+bool next_iteration(critique_run& run, const critique_config& cfg);
+// Records the iteration with the voter's decisions (one per item), applies
+// the accepted items and decides whether another iteration runs.
+void conclude_iteration(critique_run& run, const std::vector<evolution::decision>& decisions,
+                        const critique_config& cfg);
+critique_result finish_run(critique_run& run);
+
+// All of it, with the voting rule called directly.
 critique_result run(const plan& p, const critique_config& cfg);
 
 nlohmann::json to_json(const plan& p);

@@ -17,6 +17,20 @@ struct vote {
   bool actionable = false; // the curator can revise the operation to answer it
 };
 
+// One model answer (calls = 1: one usage record), or one step that fell back
+// to the builtin rules (calls = 0, fallbacks = 1), of the llm engine or an
+// llm critic.
+struct llm_usage {
+  std::string operation; // evolution.reflect | evolution.curate | evolution.critic.<perspective>
+  std::string model;     // as the provider named it
+  std::int64_t prompt_tokens = 0;
+  std::int64_t completion_tokens = 0;
+  double cost_usd = 0;
+  int calls = 0;           // 1 for an answer
+  int invalid_answers = 0; // 1 when the answer failed validation
+  int fallbacks = 0;       // 1 for a fallback
+};
+
 // Facts about the playbook that every operation of a round is judged
 // against, computed once per round so that each vote is cheap: without them a
 // round of n operations on a playbook of m bullets costs n·m similarity

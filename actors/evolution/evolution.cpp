@@ -1,6 +1,7 @@
 #include "actors/evolution/evolution.hpp"
 
 #include "messages/errors.hpp"
+#include "runtime/blocking.hpp"
 #include "runtime/crypto.hpp"
 #include "runtime/job_queue.hpp"
 #include "runtime/log.hpp"
@@ -34,7 +35,8 @@ api_response load_snapshot(pqxx::connection& conn, const job_assignment& job, in
     throw std::runtime_error("the job's playbook no longer exists");
   auto rows = tx.exec_params(
       "SELECT json_build_object('id', id, 'outcome', outcome_status, 'notes', coalesce(notes, ''),"
-      " 'reasoning_trace', coalesce(reasoning_trace, ''), 'bullet_ids', bullet_ids)::text"
+      " 'reasoning_trace', coalesce(reasoning_trace, ''), 'bullet_ids', bullet_ids,"
+      " 'task_description', task_description)::text"
       " FROM outcomes WHERE playbook_id = $1 AND processed_at IS NULL ORDER BY id LIMIT $2",
       job.playbook_id, max_outcomes);
   json outcomes = json::array();
@@ -57,7 +59,8 @@ snapshot_data snapshot_of(const json& snap) {
   d.next_bullet_id = snap["next_bullet_id"].get<std::int64_t>();
   for (const auto& o : snap["outcomes"])
     d.outcomes.push_back({o["id"], o["outcome"], o["notes"], o["reasoning_trace"],
-                          o["bullet_ids"].get<std::vector<std::string>>()});
+                          o["bullet_ids"].get<std::vector<std::string>>(),
+                          o.value("task_description", "")});
   return d;
 }
 
@@ -65,6 +68,8 @@ snapshot_data snapshot_of(const json& snap) {
 struct run_state {
   json snapshot;
   evolution_plan plan;
+  bool llm = false;   // the llm engine reflected and curated
+  usage_tally usage;  // model use by the engine and the llm critics
 };
 
 // ---- step 9: commit -----------------------------------------------------------
@@ -152,8 +157,42 @@ api_response commit(pqxx::connection& conn, const job_assignment& job, const run
                  {"to_version", to_version_id ? json(to_number) : json(nullptr)},
                  {"diff_summary", p.changed ? json(p.diff_summary) : json(nullptr)},
                  {"budget", p.budget_note.empty() ? json(nullptr) : json(p.budget_note)}};
-  json token_totals = {{"prompt_tokens", 0}, {"completion_tokens", 0}, {"total_tokens", 0},
-                       {"cost_usd", 0}};
+  // Model use: a usage record per answer, and the job's totals.
+  std::int64_t prompt = 0, completion = 0;
+  double cost = 0;
+  int calls = 0, invalid = 0, fallbacks = 0;
+  json records = json::array();
+  for (const auto& u : run.usage.entries()) {
+    prompt += u.prompt_tokens;
+    completion += u.completion_tokens;
+    cost += u.cost_usd;
+    calls += u.calls;
+    invalid += u.invalid_answers;
+    fallbacks += u.fallbacks;
+    if (u.calls)
+      records.push_back({{"operation", u.operation},
+                         {"model", u.model.empty() ? "unknown" : u.model},
+                         {"prompt_tokens", u.prompt_tokens},
+                         {"completion_tokens", u.completion_tokens},
+                         {"cost_usd", u.cost_usd},
+                         {"metadata", {{"valid", u.invalid_answers == 0}}}});
+  }
+  if (!records.empty())
+    tx.exec_params(
+        "INSERT INTO usage_records (user_id, playbook_id, job_id, operation, model, prompt_tokens,"
+        " completion_tokens, total_tokens, cost_usd, metadata)"
+        " SELECT $1, $2, $3, x.operation, x.model, x.prompt_tokens, x.completion_tokens,"
+        " x.prompt_tokens + x.completion_tokens, x.cost_usd, x.metadata"
+        " FROM jsonb_to_recordset($4::jsonb) AS x(operation text, model text, prompt_tokens int,"
+        " completion_tokens int, cost_usd numeric, metadata jsonb)",
+        fence[0][0].c_str(), job.playbook_id, job.id, records.dump());
+  result["engine"] = run.llm ? "llm" : "builtin";
+  if (calls || fallbacks)
+    result["llm"] = {{"calls", calls}, {"invalid_answers", invalid}, {"fallbacks", fallbacks}};
+  json token_totals = {{"prompt_tokens", prompt},
+                       {"completion_tokens", completion},
+                       {"total_tokens", prompt + completion},
+                       {"cost_usd", cost}};
   tx.exec_params("UPDATE jobs SET status = 'completed', completed_at = now(), updated_at = now(),"
                  " lease_owner = NULL, lease_expires_at = NULL, outcomes_processed = $2,"
                  " from_version_id = $3::uuid, to_version_id = $4::uuid, result = $5::jsonb,"
@@ -315,6 +354,7 @@ void run_round(evolution_pointer self, const context_ptr& ctx, const attempt_ptr
     self->request(*critics[i], caf::infinite, req)
         .then(
             [=](critic_votes& v) {
+              a->run->usage.merge(v.usage);
               (*votes)[i] = std::move(v);
               if (--*waiting == 0 && !*failed)
                 on_all_votes();
@@ -339,14 +379,38 @@ void start(evolution_pointer self, const context_ptr& ctx, const attempt_ptr& a)
          if (stopped(self, a))
            return;
          a->run->snapshot = std::move(snapshot);
-         a->run->plan = start_plan(snapshot_of(a->run->snapshot), ctx->opts.pipeline);
-         const auto& plan = a->run->plan;
-         report(self, ctx, a,
-                {{"step", "curate"},
-                 {"outcomes", plan.reflections.size()},
-                 {"counter_updates", plan.counter_updates},
-                 {"proposed", plan.pending.size()}},
-                [=] { run_round(self, ctx, a); });
+         auto curated = [=] {
+           if (stopped(self, a))
+             return;
+           const auto& plan = a->run->plan;
+           report(self, ctx, a,
+                  {{"step", "curate"},
+                   {"outcomes", plan.reflections.size()},
+                   {"counter_updates", plan.counter_updates},
+                   {"proposed", plan.pending.size()}},
+                  [=] { run_round(self, ctx, a); });
+         };
+         if (!ctx->opts.engine) {
+           a->run->plan = start_plan(snapshot_of(a->run->snapshot), ctx->opts.pipeline);
+           return curated();
+         }
+         // The model's steps block on the network: they run on a worker of
+         // their own while this actor serves other jobs.
+         auto run = a->run;
+         run->llm = true;
+         auto work = [run, ctx] {
+           run->plan = start_plan_llm(snapshot_of(run->snapshot), ctx->opts.pipeline,
+                                      *ctx->opts.engine, run->usage);
+         };
+         self->request(runtime::spawn_blocking(self->system()), caf::infinite,
+                       runtime::blocking_call{std::move(work)})
+             .then(
+                 [=](std::string& problem) {
+                   if (!problem.empty())
+                     return fail_with(self, a, "the llm engine failed: " + problem);
+                   curated();
+                 },
+                 [=](caf::error& e) { fail_with(self, a, "the llm engine failed: " + caf::to_string(e)); });
        });
 }
 

@@ -6,6 +6,7 @@
 //   job.progress.
 #pragma once
 
+#include "actors/evolution/llm_steps.hpp"
 #include "actors/evolution/pipeline.hpp"
 #include "messages/jobs.hpp"
 #include "messages/store.hpp"
@@ -16,6 +17,9 @@ struct evolution_options {
   int max_outcomes_per_job = 100;
   int max_attempts = 3; // of the follow-up job a backlog enqueues
   pipeline_config pipeline;
+  // The model for the reflector and curator (evolution.engine = "llm"); null
+  // for the builtin rules. Model calls run on blocking workers.
+  std::shared_ptr<const llm_engine> engine;
   critic_actor completeness;
   critic_actor efficiency;
   critic_actor safety;

@@ -64,16 +64,34 @@ json to_json(const operation& op) {
   return j;
 }
 
-evolution_plan start_plan(const snapshot_data& snap, const pipeline_config& cfg) {
+evolution_plan start_plan(const snapshot_data& snap, const pipeline_config& /*cfg*/,
+                          const reflect_all_fn& reflect_all, const propose_fn& proposer) {
   evolution_plan p;
   p.base = playbook::parse(snap.content);
   p.counted = p.base;
   p.next_id = std::max(snap.next_bullet_id, playbook::next_id_after(p.base));
-  for (const auto& o : snap.outcomes)
-    p.reflections.push_back(reflect(o, p.counted));
+  p.reflections = reflect_all(snap.outcomes, p.counted);
+  if (p.reflections.size() != snap.outcomes.size())
+    throw std::logic_error("the reflector must reflect every outcome");
   p.counter_updates = apply_tags(p.counted, p.reflections);
-  p.pending = propose(p.counted, insights_of(snap.outcomes, p.reflections), cfg.curation);
+  p.pending = proposer(p.counted, p.reflections, insights_of(snap.outcomes, p.reflections));
   return p;
+}
+
+evolution_plan start_plan(const snapshot_data& snap, const pipeline_config& cfg) {
+  return start_plan(
+      snap, cfg,
+      [](const std::vector<outcome_record>& outcomes, const playbook::document& doc) {
+        std::vector<reflection> out;
+        out.reserve(outcomes.size());
+        for (const auto& o : outcomes)
+          out.push_back(reflect(o, doc));
+        return out;
+      },
+      [&cfg](const playbook::document& counted, const std::vector<reflection>&,
+             const std::vector<insight>& insights) {
+        return propose(counted, insights, cfg.curation);
+      });
 }
 
 std::string round_playbook(const evolution_plan& p) {
@@ -169,7 +187,7 @@ critic_votes judge(const std::string& perspective, const std::string& playbook_t
   auto doc = playbook::parse(playbook_text);
   round_facts facts{doc, cfg};
   critic_context ctx{&doc, cfg, &facts};
-  critic_votes out{perspective, {}};
+  critic_votes out{perspective, {}, {}};
   out.votes.reserve(ops.size());
   for (const auto& op : ops)
     out.votes.push_back(rule(op, ctx));

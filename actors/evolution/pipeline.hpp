@@ -12,6 +12,7 @@
 #include "messages/evolution.hpp"
 
 #include <cstdint>
+#include <functional>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
@@ -52,6 +53,16 @@ struct evolution_plan {
 
 // Steps 2–4: reflect on every outcome, count, and propose operations.
 evolution_plan start_plan(const snapshot_data& snap, const pipeline_config& cfg);
+
+// The same with other reflector and curator steps. `reflect_all` reflects
+// every outcome against the snapshot's playbook; `propose` sees the counted
+// playbook, the reflections and the insights they carry.
+using reflect_all_fn = std::function<std::vector<reflection>(
+    const std::vector<outcome_record>&, const playbook::document&)>;
+using propose_fn = std::function<std::vector<operation>(
+    const playbook::document&, const std::vector<reflection>&, const std::vector<insight>&)>;
+evolution_plan start_plan(const snapshot_data& snap, const pipeline_config& cfg,
+                          const reflect_all_fn& reflect_all, const propose_fn& propose);
 
 // The playbook the critics judge this round: the counted playbook with the
 // operations accepted in earlier rounds applied.

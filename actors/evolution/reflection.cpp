@@ -123,10 +123,14 @@ nlohmann::json to_json(const reflection& r) {
   auto tags = nlohmann::json::array();
   for (const auto& t : r.bullet_tags)
     tags.push_back({{"id", t.id}, {"tag", t.tag}});
-  return {{"bullet_tags", tags},
-          {"unknown_ids", r.unknown_ids},
-          {"key_insight", r.insight.empty() ? nlohmann::json(nullptr) : nlohmann::json(r.insight)},
-          {"source", r.source}};
+  nlohmann::json out = {
+      {"bullet_tags", tags},
+      {"unknown_ids", r.unknown_ids},
+      {"key_insight", r.insight.empty() ? nlohmann::json(nullptr) : nlohmann::json(r.insight)},
+      {"source", r.source}};
+  if (!r.detail.is_null())
+    out["llm"] = r.detail;
+  return out;
 }
 
 int apply_tags(playbook::document& doc, const std::vector<reflection>& reflections) {

@@ -17,6 +17,7 @@ struct outcome_record {
   std::string notes;
   std::string reasoning_trace;
   std::vector<std::string> bullet_ids;
+  std::string task_description;
 };
 
 struct bullet_tag {
@@ -28,7 +29,8 @@ struct reflection {
   std::vector<bullet_tag> bullet_tags; // bullets of the playbook the outcome used
   std::vector<std::string> unknown_ids; // named but not in the playbook
   std::string insight;                  // empty when the outcome carries none
-  std::string source;                   // "bullet_ids" or "reasoning_trace"
+  std::string source;                   // "bullet_ids", "reasoning_trace" or "llm"
+  nlohmann::json detail;                // the model's whole answer (llm engine), else null
 };
 
 // The tag an outcome gives the bullets it used.

@@ -561,5 +561,24 @@ TEST(ConfigEnvironment, ProcessEnvironmentIsRead) {
   EXPECT_EQ(env["TROUPE_TEST_CONFIG_PROBE"], "a=b");
 }
 
+TEST(ConfigLlm, AModelMustBeReachableWhenAStepUsesOne) {
+  auto message = error_of(from_text("[evolution]\nengine = \"llm\"\n"));
+  EXPECT_NE(message.find("llm.base_url must be set"), std::string::npos) << message;
+  message = error_of(from_text("[evolution]\nsafety_critic = \"llm\"\n"));
+  EXPECT_NE(message.find("llm.base_url must be set"), std::string::npos) << message;
+  message = error_of(from_text("[llm]\nbase_url = \"ftp://x\"\n"));
+  EXPECT_NE(message.find("http:// or https://"), std::string::npos) << message;
+  message = error_of(from_text("[llm]\nbase_url = \"http://a/v1, http://b/v1, http://c/v1\"\n"
+                               "model = \"m1, m2\"\n"));
+  EXPECT_NE(message.find("llm.model lists 2 entries for 3 base URL(s)"), std::string::npos)
+      << message;
+
+  settings s = loaded("[evolution]\nengine = \"llm\"\n[llm]\n"
+                      "base_url = \"http://a/v1 , https://b/v1\"\nmodel = \"m\"\n",
+                      {}, {});
+  EXPECT_EQ(split_list(s.llm.base_url), (std::vector<std::string>{"http://a/v1", "https://b/v1"}));
+  EXPECT_EQ(split_list(" , x,,y "), (std::vector<std::string>{"x", "y"}));
+}
+
 } // namespace
 } // namespace troupe::config

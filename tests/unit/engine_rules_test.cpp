@@ -154,12 +154,12 @@ TEST(Reflector, TagsFollowTheOutcome) {
 
 TEST(Reflector, UsesBulletIdsOrIdsInTheTrace) {
   auto doc = playbook::parse(playbook_text);
-  auto given = evolution::reflect({"o", "success", "", "", {"sai-00001", "nope-00009"}}, doc);
+  auto given = evolution::reflect({"o", "success", "", "", {"sai-00001", "nope-00009"}, ""}, doc);
   ASSERT_EQ(given.bullet_tags.size(), 1u);
   EXPECT_EQ(given.bullet_tags[0].id, "sai-00001");
   EXPECT_EQ(given.unknown_ids, std::vector<std::string>{"nope-00009"});
   auto traced = evolution::reflect(
-      {"o", "failure", "", "Followed err-00002 and then sai-00001; err-00002 again", {}}, doc);
+      {"o", "failure", "", "Followed err-00002 and then sai-00001; err-00002 again", {}, ""}, doc);
   ASSERT_EQ(traced.bullet_tags.size(), 2u);
   EXPECT_EQ(traced.bullet_tags[0].id, "err-00002");
   EXPECT_EQ(traced.bullet_tags[0].tag, "harmful");
@@ -168,22 +168,22 @@ TEST(Reflector, UsesBulletIdsOrIdsInTheTrace) {
 
 TEST(Reflector, ExtractsInsights) {
   EXPECT_EQ(evolution::extract_insight(
-                {"o", "failure", "It broke.\nLesson: check the timezone first.", "", {}}),
+                {"o", "failure", "It broke.\nLesson: check the timezone first.", "", {}, ""}),
             "Lesson: check the timezone first.");
-  EXPECT_EQ(evolution::extract_insight({"o", "failure", "The API paginates. Then more.", "", {}}),
+  EXPECT_EQ(evolution::extract_insight({"o", "failure", "The API paginates. Then more.", "", {}, ""}),
             "The API paginates.");
-  EXPECT_EQ(evolution::extract_insight({"o", "success", "Went fine. Nothing else.", "", {}}), "");
+  EXPECT_EQ(evolution::extract_insight({"o", "success", "Went fine. Nothing else.", "", {}, ""}), "");
   EXPECT_EQ(evolution::extract_insight(
-                {"o", "success", "", "step 1\n  Always verify backups.\nNever drop prod.", {}}),
+                {"o", "success", "", "step 1\n  Always verify backups.\nNever drop prod.", {}, ""}),
             "Always verify backups. Never drop prod.");
 }
 
 TEST(Reflector, CountersMoveByTheTags) {
   auto doc = playbook::parse(playbook_text);
   std::vector<evolution::reflection> rs = {
-      evolution::reflect({"1", "success", "", "", {"sai-00001"}}, doc),
-      evolution::reflect({"2", "failure", "", "", {"sai-00001", "err-00002"}}, doc),
-      evolution::reflect({"3", "partial", "", "", {"err-00002"}}, doc)};
+      evolution::reflect({"1", "success", "", "", {"sai-00001"}, ""}, doc),
+      evolution::reflect({"2", "failure", "", "", {"sai-00001", "err-00002"}, ""}, doc),
+      evolution::reflect({"3", "partial", "", "", {"err-00002"}, ""}, doc)};
   EXPECT_EQ(evolution::apply_tags(doc, rs), 3);
   auto bs = playbook::bullets(doc);
   EXPECT_EQ(bs[0].helpful, 2);

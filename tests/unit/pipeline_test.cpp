@@ -18,7 +18,7 @@ const char* base =
 
 outcome_record outcome(const std::string& id, const std::string& status, const std::string& notes,
                        std::vector<std::string> bullets = {}) {
-  return {id, status, notes, "", std::move(bullets)};
+  return {id, status, notes, "", std::move(bullets), ""};
 }
 
 snapshot_data snapshot(std::string content, std::vector<outcome_record> outcomes) {
