@@ -400,6 +400,18 @@ constexpr std::array registry{
 
     int_key<&S::events, &evt::retention_days>("events.retention_days", 1, 3650,
                                               "Days events are kept for replay before pruning"),
+    int_key<&S::events, &evt::poll_interval_ms>(
+        "events.poll_interval_ms", 10, 60000,
+        "The event bridge reads the event log at least this often (events of this node wake "
+        "it at once)"),
+    int_key<&S::events, &evt::subscriber_buffer>(
+        "events.subscriber_buffer", 16, 10000000,
+        "Events queued for one stream subscriber; one further behind catches up from the log"),
+    int_key<&S::events, &evt::stall_timeout_ms>(
+        "events.stall_timeout_ms", 100, 3600000,
+        "A subscriber whose full queue has not moved for this long is disconnected"),
+    int_key<&S::events, &evt::heartbeat_s>("events.heartbeat_s", 1, 3600,
+                                           "Seconds between heartbeats on an idle event stream"),
 
     enum_key<&S::log, &lg::level>("log.level", "trace|debug|info|warn|error",
                                   "Least severe level that is logged"),

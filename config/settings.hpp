@@ -126,6 +126,10 @@ struct critique_settings {
 
 struct events_settings {
   int retention_days = 7;
+  int poll_interval_ms = 250;       // the bridge reads the log at least this often
+  int subscriber_buffer = 10000;    // events queued for one subscriber; beyond → it catches up from the log
+  int stall_timeout_ms = 10000;     // a subscriber whose full queue does not move is disconnected
+  int heartbeat_s = 15;             // SSE comment / WebSocket ping on an idle stream
 };
 
 struct log_settings {

@@ -172,6 +172,8 @@ api_actor target_of(const gateway_targets& t, service s) {
       return t.critiques;
     case service::usage:
       return t.usage;
+    case service::events:
+      return t.events;
     case service::system:
       break;
   }

@@ -4,11 +4,14 @@
 #include "runtime/crypto.hpp"
 #include "runtime/log.hpp"
 
+#include <array>
 #include <boost/asio.hpp>
 #include <cmath>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/beast/websocket.hpp>
 #include <condition_variable>
+#include <deque>
 #include <mutex>
 #include <optional>
 #include <set>
@@ -18,11 +21,13 @@ namespace troupe::gateway {
 namespace asio = boost::asio;
 namespace beast = boost::beast;
 namespace http = beast::http;
+namespace websocket = beast::websocket;
 using tcp = asio::ip::tcp;
 
 class session;
+class event_stream;
 
-struct http_server::impl {
+struct http_server::impl : std::enable_shared_from_this<http_server::impl> {
   http_server_options opts;
   dispatcher dispatch;
   asio::io_context ioc;
@@ -35,6 +40,7 @@ struct http_server::impl {
   std::condition_variable idle_cv;
   std::size_t active = 0; // guarded by mutex
   std::set<std::weak_ptr<session>, std::owner_less<std::weak_ptr<session>>> sessions;
+  std::set<std::weak_ptr<event_stream>, std::owner_less<std::weak_ptr<event_stream>>> streams;
 
   void begin_request() {
     std::lock_guard guard{mutex};
@@ -69,6 +75,242 @@ std::string request_id_for(std::string_view v) {
     return std::string{v};
   return crypto::random_hex(12);
 }
+
+// An event stream: a connection handed over by its session after the events
+// api accepted the subscription. The bridge offers events from its own
+// thread; this object queues them (bounded) and writes them on the
+// connection's strand, batching what accumulated while a write was out. A
+// subscriber that lets the queue fill is disconnected; nobody else waits.
+class event_stream : public subscriber_sink, public std::enable_shared_from_this<event_stream> {
+public:
+  enum class kind { sse, ws };
+
+  // Holds the server so that its io_context outlives this stream's socket.
+  event_stream(beast::tcp_stream stream, kind k, std::shared_ptr<http_server::impl> server,
+               std::string id)
+      : kind_(k), server_(std::move(server)), id_(std::move(id)), strand_(stream.get_executor()),
+        heartbeat_(stream.get_executor()) {
+    if (k == kind::ws)
+      ws_.emplace(std::move(stream));
+    else
+      tcp_.emplace(std::move(stream));
+  }
+
+  void start(http::request<http::string_body> req, std::string subscription_json) {
+    auto& socket = lowest().socket();
+    beast::error_code ec;
+    socket.set_option(asio::socket_base::send_buffer_size(server_->opts.stream_send_buffer_bytes), ec);
+    lowest().expires_never();
+    writing_ = true; // the handshake goes first
+    auto self = shared_from_this();
+    if (kind_ == kind::sse) {
+      auto head = std::make_shared<std::string>(
+          "HTTP/1.1 200 OK\r\nServer: troupe\r\nContent-Type: text/event-stream\r\n"
+          "Cache-Control: no-cache\r\nConnection: close\r\nX-Accel-Buffering: no\r\n"
+          "X-Request-Id: " + id_ + "\r\n\r\n: subscribed\n\n");
+      asio::async_write(*tcp_, asio::buffer(*head), [self, head](beast::error_code ec, std::size_t) {
+        if (ec)
+          return self->fail("write failed");
+        self->writing_ = false;
+        self->watch_sse();
+        self->pump();
+      });
+    } else {
+      ws_->set_option(websocket::stream_base::decorator([id = id_](websocket::response_type& res) {
+        res.set(http::field::server, "troupe");
+        res.set("X-Request-Id", id);
+      }));
+      ws_->text(true);
+      ws_->async_accept(req, [self](beast::error_code ec) {
+        if (ec)
+          return self->fail("handshake failed");
+        self->writing_ = false;
+        self->watch_ws();
+        self->pump();
+      });
+    }
+    arm_heartbeat();
+    if (server_->opts.on_stream)
+      server_->opts.on_stream(subscription_json, self);
+  }
+
+  bool offer(const event_ptr& e) override {
+    std::lock_guard guard{mutex_};
+    if (closed_)
+      return false;
+    if (queue_.size() >= 2 * server_->opts.stream_buffer_events) {
+      closed_ = true;
+      asio::post(strand_, [self = shared_from_this()] {
+        self->fail("fell behind by more than the stream buffer");
+      });
+      return false;
+    }
+    queue_.push_back(e);
+    if (!scheduled_) {
+      scheduled_ = true;
+      asio::post(strand_, [self = shared_from_this()] { self->pump(); });
+    }
+    return true;
+  }
+
+  bool closed() const override {
+    std::lock_guard guard{mutex_};
+    return closed_;
+  }
+
+  std::size_t backlog() const override {
+    std::lock_guard guard{mutex_};
+    return queue_.size() + in_flight_;
+  }
+
+  std::uint64_t written() const override {
+    std::lock_guard guard{mutex_};
+    return written_;
+  }
+
+  void disconnect(const std::string& reason) override {
+    {
+      std::lock_guard guard{mutex_};
+      closed_ = true;
+    }
+    asio::post(strand_, [self = shared_from_this(), reason] {
+      if (self->kind_ == kind::ws && !self->writing_ && !self->done_) {
+        // A clear close frame when the connection can take one.
+        self->writing_ = true;
+        self->ws_->async_close(websocket::close_reason(websocket::close_code::going_away, reason),
+                               [self, reason](beast::error_code) { self->fail(reason); });
+        return;
+      }
+      self->fail(reason);
+    });
+  }
+
+private:
+  beast::tcp_stream& lowest() { return ws_ ? beast::get_lowest_layer(*ws_) : *tcp_; }
+
+  // On the strand: writes what is queued, one batch at a time.
+  void pump() {
+    if (writing_ || done_)
+      return;
+    auto batch = std::make_shared<std::vector<event_ptr>>();
+    {
+      std::lock_guard guard{mutex_};
+      scheduled_ = false;
+      batch->assign(queue_.begin(), queue_.end());
+      queue_.clear();
+      in_flight_ = batch->size();
+    }
+    if (batch->empty())
+      return;
+    writing_ = true;
+    if (kind_ == kind::sse) {
+      auto text = std::make_shared<std::string>();
+      for (const auto& e : *batch)
+        *text += e->sse;
+      asio::async_write(*tcp_, asio::buffer(*text),
+                        [self = shared_from_this(), text](beast::error_code ec, std::size_t) {
+                          self->after_write(ec);
+                        });
+    } else {
+      write_ws(batch, 0);
+    }
+  }
+
+  void write_ws(std::shared_ptr<std::vector<event_ptr>> batch, std::size_t i) {
+    ws_->async_write(asio::buffer((*batch)[i]->json),
+                     [self = shared_from_this(), batch, i](beast::error_code ec, std::size_t) {
+                       if (ec || i + 1 == batch->size())
+                         return self->after_write(ec);
+                       self->write_ws(batch, i + 1);
+                     });
+  }
+
+  void after_write(beast::error_code ec) {
+    writing_ = false;
+    if (ec)
+      return fail("write failed");
+    {
+      std::lock_guard guard{mutex_};
+      written_ += in_flight_;
+      in_flight_ = 0;
+    }
+    pump();
+  }
+
+  // The client sends nothing on an SSE stream; a read ends when it hangs up.
+  void watch_sse() {
+    tcp_->async_read_some(asio::buffer(scratch_),
+                          [self = shared_from_this()](beast::error_code ec, std::size_t) {
+                            if (ec)
+                              return self->fail("client closed");
+                            self->watch_sse();
+                          });
+  }
+
+  // Reading answers the client's pings and notices its close.
+  void watch_ws() {
+    ws_->async_read(inbox_, [self = shared_from_this()](beast::error_code ec, std::size_t) {
+      if (ec)
+        return self->fail("client closed");
+      self->inbox_.consume(self->inbox_.size());
+      self->watch_ws();
+    });
+  }
+
+  void arm_heartbeat() {
+    heartbeat_.expires_after(server_->opts.stream_heartbeat);
+    heartbeat_.async_wait([self = shared_from_this()](beast::error_code ec) {
+      if (ec || self->done_)
+        return;
+      if (!self->writing_) {
+        self->writing_ = true;
+        if (self->kind_ == kind::sse) {
+          static const std::string ping = ": ping\n\n";
+          asio::async_write(*self->tcp_, asio::buffer(ping),
+                            [self](beast::error_code ec, std::size_t) { self->after_write(ec); });
+        } else {
+          self->ws_->async_ping({}, [self](beast::error_code ec) { self->after_write(ec); });
+        }
+      }
+      self->arm_heartbeat();
+    });
+  }
+
+  void fail(const std::string& reason) {
+    if (done_)
+      return;
+    done_ = true;
+    {
+      std::lock_guard guard{mutex_};
+      closed_ = true;
+      queue_.clear();
+    }
+    heartbeat_.cancel();
+    if (reason != "client closed")
+      log::info("event stream closed", {{"request_id", id_}, {"reason", reason}});
+    beast::error_code ec;
+    lowest().socket().shutdown(tcp::socket::shutdown_both, ec);
+    lowest().close();
+  }
+
+  kind kind_;
+  std::shared_ptr<http_server::impl> server_;
+  std::string id_;
+  asio::any_io_executor strand_;
+  std::optional<beast::tcp_stream> tcp_;
+  std::optional<websocket::stream<beast::tcp_stream>> ws_;
+  asio::steady_timer heartbeat_;
+  beast::flat_buffer inbox_;
+  std::array<char, 512> scratch_{};
+  bool writing_ = false; // strand only
+  bool done_ = false;    // strand only
+  mutable std::mutex mutex_;
+  std::deque<event_ptr> queue_; // guarded by mutex_
+  bool scheduled_ = false;      // a pump is posted; guarded by mutex_
+  bool closed_ = false;         // guarded by mutex_
+  std::size_t in_flight_ = 0;   // events of the write under way; guarded by mutex_
+  std::uint64_t written_ = 0;   // guarded by mutex_
+};
 
 class session : public std::enable_shared_from_this<session> {
 public:
@@ -158,9 +400,33 @@ private:
           return; // answered 503 by the deadline already (maybe more since)
         self->answered_ = serial;
         self->deadline_.cancel();
+        auto stream = r.headers.find("X-Troupe-Stream");
+        if (r.status == 200 && stream != r.headers.end())
+          return self->start_stream(stream->second, std::move(r), id);
         self->write(std::move(r), id);
       });
     });
+  }
+
+  // Hands the connection to an event stream; the session ends here.
+  void start_stream(const std::string& kind, api_response r, const std::string& id) {
+    auto& req = parser_->get();
+    if (kind == "ws" && !websocket::is_upgrade(req))
+      return write(error_response(426, "upgrade_required",
+                                  "this endpoint speaks WebSocket: send an Upgrade request", id),
+                   id);
+    log_request(kind == "ws" ? 101 : 200, id);
+    auto s = std::make_shared<event_stream>(
+        std::move(stream_), kind == "ws" ? event_stream::kind::ws : event_stream::kind::sse,
+        server_->shared_from_this(), id);
+    {
+      std::lock_guard guard{server_->mutex};
+      for (auto it = server_->streams.begin(); it != server_->streams.end();)
+        it = it->expired() ? server_->streams.erase(it) : std::next(it);
+      server_->streams.insert(s);
+    }
+    server_->end_request(); // a stream is not a request in flight
+    s->start(parser_->release(), std::move(r.body));
   }
 
   void write(api_response r, const std::string& id) {
@@ -278,6 +544,15 @@ bool http_server::wait_idle(std::chrono::milliseconds grace) {
   return impl_->idle_cv.wait_for(lock, grace, [this] { return impl_->active == 0; });
 }
 
+std::size_t http_server::open_streams() const {
+  std::lock_guard guard{impl_->mutex};
+  std::size_t n = 0;
+  for (auto& weak : impl_->streams)
+    if (auto sp = weak.lock(); sp && !sp->closed())
+      ++n;
+  return n;
+}
+
 std::size_t http_server::in_flight() const {
   std::lock_guard guard{impl_->mutex};
   return impl_->active;
@@ -293,6 +568,9 @@ void http_server::stop() {
     for (auto& weak : s.sessions)
       if (auto sp = weak.lock())
         sp->close();
+    for (auto& weak : s.streams)
+      if (auto sp = weak.lock())
+        sp->disconnect("the server is shutting down");
   }
   s.work.reset();
   s.ioc.stop();

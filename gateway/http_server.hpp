@@ -6,6 +6,7 @@
 #pragma once
 
 #include "messages/api.hpp"
+#include "messages/events.hpp"
 
 #include <atomic>
 #include <chrono>
@@ -41,6 +42,14 @@ struct http_server_options {
   std::chrono::seconds idle_timeout{60};
   // A request not answered within this is answered 503 (a late reply is dropped).
   std::chrono::milliseconds request_timeout{30000};
+
+  // Event streams: a 200 answer carrying the header X-Troupe-Stream (sse or
+  // ws) turns its connection into a stream; on_stream gets the answer's body
+  // (the subscription) and the stream's sink, on an io thread.
+  std::function<void(const std::string& subscription_json, sink_ptr sink)> on_stream;
+  std::size_t stream_buffer_events = 10000; // queued for a subscriber; beyond → disconnected
+  std::chrono::seconds stream_heartbeat{15};
+  int stream_send_buffer_bytes = 65536;     // SO_SNDBUF of a stream's socket
 };
 
 // A request id: the client's X-Request-Id when it is 1..128 characters of
@@ -70,6 +79,7 @@ public:
   void stop();
 
   std::size_t in_flight() const;
+  std::size_t open_streams() const;
 
   struct impl;
 

@@ -147,6 +147,10 @@ const std::vector<route>& routes() {
         "A critique job with its iterations, final plan and why it converged"),
       r("GET", "/v1/usage", usage, true, "usage:read", false, 200,
         "Token and cost totals; ?from=&to=&group_by=day|playbook|operation|model"),
+      r("GET", "/v1/events", events, true, "events:read", false, 200,
+        "Server-Sent Events of the caller's events; ?topics=&playbook_id=&job_id=&after="),
+      r("GET", "/v1/events/ws", events, true, "events:read", false, 101,
+        "The same events over a WebSocket (text frames, one event each)"),
   };
   return table;
 }

@@ -10,7 +10,7 @@
 namespace troupe::gateway {
 
 // The domain actor that answers a route.
-enum class service { system, accounts, playbooks, ingestion, jobs, critiques, usage };
+enum class service { system, accounts, playbooks, ingestion, jobs, critiques, usage, events };
 
 struct route {
   std::string method;

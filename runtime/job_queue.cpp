@@ -6,9 +6,15 @@ namespace troupe::runtime {
 
 using json = nlohmann::json;
 
+bool& events_written() {
+  thread_local bool written = false;
+  return written;
+}
+
 void insert_events(pqxx::transaction_base& tx, const std::vector<event_row>& events) {
   if (events.empty())
     return;
+  events_written() = true;
   json rows = json::array();
   for (const auto& e : events)
     rows.push_back({{"topic", e.topic},
@@ -19,7 +25,8 @@ void insert_events(pqxx::transaction_base& tx, const std::vector<event_row>& eve
   tx.exec_params("INSERT INTO events (user_id, topic, playbook_id, job_id, data)"
                  " SELECT x.user_id, x.topic, x.playbook_id, x.job_id, x.data"
                  " FROM jsonb_to_recordset($1::jsonb)"
-                 " AS x(user_id uuid, topic text, playbook_id uuid, job_id uuid, data jsonb)",
+                 " AS x(user_id uuid, topic text, playbook_id uuid, job_id uuid, data jsonb)"
+                 " WHERE pg_current_xact_id() IS NOT NULL", // the xid before the first nextval
                  rows.dump());
 }
 

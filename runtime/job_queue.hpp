@@ -23,7 +23,14 @@ struct event_row {
 };
 
 // Appends events in one statement.
+// The statement makes sure the transaction has its id before the events
+// take theirs, which the event bridge's gap detection relies on
+// (docs/events.md).
 void insert_events(pqxx::transaction_base& tx, const std::vector<event_row>& events);
+
+// Set by insert_events on the calling thread; the store reads and clears it
+// around each task to wake the event bridge.
+bool& events_written();
 
 struct enqueued {
   std::string job_id;

@@ -3,6 +3,7 @@
 #include "actors/accounts/accounts.hpp"
 #include "actors/critic/critic.hpp"
 #include "actors/critique/critique.hpp"
+#include "actors/event_bridge/event_bridge.hpp"
 #include "actors/evolution/evolution.hpp"
 #include "actors/ingestion/ingestion.hpp"
 #include "actors/job_runner/job_runner.hpp"
@@ -21,8 +22,10 @@
 #include "runtime/migrations.hpp"
 #include "runtime/store.hpp"
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <mutex>
 #include <optional>
 #include <pqxx/pqxx>
 #include <sstream>
@@ -276,7 +279,19 @@ std::string node::start() {
   gateway::register_statements();
   accounts::register_statements();
   playbooks::register_statements();
+  // The store wakes the event bridge after each task that wrote events; the
+  // bridge is spawned after the store, so the handle is filled in below.
+  struct bridge_slot {
+    std::mutex mutex;
+    event_bridge::event_bridge_actor actor;
+  };
+  auto slot = std::make_shared<bridge_slot>();
   store_options so;
+  so.on_events_written = [slot] {
+    std::lock_guard guard{slot->mutex};
+    if (slot->actor)
+      caf::anon_send(slot->actor, tail_atom::value);
+  };
   so.connection_string = m.conninfo;
   so.pool_size = s.database.pool_size;
   so.statement_timeout_ms = s.database.statement_timeout_ms;
@@ -295,7 +310,19 @@ std::string node::start() {
       jobs::spawn_jobs_api(sys, store, {s.jobs.max_attempts, s.evolution.manual_triggers_per_hour}),
       critique::spawn_critique_api(sys, store, {s.jobs.max_attempts, s.critique.max_iterations}),
       usage::spawn_usage_api(sys, store),
+      event_bridge::spawn_events_api(sys),
       verifier};
+  event_bridge::bridge_options bo;
+  bo.poll_interval = std::chrono::milliseconds{s.events.poll_interval_ms};
+  // One read is offered to a subscriber at once: keep it well inside its buffer.
+  bo.batch = std::clamp(s.events.subscriber_buffer / 2, 8, 2000);
+  bo.buffer = static_cast<std::size_t>(s.events.subscriber_buffer);
+  bo.stall_timeout = std::chrono::milliseconds{s.events.stall_timeout_ms};
+  auto events = event_bridge::spawn_event_bridge(sys, store, bo);
+  {
+    std::lock_guard guard{slot->mutex};
+    slot->actor = events;
+  }
   if (s.jobs.run_jobs) {
     m.runner =
         job_runner::spawn_runner(sys, store, runner_options_from(s, m.info.node_id, sys, store));
@@ -322,7 +349,9 @@ std::string node::start() {
                  caf::actor_cast<caf::actor>(targets.ingestion),
                  caf::actor_cast<caf::actor>(targets.jobs),
                  caf::actor_cast<caf::actor>(targets.critiques),
-                 caf::actor_cast<caf::actor>(targets.usage), bridge.actor})
+                 caf::actor_cast<caf::actor>(targets.usage),
+                 caf::actor_cast<caf::actor>(targets.events), caf::actor_cast<caf::actor>(events),
+                 bridge.actor})
     m.actors.push_back(a);
 
   auto listen = split_listen(s.server.listen);
@@ -334,6 +363,12 @@ std::string node::start() {
   ho.max_header_bytes = static_cast<std::size_t>(s.server.max_header_bytes);
   ho.idle_timeout = std::chrono::seconds{s.server.idle_timeout_s};
   ho.request_timeout = std::chrono::milliseconds{s.server.request_timeout_ms};
+  ho.stream_buffer_events = static_cast<std::size_t>(s.events.subscriber_buffer);
+  ho.stream_heartbeat = std::chrono::seconds{s.events.heartbeat_s};
+  ho.on_stream = [events](const std::string& body, sink_ptr sink) {
+    caf::anon_send(events, subscribe_atom::value, event_bridge::subscription_from_json(body),
+                   std::move(sink));
+  };
   m.http = std::make_unique<gateway::http_server>(ho, bridge.dispatch);
   m.address = m.http->start();
   m.running = true;

@@ -1,5 +1,7 @@
 #include "runtime/store.hpp"
 
+#include "runtime/job_queue.hpp"
+
 #include "messages/errors.hpp"
 #include "runtime/log.hpp"
 
@@ -88,7 +90,11 @@ api_response run_task(worker_pointer self, db_task& task) {
   if (!ensure_connection(self))
     return unavailable(task.request_id);
   try {
-    return task.run(*self->state.conn);
+    events_written() = false;
+    auto r = task.run(*self->state.conn);
+    if (events_written() && self->state.opts.on_events_written)
+      self->state.opts.on_events_written();
+    return r;
   } catch (const api_error& e) {
     return error_response(e, task.request_id);
   } catch (const pqxx::broken_connection& e) {

@@ -14,6 +14,7 @@
 
 #include "messages/store.hpp"
 
+#include <functional>
 #include <string>
 
 namespace troupe::runtime {
@@ -24,6 +25,10 @@ struct store_options {
   int statement_timeout_ms = 5000;
   int reconnect_max_backoff_ms = 5000;
   std::size_t max_queue = 10000; // tasks waiting for a worker; beyond → 503
+  // Called on the worker's thread after a task that wrote events
+  // (runtime::insert_events) returned: the in-process wake-up of the event
+  // bridge. Must not block.
+  std::function<void()> on_events_written;
 };
 
 // Registers a prepared statement for every store connection. Call before

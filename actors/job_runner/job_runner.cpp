@@ -36,6 +36,7 @@ using runner_impl =
 api_response claim(pqxx::connection& conn, const json& wants, const std::string& node,
                    int lease_s) {
   pqxx::work tx{conn};
+  runtime::events_written() = true; // its statement writes events: wake the bridge
   // The queue's size changes faster than autovacuum refreshes its statistics;
   // on stale estimates the planner sorts the whole queue instead of reading
   // jobs_runnable_idx in order (measured: 95 ms instead of 2 ms per claim).
@@ -72,6 +73,7 @@ api_response claim(pqxx::connection& conn, const json& wants, const std::string&
 // Effect-free completions, fenced, with their events.
 api_response complete(pqxx::connection& conn, const json& done) {
   pqxx::work tx{conn};
+  runtime::events_written() = true; // its statement writes events: wake the bridge
   auto rows = tx.exec_params(
       "WITH done AS (UPDATE jobs j SET status = 'completed', completed_at = now(),"
       "   updated_at = now(), lease_owner = NULL, lease_expires_at = NULL, result = x.result"
@@ -92,6 +94,7 @@ api_response complete(pqxx::connection& conn, const json& done) {
 api_response record_failure(pqxx::connection& conn, const job_assignment& job,
                             const std::string& error, bool retryable, long long delay_ms) {
   pqxx::work tx{conn};
+  runtime::events_written() = true; // its statement writes events: wake the bridge
   // A cancel requested while the attempt ran wins over a retry.
   auto rows = tx.exec_params(
       "WITH next AS (SELECT id, CASE WHEN cancel_requested THEN 'cancelled'"
@@ -120,6 +123,7 @@ api_response record_failure(pqxx::connection& conn, const job_assignment& job,
 
 api_response record_cancel(pqxx::connection& conn, const job_assignment& job) {
   pqxx::work tx{conn};
+  runtime::events_written() = true; // its statement writes events: wake the bridge
   tx.exec_params(
       "WITH upd AS (UPDATE jobs SET status = 'cancelled', completed_at = now(), updated_at = now(),"
       "   lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL"
@@ -137,6 +141,7 @@ api_response record_cancel(pqxx::connection& conn, const job_assignment& job) {
 // attempt they were on does not count against them.
 api_response release(pqxx::connection& conn, const json& jobs) {
   pqxx::work tx{conn};
+  runtime::events_written() = true; // its statement writes events: wake the bridge
   auto rows = tx.exec_params(
       "WITH upd AS (UPDATE jobs j SET"
       "   status = CASE WHEN j.cancel_requested THEN 'cancelled' ELSE 'queued' END,"

@@ -27,6 +27,7 @@ int enqueue_all(pqxx::work& tx, const pqxx::result& rows, int max_attempts,
 
 int rescue_expired_leases(pqxx::connection& conn) {
   pqxx::work tx{conn};
+  runtime::events_written() = true; // its statement writes events: wake the bridge
   auto rows = tx.exec(
       "WITH expired AS (SELECT id FROM jobs WHERE status = 'running' AND lease_expires_at < now()"
       "   ORDER BY lease_expires_at LIMIT 1000 FOR UPDATE SKIP LOCKED),"

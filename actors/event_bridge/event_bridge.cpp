@@ -1,0 +1,437 @@
+#include "actors/event_bridge/event_bridge.hpp"
+
+#include "messages/errors.hpp"
+#include "runtime/crypto.hpp"
+#include "runtime/input.hpp"
+#include "runtime/log.hpp"
+
+#include <nlohmann/json.hpp>
+#include <charconv>
+#include <optional>
+#include <pqxx/pqxx>
+#include <vector>
+
+namespace troupe::event_bridge {
+namespace {
+
+using json = nlohmann::json;
+
+constexpr const char* event_columns =
+    "SELECT id, topic, coalesce(user_id::text, ''), coalesce(playbook_id::text, ''),"
+    " coalesce(job_id::text, ''), data::text,"
+    " to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"') FROM events ";
+
+event_ptr frame_of(const pqxx::row& r) {
+  auto e = std::make_shared<event_frame>();
+  e->id = r[0].as<std::int64_t>();
+  e->topic = r[1].c_str();
+  e->user_id = r[2].c_str();
+  e->playbook_id = r[3].c_str();
+  e->job_id = r[4].c_str();
+  auto id = std::to_string(e->id);
+  // The data is jsonb's own text (one line); only the topic needs quoting.
+  e->json = "{\"id\":" + id + ",\"topic\":" + json(e->topic).dump() + ",\"at\":\"" +
+            r[6].c_str() + "\",\"data\":" + r[5].c_str() + "}";
+  e->sse = "id: " + id + "\nevent: " + e->topic + "\ndata: " + e->json + "\n\n";
+  return e;
+}
+
+// What one tail pass read: the snapshot horizon before the read, the events
+// after the cursor, and the next transaction id after it.
+struct tail_read {
+  std::uint64_t xmin_before = 0;
+  std::uint64_t xmax_after = 0;
+  std::vector<event_ptr> events;
+};
+
+std::uint64_t xid_of(const pqxx::result& r) { return std::stoull(r[0][0].c_str()); }
+
+api_response read_tail(pqxx::connection& conn, std::int64_t cursor, int batch, tail_read& out) {
+  pqxx::nontransaction tx{conn}; // each statement its own snapshot, in this order
+  out.xmin_before = xid_of(tx.exec("SELECT pg_snapshot_xmin(pg_current_snapshot())::text"));
+  auto rows = tx.exec_params(std::string{event_columns} + "WHERE id > $1 ORDER BY id LIMIT $2",
+                             cursor, batch);
+  out.xmax_after = xid_of(tx.exec("SELECT pg_snapshot_xmax(pg_current_snapshot())::text"));
+  out.events.reserve(rows.size());
+  for (const auto& r : rows)
+    out.events.push_back(frame_of(r));
+  return json_response(200, json::object());
+}
+
+api_response read_replay(pqxx::connection& conn, const subscription& sub, std::int64_t after,
+                         std::int64_t upto, int batch, std::vector<event_ptr>& out) {
+  pqxx::read_transaction tx{conn};
+  auto rows = tx.exec_params(std::string{event_columns} +
+                                 "WHERE user_id = $1 AND id > $2 AND id <= $3 ORDER BY id LIMIT $4",
+                             sub.user_id, after, upto, batch);
+  for (const auto& r : rows)
+    out.push_back(frame_of(r));
+  return json_response(200, json::object());
+}
+
+// A subscriber is live (offered each event as it is published) or catching
+// up (reading the log page by page from `position`): after it subscribed
+// with ?after=, or when its queue reached the buffer. Catching up waits
+// while the queue is over half the buffer; a subscriber whose queue does not
+// move for stall_timeout is disconnected. So a reader that is merely slower
+// than a burst is never dropped, one that stopped reading is, and neither
+// holds up the bridge or anybody else.
+struct subscriber {
+  subscription sub;
+  sink_ptr sink;
+  std::int64_t position = 0;    // every event up to this id was offered or did not match
+  bool catching_up = false;
+  bool reading = false;         // a page of the log is being read for it
+  std::uint64_t written_seen = 0;
+  std::chrono::steady_clock::time_point waiting_since{};
+};
+
+using subscriber_ptr = std::shared_ptr<subscriber>;
+
+struct bridge_state {
+  std::int64_t cursor = -1; // last event published; -1 until the start position is read
+  struct gap {
+    std::int64_t below;       // the first id seen after the gap
+    std::uint64_t xmax;       // every transaction that could fill it has an xid below this
+  };
+  std::optional<gap> hole;
+  bool tailing = false;
+  bool again = false;
+  std::vector<subscriber_ptr> subscribers;
+  std::vector<subscriber_ptr> waiting; // subscribed before the start position was known
+  static inline const char* name = "troupe.event_bridge";
+};
+
+using bridge_pointer = event_bridge_actor::stateful_pointer<bridge_state>;
+
+void catch_up(bridge_pointer self, const store_actor& store, const bridge_options& opts,
+              const subscriber_ptr& s);
+
+// Offers a live event; false when the subscriber is gone.
+bool deliver(const subscriber_ptr& s, const event_ptr& e, const bridge_options& opts) {
+  if (s->sink->closed())
+    return false;
+  if (s->catching_up || e->id <= s->position)
+    return true;
+  if (!s->sub.matches(*e)) {
+    s->position = e->id;
+    return true;
+  }
+  if (s->sink->backlog() >= opts.buffer) {
+    s->catching_up = true; // from position, once the queue has drained
+    return true;
+  }
+  s->position = e->id;
+  return s->sink->offer(e);
+}
+
+void publish(bridge_pointer self, const event_ptr& e, const bridge_options& opts) {
+  auto& subs = self->state.subscribers;
+  std::erase_if(subs, [&](const subscriber_ptr& s) { return !deliver(s, e, opts); });
+}
+
+// True when the subscriber may be offered more now; disconnects one that
+// stopped reading.
+bool ready_for_more(const subscriber_ptr& s, const bridge_options& opts) {
+  auto now = std::chrono::steady_clock::now();
+  if (s->sink->backlog() < opts.buffer / 2) {
+    s->waiting_since = {};
+    return true;
+  }
+  auto written = s->sink->written();
+  if (s->waiting_since == std::chrono::steady_clock::time_point{} || written != s->written_seen) {
+    s->waiting_since = now;
+    s->written_seen = written;
+  } else if (now - s->waiting_since >= opts.stall_timeout) {
+    s->sink->disconnect("stopped reading: nothing written for " +
+                        std::to_string(opts.stall_timeout.count()) + " ms with " +
+                        std::to_string(s->sink->backlog()) + " events queued");
+  }
+  return false;
+}
+
+void catch_up(bridge_pointer self, const store_actor& store, const bridge_options& opts,
+              const subscriber_ptr& s) {
+  if (s->reading || !s->catching_up || s->sink->closed())
+    return;
+  if (!ready_for_more(s, opts))
+    return; // the next tail pass or poll looks again
+  auto& st = self->state;
+  if (s->position >= st.cursor) {
+    s->catching_up = false;
+    return;
+  }
+  s->reading = true;
+  auto page = std::make_shared<std::vector<event_ptr>>();
+  auto sub = s->sub;
+  auto after = s->position;
+  auto upto = st.cursor;
+  int batch = opts.batch;
+  self->request(store, caf::infinite,
+                db_task{[sub, after, upto, batch, page](pqxx::connection& c) {
+                          return read_replay(c, sub, after, upto, batch, *page);
+                        },
+                        "events-catch-up"})
+      .then(
+          [=](api_response& r) {
+            s->reading = false;
+            if (r.status != 200)
+              return; // tried again on the next pass
+            bool cut = false;
+            for (const auto& e : *page) {
+              if (s->sub.matches(*e)) {
+                if (s->sink->backlog() >= opts.buffer) {
+                  cut = true;
+                  break;
+                }
+                if (!s->sink->offer(e))
+                  return;
+              }
+              s->position = e->id;
+            }
+            if (!cut && page->size() < static_cast<std::size_t>(batch))
+              s->position = std::max(s->position, upto); // the rest up to `upto` is not this user's
+            if (s->position >= self->state.cursor)
+              s->catching_up = false; // live from here: the next publish is past the cursor
+            else
+              catch_up(self, store, opts, s);
+          },
+          [=](caf::error&) { s->reading = false; });
+}
+
+void attach(bridge_pointer self, const store_actor& store, const bridge_options& opts,
+            const subscriber_ptr& s) {
+  auto& st = self->state;
+  s->position = st.cursor;
+  if (s->sub.after >= 0 && s->sub.after < st.cursor) {
+    s->position = s->sub.after;
+    s->catching_up = true;
+  }
+  st.subscribers.push_back(s);
+  catch_up(self, store, opts, s);
+}
+
+// Applies one tail pass: publishes in id order up to the first gap that may
+// still fill, then lets lagging subscribers catch up.
+void apply(bridge_pointer self, const store_actor& store, const bridge_options& opts,
+           const tail_read& read) {
+  auto& st = self->state;
+  auto allowed = st.cursor + 1;
+  if (st.hole && st.hole->xmax <= read.xmin_before) {
+    // Every transaction that could have filled the gap has ended and what
+    // committed was read above: the rest of the gap rolled back.
+    allowed = std::max(allowed, st.hole->below);
+    st.hole.reset();
+  }
+  for (const auto& e : read.events) {
+    if (e->id > allowed) {
+      if (!st.hole || st.hole->below <= st.cursor)
+        st.hole = bridge_state::gap{e->id, read.xmax_after};
+      break;
+    }
+    publish(self, e, opts);
+    st.cursor = e->id;
+    allowed = st.cursor + 1;
+  }
+  if (read.events.size() >= static_cast<std::size_t>(opts.batch))
+    st.again = true; // more to read at once
+  else if (st.hole)
+    self->delayed_send(self, std::chrono::milliseconds{10}, tail_atom::value);
+  bool behind = false;
+  for (const auto& s : st.subscribers) {
+    catch_up(self, store, opts, s);
+    behind = behind || (s->catching_up && !s->reading);
+  }
+  if (behind) // look again soon: queues drain faster than the poll
+    self->delayed_send(self, std::chrono::milliseconds{20}, tail_atom::value);
+}
+
+void tail(bridge_pointer self, const store_actor& store, const bridge_options& opts) {
+  auto& st = self->state;
+  if (st.tailing) {
+    st.again = true;
+    return;
+  }
+  st.tailing = true;
+  st.again = false;
+  auto read = std::make_shared<tail_read>();
+  auto cursor = st.cursor;
+  int batch = opts.batch;
+  db_task task;
+  task.request_id = "events-tail";
+  if (cursor < 0)
+    task.run = [read](pqxx::connection& c) {
+      pqxx::read_transaction tx{c};
+      read->xmin_before = std::stoull(tx.exec("SELECT coalesce(max(id), 0) FROM events")[0][0].c_str());
+      return json_response(200, json::object());
+    };
+  else
+    task.run = [read, cursor, batch](pqxx::connection& c) {
+      return read_tail(c, cursor, batch, *read);
+    };
+  self->request(store, caf::infinite, std::move(task))
+      .then(
+          [=](api_response& r) {
+            auto& st = self->state;
+            st.tailing = false;
+            if (r.status == 200) {
+              if (st.cursor < 0) {
+                // Live delivery starts after the newest event at start-up.
+                st.cursor = static_cast<std::int64_t>(read->xmin_before);
+                for (const auto& s : st.waiting)
+                  attach(self, store, opts, s);
+                st.waiting.clear();
+              } else {
+                apply(self, store, opts, *read);
+              }
+            }
+            if (st.again)
+              tail(self, store, opts);
+          },
+          [=](caf::error&) { self->state.tailing = false; });
+}
+
+event_bridge_actor::behavior_type bridge(bridge_pointer self, store_actor store,
+                                         bridge_options opts) {
+  return {
+      [=](subscribe_atom, subscription& sub, sink_ptr& sink) {
+        auto s = std::make_shared<subscriber>();
+        s->sub = std::move(sub);
+        s->sink = std::move(sink);
+        if (self->state.cursor < 0)
+          self->state.waiting.push_back(s);
+        else
+          attach(self, store, opts, s);
+      },
+      [=](tail_atom) { tail(self, store, opts); },
+  };
+}
+
+// The poll, as a separate ticker so that its period does not depend on
+// wake-ups: it catches what no wake-up announced (other nodes, the scheduler).
+struct ticker_state {
+  static inline const char* name = "troupe.event_bridge.ticker";
+};
+
+caf::behavior ticker(caf::stateful_actor<ticker_state>* self, event_bridge_actor bridge,
+                     std::chrono::milliseconds period) {
+  self->send(self, tail_atom::value);
+  return {
+      [=](tail_atom) {
+        self->send(bridge, tail_atom::value);
+        self->delayed_send(self, period, tail_atom::value);
+      },
+  };
+}
+
+// ---- the events api ------------------------------------------------------------
+
+std::string lower(std::string s) {
+  for (auto& c : s)
+    c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return s;
+}
+
+api_response open_stream(const api_request& req) {
+  subscription sub;
+  sub.user_id = req.caller.user_id;
+  auto q = [&](const char* key) -> const std::string* {
+    auto it = req.query.find(key);
+    return it == req.query.end() ? nullptr : &it->second;
+  };
+  for (const auto& [key, value] : req.query)
+    if (key != "topics" && key != "playbook_id" && key != "job_id" && key != "after")
+      throw invalid_argument(key, "unknown query parameter " + key +
+                                      " (use topics, playbook_id, job_id, after)");
+  if (auto topics = q("topics")) {
+    std::size_t start = 0;
+    while (start <= topics->size()) {
+      auto comma = std::min(topics->find(',', start), topics->size());
+      auto topic = topics->substr(start, comma - start);
+      if (!topic.empty()) {
+        if (!known_topics().count(topic))
+          throw invalid_argument("topics", "unknown topic \"" + topic.substr(0, 64) + "\"");
+        sub.topics.insert(topic);
+      }
+      start = comma + 1;
+    }
+  }
+  for (auto [key, field] : {std::pair{"playbook_id", &sub.playbook_id},
+                            std::pair{"job_id", &sub.job_id}})
+    if (auto v = q(key)) {
+      if (!crypto::is_uuid(*v))
+        throw invalid_argument(key, std::string(key) + " must be a UUID");
+      *field = lower(*v);
+    }
+  const std::string* after = q("after");
+  auto last = req.headers.find("last-event-id");
+  if (!after && last != req.headers.end())
+    after = &last->second;
+  if (after) {
+    std::int64_t n = -1;
+    auto [end, ec] = std::from_chars(after->data(), after->data() + after->size(), n);
+    if (ec != std::errc{} || end != after->data() + after->size() || n < 0)
+      throw invalid_argument("after", "after (or Last-Event-ID) must be a non-negative event id");
+    sub.after = n;
+  }
+  json body = {{"user_id", sub.user_id},
+               {"topics", sub.topics},
+               {"playbook_id", sub.playbook_id},
+               {"job_id", sub.job_id},
+               {"after", sub.after}};
+  api_response r = json_response(200, body);
+  r.headers["X-Troupe-Stream"] = req.route == "/v1/events/ws" ? "ws" : "sse";
+  return r;
+}
+
+struct events_api_state {
+  static inline const char* name = "troupe.events";
+};
+
+api_actor::behavior_type events_api(api_actor::stateful_pointer<events_api_state>) {
+  return {
+      [=](api_request& req) -> api_response {
+        try {
+          return open_stream(req);
+        } catch (const api_error& e) {
+          return error_response(e, req.request_id);
+        }
+      },
+  };
+}
+
+} // namespace
+
+const std::set<std::string>& known_topics() {
+  static const std::set<std::string> topics = {
+      "outcome.recorded", "evolution.queued",  "job.started",        "job.progress",
+      "job.completed",    "job.failed",        "job.retrying",       "job.cancelled",
+      "playbook.version_created", "critique.queued", "critique.iteration",
+      "repository.analyzed", "node.joined", "node.left"};
+  return topics;
+}
+
+subscription subscription_from_json(const std::string& body) {
+  auto j = json::parse(body);
+  subscription s;
+  s.user_id = j["user_id"];
+  for (const auto& t : j["topics"])
+    s.topics.insert(t.get<std::string>());
+  s.playbook_id = j["playbook_id"];
+  s.job_id = j["job_id"];
+  s.after = j["after"];
+  return s;
+}
+
+event_bridge_actor spawn_event_bridge(caf::actor_system& sys, store_actor store,
+                                      bridge_options opts) {
+  auto b = sys.spawn(bridge, std::move(store), opts);
+  auto t = sys.spawn(ticker, b, opts.poll_interval);
+  // The ticker lives as long as the bridge.
+  b->attach_functor([t](const caf::error&) { caf::anon_send_exit(t, caf::exit_reason::user_shutdown); });
+  return b;
+}
+
+api_actor spawn_events_api(caf::actor_system& sys) { return sys.spawn(events_api); }
+
+} // namespace troupe::event_bridge

@@ -1,0 +1,51 @@
+// The event bridge (docs/events.md): tails the events table (the outbox every
+// domain transaction writes its events into) in id order and fans each event
+// out to the subscribed streams whose filters and user match.
+//
+//   store worker committed events ──tail_atom──► bridge ──db_task──► store (read id > cursor)
+//   poll timer ─────────────────────tail_atom──┘   │
+//   GET /v1/events[/ws] ─► events api (validates) ─► gateway hands the connection
+//        to a stream ──subscribe_atom──► bridge ──replay (id > after)──► sink
+//                                               └─live events──────────► sink.offer()
+//
+// Ids are allocated before commit, so a later id can commit first: the
+// bridge never delivers past a gap until every transaction that could still
+// fill it has ended (Postgres' snapshot xmin passed it), then skips what
+// rolled back. Delivery is therefore in id order with nothing skipped that
+// committed, which is what makes resume by id exact.
+#pragma once
+
+#include "messages/api.hpp"
+#include "messages/events.hpp"
+#include "messages/store.hpp"
+
+#include <chrono>
+
+namespace troupe::event_bridge {
+
+using event_bridge_actor =
+    caf::typed_actor<caf::reacts_to<subscribe_atom, subscription, sink_ptr>,
+                     caf::reacts_to<tail_atom>>;
+
+struct bridge_options {
+  std::chrono::milliseconds poll_interval{250}; // tail at least this often
+  int batch = 2000;                             // events read per statement
+  std::size_t buffer = 10000; // events queued per subscriber before it catches up from the log
+  std::chrono::milliseconds stall_timeout{10000}; // a full queue that does not move: disconnected
+};
+
+event_bridge_actor spawn_event_bridge(caf::actor_system& sys, store_actor store,
+                                      bridge_options opts);
+
+// GET /v1/events and GET /v1/events/ws: checks the filters and answers 200
+// with the header X-Troupe-Stream (sse | ws) and the subscription as JSON;
+// the HTTP server then turns the connection into a stream.
+api_actor spawn_events_api(caf::actor_system& sys);
+
+// The subscription an events api answer carries.
+subscription subscription_from_json(const std::string& body);
+
+// The topics a subscriber may ask for.
+const std::set<std::string>& known_topics();
+
+} // namespace troupe::event_bridge
