@@ -39,6 +39,7 @@ event_ptr frame_of(const pqxx::row& r) {
 // What one tail pass read: the snapshot horizon before the read, the events
 // after the cursor, and the next transaction id after it.
 struct tail_read {
+  std::int64_t newest = 0; // the first pass only reads where live delivery starts
   std::uint64_t xmin_before = 0;
   std::uint64_t xmax_after = 0;
   std::vector<event_ptr> events;
@@ -262,7 +263,7 @@ void tail(bridge_pointer self, const store_actor& store, const bridge_options& o
   if (cursor < 0)
     task.run = [read](pqxx::connection& c) {
       pqxx::read_transaction tx{c};
-      read->xmin_before = std::stoull(tx.exec("SELECT coalesce(max(id), 0) FROM events")[0][0].c_str());
+      read->newest = tx.exec("SELECT coalesce(max(id), 0) FROM events")[0][0].as<std::int64_t>();
       return json_response(200, json::object());
     };
   else
@@ -277,7 +278,7 @@ void tail(bridge_pointer self, const store_actor& store, const bridge_options& o
             if (r.status == 200) {
               if (st.cursor < 0) {
                 // Live delivery starts after the newest event at start-up.
-                st.cursor = static_cast<std::int64_t>(read->xmin_before);
+                st.cursor = read->newest;
                 for (const auto& s : st.waiting)
                   attach(self, store, opts, s);
                 st.waiting.clear();
