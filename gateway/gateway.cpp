@@ -298,9 +298,10 @@ bool is_json_content_type(std::string_view ct) {
   return lowered == "application/json";
 }
 
-// Routing, decided on the io thread: 404, or 405 with Allow.
-std::optional<api_response> route_request(const incoming_request& in, match_result& m) {
-  m = match(in.method, in.path);
+// Routing, decided on the io thread (the session matched the route): 404,
+// or 405 with Allow.
+std::optional<api_response> route_request(incoming_request& in, match_result& m) {
+  m = std::move(in.matched);
   if (m.kind == match_result::not_found)
     return error_response(404, "not_found", "no route for " + in.path, in.request_id);
   if (m.kind == match_result::method_not_allowed) {

@@ -3,6 +3,7 @@
 #include "messages/errors.hpp"
 #include "runtime/crypto.hpp"
 #include "runtime/log.hpp"
+#include "runtime/metrics.hpp"
 
 #include <array>
 #include <boost/asio.hpp>
@@ -94,7 +95,10 @@ public:
       ws_.emplace(std::move(stream));
     else
       tcp_.emplace(std::move(stream));
+    metrics::event_subscribers(transport(), 1);
   }
+
+  ~event_stream() override { metrics::event_subscribers(transport(), -1); }
 
   void start(http::request<http::string_body> req, std::string subscription_json) {
     auto& socket = lowest().socket();
@@ -140,6 +144,7 @@ public:
       return false;
     if (queue_.size() >= 2 * server_->opts.stream_buffer_events) {
       closed_ = true;
+      metrics::event_subscriber_dropped("overflow");
       asio::post(strand_, [self = shared_from_this()] {
         self->fail("fell behind by more than the stream buffer");
       });
@@ -186,6 +191,8 @@ public:
   }
 
 private:
+  std::string_view transport() const { return kind_ == kind::ws ? "ws" : "sse"; }
+
   beast::tcp_stream& lowest() { return ws_ ? beast::get_lowest_layer(*ws_) : *tcp_; }
 
   // On the strand: writes what is queued, one batch at a time.
@@ -229,11 +236,15 @@ private:
     writing_ = false;
     if (ec)
       return fail("write failed");
+    std::size_t n = 0;
     {
       std::lock_guard guard{mutex_};
+      n = in_flight_;
       written_ += in_flight_;
       in_flight_ = 0;
     }
+    if (n > 0)
+      metrics::events_delivered(transport(), n);
     pump();
   }
 
@@ -360,6 +371,7 @@ private:
       keep_alive_ = false;
       method_.clear();
       path_.clear();
+      route_ = "unmatched";
       started_ = std::chrono::steady_clock::now();
       server_->begin_request();
       return write(std::move(response), id);
@@ -379,8 +391,11 @@ private:
     in.request_id = request_id_for(in.headers["x-request-id"]);
     in.content_type = in.headers["content-type"];
     in.body = std::move(req.body());
+    in.matched = match(in.method, in.path);
     method_ = in.method;
     path_ = in.path;
+    route_ = in.matched.kind == match_result::found ? std::string_view{in.matched.matched->path}
+                                                    : std::string_view{"unmatched"};
     started_ = std::chrono::steady_clock::now();
     server_->begin_request();
     auto id = in.request_id;
@@ -438,7 +453,7 @@ private:
     res->set("X-Request-Id", id);
     for (auto& [k, v] : r.headers)
       res->set(k, v);
-    if (!r.body.empty())
+    if (!r.body.empty() && !r.headers.count("Content-Type"))
       res->set(http::field::content_type, "application/json; charset=utf-8");
     res->body() = std::move(r.body);
     if (server_->closing || !server_->accepting)
@@ -455,12 +470,14 @@ private:
                       });
   }
 
-  // One line per request: debug normally, warn for server-side failures.
+  // Counts the request and logs one line: debug normally, warn for
+  // server-side failures.
   void log_request(int status, const std::string& id) {
+    auto ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started_);
+    metrics::http_request(route_, method_, status, ms.count() / 1000);
     auto level = status >= 500 ? log::level::warn : log::level::debug;
     if (!log::enabled(level))
       return;
-    auto ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started_);
     log::write(level, "request", {{"request_id", id}, {"method", method_}, {"path", path_},
                                   {"status", status}, {"duration_ms", std::round(ms.count() * 100) / 100}});
   }
@@ -480,6 +497,7 @@ private:
   std::uint64_t serial_ = 0;   // the request being handled
   std::uint64_t answered_ = 0; // the last request answered
   std::string method_, path_;
+  std::string_view route_ = "unmatched"; // a route template (static) for metrics
   std::chrono::steady_clock::time_point started_;
 };
 

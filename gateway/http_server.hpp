@@ -5,6 +5,7 @@
 // response.
 #pragma once
 
+#include "gateway/router.hpp"
 #include "messages/api.hpp"
 #include "messages/events.hpp"
 
@@ -27,6 +28,7 @@ struct incoming_request {
   std::string content_type;
   std::string body;
   std::map<std::string, std::string> headers; // lower-case names, all headers
+  match_result matched; // the route, matched once by the session (it labels metrics)
 };
 
 // Called exactly once with the response; safe from any thread.

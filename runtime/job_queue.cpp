@@ -1,6 +1,7 @@
 #include "runtime/job_queue.hpp"
 
 #include "runtime/crypto.hpp"
+#include "runtime/metrics.hpp"
 
 namespace troupe::runtime {
 
@@ -66,6 +67,7 @@ enqueued enqueue_evolution(pqxx::transaction_base& tx, const std::string& user_i
                        {"trigger", trigger},
                        {"pending_outcomes", pending_outcomes}}}});
   notify_runners(tx, "evolution");
+  metrics::job_enqueued_on_commit("evolution");
   return {id, true, "queued"};
 }
 

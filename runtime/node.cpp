@@ -246,6 +246,10 @@ node::node(config::settings s) : impl_(std::make_unique<impl>()) {
   impl_->settings = std::move(s);
   impl_->info.node_id = make_node_id();
   impl_->info.version = troupe_version;
+  // A node is stale once it missed about three heartbeats (one per
+  // maintenance pass), and never sooner than a lease could expire.
+  const auto& j = impl_->settings.jobs;
+  impl_->info.node_stale_s = std::max(j.lease_s, (3 * j.maintenance_interval_ms + 999) / 1000);
 }
 
 node::~node() {
@@ -332,6 +336,8 @@ std::string node::start() {
     m.actors.push_back(caf::actor_cast<caf::actor>(m.runner));
   }
   scheduler::scheduler_options sched{m.conninfo,
+                                     m.info.node_id,
+                                     m.info.node_stale_s,
                                      s.jobs.maintenance_interval_ms,
                                      s.jobs.max_attempts,
                                      s.jobs.backoff_max_ms,

@@ -4,6 +4,7 @@
 
 #include "messages/errors.hpp"
 #include "runtime/log.hpp"
+#include "runtime/metrics.hpp"
 
 #include <chrono>
 #include <deque>
@@ -57,6 +58,7 @@ using worker_pointer = worker_actor::stateful_pointer<worker_state>;
 void drop_connection(worker_pointer self, const std::string& why) {
   auto& st = self->state;
   st.conn.reset();
+  metrics::db_error("connection");
   auto cap = std::chrono::milliseconds{st.opts.reconnect_max_backoff_ms};
   st.backoff = st.backoff.count() == 0 ? std::chrono::milliseconds{50}
                                        : std::min(cap, st.backoff * 2);
@@ -91,7 +93,9 @@ api_response run_task(worker_pointer self, db_task& task) {
     return unavailable(task.request_id);
   try {
     events_written() = false;
+    metrics::drop_pending();
     auto r = task.run(*self->state.conn);
+    metrics::count_pending(); // the task returned: what it wrote committed
     if (events_written() && self->state.opts.on_events_written)
       self->state.opts.on_events_written();
     return r;
@@ -105,6 +109,7 @@ api_response run_task(worker_pointer self, db_task& task) {
       drop_connection(self, e.what());
       return unavailable(task.request_id);
     }
+    metrics::db_error("statement");
     log::error("database statement failed",
                {{"request_id", task.request_id}, {"error", e.what()}, {"sqlstate", e.sqlstate()},
                 {"query", e.query()}});
@@ -141,6 +146,13 @@ struct front_state {
   std::vector<worker_actor> idle;
   std::deque<pending_task> queue;
   std::size_t max_queue = 0;
+  int pool_size = 0;
+  // The pool's gauges are process-wide: take this store's share back out.
+  ~front_state() {
+    metrics::db_pool_size(-pool_size);
+    metrics::db_pool_in_use(-(pool_size - static_cast<int>(idle.size())));
+    metrics::db_pool_queued(-static_cast<int>(queue.size()));
+  }
   static inline const char* name = "troupe.store";
 };
 
@@ -160,6 +172,8 @@ front_actor::behavior_type front(front_pointer self, store_options opts) {
   self->state.max_queue = opts.max_queue;
   for (int i = 0; i < opts.pool_size; ++i)
     self->state.idle.push_back(self->spawn<caf::detached + caf::linked>(worker, opts, self->address()));
+  self->state.pool_size = opts.pool_size;
+  metrics::db_pool_size(opts.pool_size);
   return {
       [=](db_task& task) -> caf::result<api_response> {
         auto& st = self->state;
@@ -167,11 +181,15 @@ front_actor::behavior_type front(front_pointer self, store_options opts) {
         if (!st.idle.empty()) {
           auto w = st.idle.back();
           st.idle.pop_back();
+          metrics::db_pool_in_use(1);
           dispatch(self, w, std::move(task), promise);
         } else if (st.queue.size() >= st.max_queue) {
+          metrics::db_pool_rejected();
           promise.deliver(error_response(503, "unavailable", "the store is overloaded",
                                          task.request_id));
         } else {
+          metrics::db_pool_wait();
+          metrics::db_pool_queued(1);
           st.queue.push_back({std::move(task), promise});
         }
         return promise;
@@ -179,11 +197,13 @@ front_actor::behavior_type front(front_pointer self, store_options opts) {
       [=](idle_atom, worker_actor w) {
         auto& st = self->state;
         if (st.queue.empty()) {
+          metrics::db_pool_in_use(-1);
           st.idle.push_back(w);
           return;
         }
         auto next = std::move(st.queue.front());
         st.queue.pop_front();
+        metrics::db_pool_queued(-1);
         dispatch(self, w, std::move(next.task), next.promise);
       },
   };

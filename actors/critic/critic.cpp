@@ -2,14 +2,22 @@
 
 #include "actors/evolution/pipeline.hpp"
 #include "runtime/blocking.hpp"
+#include "runtime/metrics.hpp"
 
 namespace troupe::evolution {
 namespace {
 
+void counted(const critic_votes& v) {
+  for (const auto& vote : v.votes)
+    metrics::critic_vote(v.perspective, vote.score);
+}
+
 critic_actor::behavior_type builtin_critic(critic_actor::pointer, std::string perspective) {
   return {
       [=](critique_request& req) {
-        return judge(perspective, req.playbook, req.operations, req.cfg);
+        auto out = judge(perspective, req.playbook, req.operations, req.cfg);
+        counted(out);
+        return out;
       },
   };
 }
@@ -29,10 +37,12 @@ critic_actor::behavior_type llm_critic(critic_actor::pointer self, std::string p
                       runtime::blocking_call{std::move(call)})
             .then(
                 [=](std::string& problem) mutable {
-                  if (problem.empty())
+                  if (problem.empty()) {
+                    counted(*out);
                     promise.deliver(std::move(*out));
-                  else
+                  } else {
                     promise.deliver(caf::make_error(caf::sec::runtime_error, problem));
+                  }
                 },
                 [=](caf::error& e) mutable { promise.deliver(std::move(e)); });
         return promise;

@@ -6,6 +6,7 @@
 #include "runtime/handlers.hpp"
 #include "runtime/input.hpp"
 #include "runtime/job_queue.hpp"
+#include "runtime/metrics.hpp"
 
 #include <cmath>
 #include <map>
@@ -121,6 +122,7 @@ api_response create(pqxx::connection& conn, const api_request& req,
   runtime::insert_events(tx, {{"critique.queued", req.caller.user_id, "", id, {{"job_id", id}}}});
   runtime::notify_runners(tx, "critique");
   tx.commit();
+  metrics::job_enqueued("critique");
   return json_response(202, {{"job_id", id}, {"status", "queued"}});
 }
 

@@ -4,6 +4,7 @@
 #include "runtime/crypto.hpp"
 #include "runtime/input.hpp"
 #include "runtime/log.hpp"
+#include "runtime/metrics.hpp"
 
 #include <nlohmann/json.hpp>
 #include <charconv>
@@ -144,6 +145,8 @@ bool ready_for_more(const subscriber_ptr& s, const bridge_options& opts) {
     s->waiting_since = now;
     s->written_seen = written;
   } else if (now - s->waiting_since >= opts.stall_timeout) {
+    if (!s->sink->closed())
+      metrics::event_subscriber_dropped("stalled");
     s->sink->disconnect("stopped reading: nothing written for " +
                         std::to_string(opts.stall_timeout.count()) + " ms with " +
                         std::to_string(s->sink->backlog()) + " events queued");

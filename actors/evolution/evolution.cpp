@@ -5,6 +5,7 @@
 #include "runtime/crypto.hpp"
 #include "runtime/job_queue.hpp"
 #include "runtime/log.hpp"
+#include "runtime/metrics.hpp"
 
 #include <pqxx/pqxx>
 #include <array>
@@ -336,6 +337,7 @@ void run_round(evolution_pointer self, const context_ptr& ctx, const attempt_ptr
             [=](vote_result& result) {
               bool again = conclude_round(a->run->plan, (*votes)[0], (*votes)[1], (*votes)[2],
                                           result, ctx->opts.pipeline);
+              metrics::evolution_round();
               if (!again)
                 a->run->plan.pending.clear();
               auto& rounds = a->run->plan.rounds;

@@ -1,6 +1,7 @@
 #include "actors/evolution/llm_steps.hpp"
 
 #include "runtime/log.hpp"
+#include "runtime/metrics.hpp"
 
 #include <algorithm>
 #include <atomic>
@@ -177,12 +178,14 @@ std::string perspective_brief(const std::string& perspective) {
 
 void usage_tally::answered(const std::string& operation, const llm::response& r, double cost,
                            bool valid) {
+  metrics::llm_answer(operation, r.model, r.prompt_tokens, r.completion_tokens, cost, valid);
   const std::lock_guard lock(mutex_);
   entries_.push_back({operation, r.model, r.prompt_tokens, r.completion_tokens, cost, 1,
                       valid ? 0 : 1, 0});
 }
 
 void usage_tally::fell_back(const std::string& operation) {
+  metrics::llm_fallback(operation);
   const std::lock_guard lock(mutex_);
   entries_.push_back({operation, "", 0, 0, 0, 0, 0, 1});
 }

@@ -6,6 +6,7 @@
 #include "runtime/input.hpp"
 #include "runtime/job_queue.hpp"
 #include "runtime/log.hpp"
+#include "runtime/metrics.hpp"
 
 #include <algorithm>
 #include <deque>
@@ -202,6 +203,7 @@ api_response write_batch(pqxx::connection& conn, batch& b, int max_attempts) {
     runtime::insert_events(tx, events);
   }
   tx.commit();
+  metrics::ingestion_batch(b.size(), outcome_rows.size());
 
   for (std::size_t i = 0; i < b.size(); ++i)
     if (first[i] != i) {

@@ -5,6 +5,7 @@
 #include "runtime/crypto.hpp"
 #include "runtime/job_queue.hpp"
 #include "runtime/log.hpp"
+#include "runtime/metrics.hpp"
 
 #include <atomic>
 #include <condition_variable>
@@ -83,10 +84,12 @@ api_response complete(pqxx::connection& conn, const json& done) {
       " ev AS (INSERT INTO events (user_id, topic, playbook_id, job_id, data)"
       "   SELECT user_id, 'job.completed', playbook_id, id,"
       "   jsonb_build_object('job_id', id, 'kind', kind) FROM done)"
-      " SELECT count(*) FROM done",
+      " SELECT kind, count(*) FROM done GROUP BY kind",
       done.dump());
   tx.commit();
-  return json_response(200, {{"completed", rows[0][0].as<long long>()}});
+  for (const auto& r : rows)
+    metrics::job_completed(r[0].c_str(), r[1].as<std::int64_t>());
+  return json_response(200, json::object());
 }
 
 // A failed attempt: back to queued after `delay_ms` when retryable with
@@ -118,22 +121,27 @@ api_response record_failure(pqxx::connection& conn, const job_assignment& job,
       " SELECT status FROM upd",
       job.id, job.lease_token, retryable, delay_ms, error);
   tx.commit();
+  if (!rows.empty())
+    metrics::job_attempt_failed(job.kind, rows[0][0].c_str());
   return json_response(200, {{"status", rows.empty() ? "lost" : rows[0][0].c_str()}});
 }
 
 api_response record_cancel(pqxx::connection& conn, const job_assignment& job) {
   pqxx::work tx{conn};
   runtime::events_written() = true; // its statement writes events: wake the bridge
-  tx.exec_params(
+  auto rows = tx.exec_params(
       "WITH upd AS (UPDATE jobs SET status = 'cancelled', completed_at = now(), updated_at = now(),"
       "   lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL"
       "   WHERE id = $1 AND status = 'running' AND lease_token = $2"
-      "   RETURNING id, user_id, playbook_id, kind)"
-      " INSERT INTO events (user_id, topic, playbook_id, job_id, data)"
-      " SELECT user_id, 'job.cancelled', playbook_id, id,"
-      " jsonb_build_object('job_id', id, 'kind', kind) FROM upd",
+      "   RETURNING id, user_id, playbook_id, kind),"
+      " ev AS (INSERT INTO events (user_id, topic, playbook_id, job_id, data)"
+      "   SELECT user_id, 'job.cancelled', playbook_id, id,"
+      "   jsonb_build_object('job_id', id, 'kind', kind) FROM upd)"
+      " SELECT count(*) FROM upd",
       job.id, job.lease_token);
   tx.commit();
+  if (rows[0][0].as<int>() > 0)
+    metrics::job_cancelled(job.kind);
   return json_response(200, json::object());
 }
 
@@ -298,6 +306,12 @@ void on_result(runner_pointer self, const std::shared_ptr<runner_context>& ctx,
   st.running.erase(it);
   --st.busy[entry.job.kind];
   const auto& job = entry.job;
+  metrics::job_running(job.kind, -1);
+  if (r.status == "completed" || r.status == "failed")
+    metrics::job_run_time(job.kind,
+                          std::chrono::duration<double>(clock::now() - entry.started).count());
+  if (r.status == "completed" && r.committed)
+    metrics::job_completed(job.kind);
   if (r.status == "completed" && !r.committed) {
     st.completions.push_back({{"id", job.id},
                               {"token", job.lease_token},
@@ -330,6 +344,8 @@ void start(runner_pointer self, const std::shared_ptr<runner_context>& ctx, job_
   auto& st = self->state;
   st.running[job.id] = {job, clock::now(), ""};
   ++st.busy[job.kind];
+  metrics::job_started(job.kind);
+  metrics::job_running(job.kind, 1);
   auto id = job.id;
   auto token = job.lease_token;
   self->request(k->executor, caf::infinite, std::move(job))
@@ -509,8 +525,10 @@ runner_impl::behavior_type runner(runner_pointer self, store_actor store, runner
         if (st.running.empty())
           return;
         json jobs = json::array();
-        for (auto& [id, r] : st.running)
+        for (auto& [id, r] : st.running) {
           jobs.push_back({{"id", id}, {"token", r.job.lease_token}});
+          metrics::job_running(r.job.kind, -1);
+        }
         st.running.clear();
         write(self, ctx, db_task{[jobs](pqxx::connection& c) { return release(c, jobs); }, ""});
       },

@@ -1,6 +1,7 @@
 #include "actors/scheduler/maintenance.hpp"
 
 #include "runtime/job_queue.hpp"
+#include "runtime/metrics.hpp"
 
 #include <pqxx/pqxx>
 
@@ -49,11 +50,15 @@ int rescue_expired_leases(pqxx::connection& conn) {
       "   WHEN 'cancelled' THEN 'job.cancelled' ELSE 'job.failed' END,"
       "   playbook_id, id, jsonb_build_object('job_id', id, 'kind', kind, 'attempt', attempt,"
       "   'error', 'lease expired', 'rescued', true) FROM upd)"
-      " SELECT count(*) FROM upd");
-  int n = rows[0][0].as<int>();
+      " SELECT kind, count(*) FROM upd GROUP BY kind");
+  int n = 0;
+  for (const auto& r : rows)
+    n += r[1].as<int>();
   if (n > 0)
     runtime::notify_runners(tx, "rescued");
   tx.commit();
+  for (const auto& r : rows)
+    metrics::job_rescued(r[0].c_str(), r[1].as<std::int64_t>());
   return n;
 }
 

@@ -2,6 +2,7 @@
 
 #include "actors/scheduler/maintenance.hpp"
 #include "runtime/log.hpp"
+#include "runtime/metrics.hpp"
 
 #include <memory>
 #include <pqxx/pqxx>
@@ -25,8 +26,6 @@ struct scheduler_state {
 };
 
 bool lead(scheduler_state& st, const scheduler_options& opts) {
-  if (!st.conn)
-    st.conn = std::make_unique<pqxx::connection>(opts.connection_string);
   if (!st.leader) {
     pqxx::nontransaction tx{*st.conn};
     st.leader = tx.exec("SELECT pg_try_advisory_lock(" + std::to_string(leader_lock_key) + ")")[0][0]
@@ -46,19 +45,39 @@ void prune(pqxx::connection& conn, const scheduler_options& opts) {
       break;
 }
 
+// Every node's scheduler keeps its registry row fresh; that is what
+// /v1/status and troupe_nodes_up call alive.
+void heartbeat(pqxx::connection& conn, const scheduler_options& opts) {
+  if (opts.node_id.empty())
+    return;
+  pqxx::nontransaction tx{conn};
+  tx.exec_params("UPDATE nodes SET heartbeat_at = now() WHERE id = $1", opts.node_id);
+}
+
 void pass(scheduler_state& st, const scheduler_options& opts) {
   try {
+    if (!st.conn)
+      st.conn = std::make_unique<pqxx::connection>(opts.connection_string);
+    heartbeat(*st.conn, opts);
     if (!lead(st, opts))
       return;
     auto& c = *st.conn;
     int rescued = rescue_expired_leases(c);
     int swept = sweep_thresholds(c, opts.max_attempts, opts.cooldown_ms);
+    metrics::count_pending(); // evolutions the sweep queued (committed)
     int stale = trigger_stale(c, opts.max_attempts, opts.max_staleness_s);
+    metrics::count_pending();
     prune(c, opts);
+    {
+      pqxx::nontransaction tx{c};
+      tx.exec_params("DELETE FROM nodes WHERE heartbeat_at < now() - make_interval(secs => $1)",
+                     std::max(node_forget_s, opts.node_stale_s));
+    }
     if (rescued || swept || stale)
       log::info("maintenance", {{"rescued", rescued}, {"threshold_sweep", swept},
                                 {"staleness", stale}});
   } catch (const std::exception& e) {
+    metrics::drop_pending();
     // A broken connection also drops the advisory lock: start over.
     log::warn("maintenance pass failed", {{"error", e.what()}});
     st.conn.reset();

@@ -2,8 +2,11 @@
 
 #include "gateway/router.hpp"
 #include "messages/errors.hpp"
+#include "runtime/metrics.hpp"
 #include "runtime/migrations.hpp"
 
+#include <algorithm>
+#include <cmath>
 #include <pqxx/pqxx>
 
 namespace troupe::system_endpoints {
@@ -11,35 +14,86 @@ namespace {
 
 using json = nlohmann::json;
 
-// Runs in a store worker: reachability, schema version and queue figures.
-api_response probe_database(pqxx::connection& conn, bool with_jobs) {
+// What a probe reads: readiness needs reachability and the schema version;
+// status and /metrics also read the queue and the node registry.
+enum class probe_kind { readiness, status, metrics };
+
+double rounded(double v) { return std::round(v * 1000) / 1000; }
+
+// Runs in a store worker.
+api_response probe_database(pqxx::connection& conn, probe_kind kind, int node_stale_s) {
   auto start = std::chrono::steady_clock::now();
   pqxx::read_transaction tx{conn};
   auto version = tx.exec("SELECT coalesce(max(version), 0) FROM schema_migrations")[0][0].as<int>();
   auto latency = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start);
-  json out = {{"latency_ms", std::round(latency.count() * 1000) / 1000},
+  json out = {{"latency_ms", rounded(latency.count())},
               {"schema_version", version},
               {"migrated", version == runtime::latest_schema_version()}};
-  if (with_jobs) {
-    auto row = tx.exec(
-        "SELECT count(*) FILTER (WHERE status = 'queued'),"
-        " count(*) FILTER (WHERE status = 'running'),"
-        " count(*) FILTER (WHERE status = 'failed' AND completed_at > now() - interval '24 hours'),"
-        " coalesce(extract(epoch FROM now() - min(created_at) FILTER (WHERE status = 'queued')), 0)"
-        " FROM jobs WHERE status IN ('queued', 'running', 'failed')")[0];
-    out["jobs"] = {{"queued", row[0].as<long long>()},
-                   {"running", row[1].as<long long>()},
-                   {"failed_24h", row[2].as<long long>()},
-                   {"oldest_queued_age_s", std::round(row[3].as<double>() * 1000) / 1000}};
-    json nodes = json::array();
-    for (const auto& n : tx.exec("SELECT json_build_object('id', id, 'role', role, 'address',"
-                                 " address, 'version', version, 'started_at', rfc3339(started_at),"
-                                 " 'heartbeat_at', rfc3339(heartbeat_at), 'draining', draining)"
-                                 "::text FROM nodes ORDER BY started_at"))
-      nodes.push_back(json::parse(n[0].c_str()));
-    out["nodes"] = nodes;
+  if (kind == probe_kind::readiness)
+    return json_response(200, out);
+  // The queue by kind. A job's queued age counts from when it became
+  // runnable (run_after), so a retry waiting out its backoff is not "old".
+  json by_kind = json::object();
+  json totals = {{"queued", 0}, {"running", 0}, {"failed_24h", 0}, {"oldest_queued_age_s", 0.0}};
+  for (const auto& r : tx.exec(
+           "SELECT kind, count(*) FILTER (WHERE status = 'queued'),"
+           " count(*) FILTER (WHERE status = 'running'),"
+           " count(*) FILTER (WHERE status = 'failed'"
+           "   AND completed_at > now() - interval '24 hours'),"
+           " coalesce(extract(epoch FROM now() - min(run_after)"
+           "   FILTER (WHERE status = 'queued' AND run_after <= now())), 0),"
+           " count(*) FILTER (WHERE status = 'running' AND lease_expires_at > now())"
+           " FROM jobs WHERE status IN ('queued', 'running', 'failed') GROUP BY kind"
+           " ORDER BY kind")) {
+    json k = {{"queued", r[1].as<long long>()},
+              {"running", r[2].as<long long>()},
+              {"failed_24h", r[3].as<long long>()},
+              {"oldest_queued_age_s", rounded(r[4].as<double>())},
+              {"leases_active", r[5].as<long long>()}};
+    for (auto field : {"queued", "running", "failed_24h"})
+      totals[field] = totals[field].get<long long>() + k[field].get<long long>();
+    totals["oldest_queued_age_s"] =
+        std::max(totals["oldest_queued_age_s"].get<double>(), k["oldest_queued_age_s"].get<double>());
+    by_kind[r[0].c_str()] = k;
   }
+  totals["by_kind"] = by_kind;
+  out["jobs"] = totals;
+  json nodes = json::array();
+  for (const auto& n : tx.exec_params(
+           "SELECT json_build_object('id', id, 'role', role, 'address', address, 'version',"
+           " version, 'started_at', rfc3339(started_at), 'heartbeat_at', rfc3339(heartbeat_at),"
+           " 'draining', draining,"
+           " 'up', heartbeat_at > now() - make_interval(secs => $1))::text"
+           " FROM nodes ORDER BY started_at",
+           node_stale_s))
+    nodes.push_back(json::parse(n[0].c_str()));
+  out["nodes"] = nodes;
   return json_response(200, out);
+}
+
+// Hands the probe's figures to the metrics registry.
+void record_figures(const api_response& probe) {
+  metrics::database_figures f;
+  if (probe.status == 200) {
+    auto p = json::parse(probe.body);
+    f.up = true;
+    f.latency_s = p["latency_ms"].get<double>() / 1000;
+    for (const auto& [kind, k] : p["jobs"]["by_kind"].items()) {
+      f.queues[kind] = {k["queued"].get<std::int64_t>(), k["oldest_queued_age_s"].get<double>()};
+      f.leases_active += k["leases_active"].get<std::int64_t>();
+    }
+    for (const auto& n : p["nodes"])
+      ++(n["up"].get<bool>() ? f.nodes_up : f.nodes_stale);
+  }
+  metrics::set_database_figures(f);
+}
+
+api_response metrics_response() {
+  api_response r;
+  r.status = 200;
+  r.body = metrics::exposition();
+  r.headers["Content-Type"] = metrics::content_type;
+  return r;
 }
 
 struct system_state {
@@ -66,7 +120,8 @@ api_response status(const api_response& probe, const node_info& info) {
   if (probe.status == 200) {
     auto p = json::parse(probe.body);
     out["database"] = {{"ok", true}, {"latency_ms", p["latency_ms"]},
-                       {"schema_version", p["schema_version"]}};
+                       {"schema_version", p["schema_version"]},
+                       {"migrated", p["migrated"]}};
     out["jobs"] = p["jobs"];
     out["nodes"] = p["nodes"];
   } else {
@@ -85,21 +140,37 @@ api_actor::behavior_type system_actor(api_actor::stateful_pointer<system_state> 
           return json_response(200, {{"status", "ok"}});
         if (req.route == "/openapi.json")
           return json_response(200, json::parse(gateway::openapi_json(info.version)));
-        bool is_status = req.route == "/v1/status";
+        auto kind = req.route == "/v1/status" ? probe_kind::status
+                    : req.route == "/metrics" ? probe_kind::metrics
+                                              : probe_kind::readiness;
         auto promise = self->make_response_promise<api_response>();
         auto id = req.request_id;
-        self->request(store, caf::infinite,
-                      db_task{[is_status](pqxx::connection& c) {
-                                return probe_database(c, is_status);
+        auto stale_s = info.node_stale_s;
+        // A scrape must answer even when the database does not: it then
+        // reports troupe_database_up 0 with everything the process knows.
+        auto wait = kind == probe_kind::metrics ? caf::duration{std::chrono::seconds{2}}
+                                                : caf::infinite;
+        auto answer = [=](const api_response& probe) {
+          switch (kind) {
+            case probe_kind::status:
+              return status(probe, info);
+            case probe_kind::metrics:
+              record_figures(probe);
+              return metrics_response();
+            case probe_kind::readiness:
+              break;
+          }
+          return readiness(probe, info, id);
+        };
+        self->request(store, wait,
+                      db_task{[kind, stale_s](pqxx::connection& c) {
+                                return probe_database(c, kind, stale_s);
                               },
                               id})
-            .then(
-                [=](api_response& probe) mutable {
-                  promise.deliver(is_status ? status(probe, info) : readiness(probe, info, id));
-                },
-                [=](caf::error&) mutable {
-                  promise.deliver(error_response(503, "unavailable", "store unavailable", id));
-                });
+            .then([=](api_response& probe) mutable { promise.deliver(answer(probe)); },
+                  [=](caf::error&) mutable {
+                    promise.deliver(answer(error_response(503, "unavailable", "no answer", id)));
+                  });
         return promise;
       },
   };

@@ -1,5 +1,7 @@
 #include "actors/voter/voter.hpp"
 
+#include "runtime/metrics.hpp"
+
 #include <algorithm>
 
 namespace troupe::evolution {
@@ -12,9 +14,11 @@ voter_actor::behavior_type voter(voter_actor::pointer) {
         auto n = std::min({req.completeness.votes.size(), req.efficiency.votes.size(),
                            req.safety.votes.size()});
         out.decisions.reserve(n);
-        for (std::size_t i = 0; i < n; ++i)
+        for (std::size_t i = 0; i < n; ++i) {
           out.decisions.push_back(decide(req.completeness.votes[i], req.efficiency.votes[i],
                                          req.safety.votes[i], req.cfg));
+          metrics::voter_decision(out.decisions.back().accepted, out.decisions.back().vetoed);
+        }
         return out;
       },
   };

@@ -1,165 +1,16 @@
 // Event streams through the real gateway: a WebSocket client (Boost.Beast)
 // and a Server-Sent Events client on raw sockets, against a node whose
 // events come from real domain transactions.
-#include "tests/integration/harness.hpp"
+#include "tests/integration/stream_clients.hpp"
 
-#include <boost/beast/websocket.hpp>
 #include <algorithm>
+#include <thread>
 #include <gtest/gtest.h>
-#include <sys/socket.h>
 
 using namespace troupe;
 using namespace troupe::test;
 
 namespace {
-
-namespace asio = boost::asio;
-namespace beast = boost::beast;
-namespace websocket = beast::websocket;
-using tcp = asio::ip::tcp;
-using namespace std::chrono_literals;
-
-struct event {
-  long long id = 0;
-  std::string topic;
-  json data;
-};
-
-std::pair<std::string, std::string> host_port(const std::string& address) {
-  auto colon = address.rfind(':');
-  return {address.substr(0, colon), address.substr(colon + 1)};
-}
-
-void receive_timeout(tcp::socket& s, std::chrono::milliseconds t) {
-  timeval tv{static_cast<time_t>(t.count() / 1000), static_cast<suseconds_t>((t.count() % 1000) * 1000)};
-  ::setsockopt(s.native_handle(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-}
-
-// Up to n events from a client, fewer when its stream ends or stays silent.
-template <class Client>
-std::vector<event> take_from(Client& c, std::size_t n) {
-  std::vector<event> out;
-  while (out.size() < n)
-    if (auto e = c.next())
-      out.push_back(std::move(*e));
-    else
-      break;
-  return out;
-}
-
-// A WebSocket subscriber; reads block at most `timeout` each.
-class ws_client {
-public:
-  ws_client(const std::string& address, const std::string& token, const std::string& query = "",
-            int receive_buffer = 0)
-      : ws_(ioc_) {
-    auto [host, port] = host_port(address);
-    tcp::resolver resolver{ioc_};
-    auto& socket = ws_.next_layer();
-    socket.open(tcp::v4());
-    if (receive_buffer)
-      socket.set_option(asio::socket_base::receive_buffer_size(receive_buffer));
-    asio::connect(socket, resolver.resolve(host, port));
-    receive_timeout(socket, 10s);
-    ws_.set_option(websocket::stream_base::decorator([token](websocket::request_type& req) {
-      req.set(beast::http::field::authorization, "Bearer " + token);
-    }));
-    ws_.handshake(host, "/v1/events/ws" + query);
-  }
-
-  // The next event, or nothing when the connection ended or stayed silent.
-  std::optional<event> next() {
-    beast::flat_buffer buffer;
-    beast::error_code ec;
-    ws_.read(buffer, ec);
-    if (ec)
-      return std::nullopt;
-    auto j = json::parse(beast::buffers_to_string(buffer.data()));
-    return event{j["id"].get<long long>(), j["topic"], j["data"]};
-  }
-
-  std::vector<event> take(std::size_t n) { return take_from(*this, n); }
-
-private:
-  asio::io_context ioc_;
-  websocket::stream<tcp::socket> ws_;
-};
-
-// A Server-Sent Events subscriber on a raw socket.
-class sse_client {
-public:
-  sse_client(const std::string& address, const std::string& token, const std::string& query = "",
-             const std::string& last_event_id = "")
-      : socket_(ioc_) {
-    auto [host, port] = host_port(address);
-    tcp::resolver resolver{ioc_};
-    asio::connect(socket_, resolver.resolve(host, port));
-    receive_timeout(socket_, 10s);
-    std::string req = "GET /v1/events" + query + " HTTP/1.1\r\nHost: " + host +
-                      "\r\nAccept: text/event-stream\r\nAuthorization: Bearer " + token + "\r\n";
-    if (!last_event_id.empty())
-      req += "Last-Event-ID: " + last_event_id + "\r\n";
-    asio::write(socket_, asio::buffer(req + "\r\n"));
-    auto head = until("\r\n\r\n");
-    status_line = head.substr(0, head.find("\r\n"));
-    headers = head;
-  }
-
-  std::optional<event> next() {
-    for (;;) {
-      auto block = until("\n\n");
-      if (block.empty())
-        return std::nullopt;
-      if (block[0] == ':')
-        continue; // a comment: subscribed, heartbeat
-      event e;
-      std::size_t at = 0;
-      while (at < block.size()) {
-        auto end = block.find('\n', at);
-        auto line = block.substr(at, end - at);
-        at = end == std::string::npos ? block.size() : end + 1;
-        if (line.rfind("id: ", 0) == 0)
-          e.id = std::stoll(line.substr(4));
-        else if (line.rfind("event: ", 0) == 0)
-          e.topic = line.substr(7);
-        else if (line.rfind("data: ", 0) == 0)
-          e.data = json::parse(line.substr(6))["data"];
-      }
-      return e;
-    }
-  }
-
-  std::vector<event> take(std::size_t n) { return take_from(*this, n); }
-
-  // How long one read waits (a read that times out leaves the stream usable).
-  void timeout(std::chrono::milliseconds t) { receive_timeout(socket_, t); }
-
-  std::string status_line;
-  std::string headers;
-
-private:
-  // Bytes up to and including `delimiter`; "" when the connection ended.
-  std::string until(const std::string& delimiter) {
-    for (;;) {
-      auto pos = pending_.find(delimiter);
-      if (pos != std::string::npos) {
-        auto out = pending_.substr(0, pos + delimiter.size());
-        pending_.erase(0, pos + delimiter.size());
-        return out;
-      }
-      // recv() itself, since asio's blocking reads ignore SO_RCVTIMEO.
-      char buf[8192];
-      auto n = ::recv(socket_.native_handle(), buf, sizeof buf, 0);
-      if (n <= 0)
-        return "";
-      pending_.append(buf, static_cast<std::size_t>(n));
-    }
-  }
-
-  asio::io_context ioc_;
-  tcp::socket socket_;
-  std::string pending_;
-};
 
 class Events : public ::testing::Test {
 protected:
@@ -409,6 +260,37 @@ TEST_F(Events, BadSubscriptionsAreRefusedClearly) {
             "unknown query parameter colour (use topics, playbook_id, job_id, after)");
   EXPECT_EQ(c.send("GET", "/v1/events/ws", "", u.auth()).status, 426);
   EXPECT_EQ(c.send("GET", "/v1/events").status, 401);
+}
+
+// An idle stream still hears from the server: an SSE comment and a
+// WebSocket ping every events.heartbeat_s.
+TEST(EventHeartbeats, AnIdleStreamGetsAHeartbeat) {
+  test_node node{shared_database().conninfo(), [](config::settings& s) {
+                   s.events.heartbeat_s = 1;
+                   s.jobs.run_jobs = false;
+                 }};
+  auto u = make_user(node.address());
+  sse_client sse{node.address(), u.access_token};
+  EXPECT_EQ(sse.next_comment(), ": subscribed\n\n");
+  EXPECT_EQ(sse.next_comment(), ": ping\n\n");
+
+  http_client c{node.address()};
+  auto created = c.send("POST", "/v1/playbooks", R"({"name":"hb"})", u.auth());
+  ASSERT_EQ(created.status, 201) << created.body;
+  ws_client ws{node.address(), u.access_token};
+  // next() blocks until a message arrives; pings are answered while it reads.
+  std::optional<event> first;
+  std::thread reader{[&] { first = ws.next(); }};
+  bool pinged = eventually([&] { return ws.pings() >= 1; }, 10s);
+  // An event lets the blocked read return.
+  auto posted = c.send("POST", "/v1/playbooks/" + created.doc()["id"].get<std::string>() +
+                                   "/outcomes",
+                       R"({"task_description":"t","outcome":"success"})", u.auth());
+  EXPECT_EQ(posted.status, 201) << posted.body;
+  reader.join();
+  EXPECT_TRUE(pinged);
+  ASSERT_TRUE(first);
+  EXPECT_EQ(first->topic, "outcome.recorded");
 }
 
 } // namespace

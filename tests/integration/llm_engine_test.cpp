@@ -225,6 +225,22 @@ TEST(LlmEngine, TheModelReflectsAndCuratesAndItsUseIsRecorded) {
     EXPECT_EQ(body["response_format"]["type"], "json_object");
   }
   EXPECT_EQ(read_request(sent[0]).user["task"]["description"], "daily report");
+
+  // And on /metrics (the registry is per process: earlier tests may add to it).
+  auto text = c.send("GET", "/metrics").body;
+  auto value = [&](const std::string& series) {
+    auto at = text.find("\n" + series + " ");
+    return at == std::string::npos ? -1.0 : std::stod(text.substr(at + series.size() + 2));
+  };
+  EXPECT_GE(value(R"(troupe_llm_calls_total{model="fake-model",operation="evolution.reflect",)"
+                  R"(result="valid"})"),
+            2);
+  EXPECT_GE(value(R"(troupe_llm_calls_total{model="fake-model",operation="evolution.curate",)"
+                  R"(result="valid"})"),
+            1);
+  EXPECT_GE(value(R"(troupe_llm_tokens_total{model="fake-model",type="prompt"})"), 500);
+  EXPECT_GE(value(R"(troupe_llm_tokens_total{model="fake-model",type="completion"})"), 60);
+  EXPECT_GT(value(R"(troupe_llm_cost_usd_total{model="fake-model"})"), 0);
 }
 
 TEST(LlmEngine, InvalidAnswersAreRetriedThenTheBuiltinRulesTakeOver) {
