@@ -378,6 +378,17 @@ gateway_bridge make_bridge(caf::actor_system& sys, gateway_targets targets, std:
     if (m.matched->authenticated) {
       bool bad_header = false;
       ex.token = extract_token(in, bad_header);
+      // Browsers cannot set headers on EventSource or WebSocket requests: the
+      // event streams also take the credential as ?access_token= (never
+      // logged: request logs carry the path without the query).
+      if (m.matched->target == service::events) {
+        auto q = ex.req.query.find("access_token");
+        if (q != ex.req.query.end()) {
+          if (ex.token.empty() && !bad_header)
+            ex.token = q->second;
+          ex.req.query.erase(q);
+        }
+      }
       if (bad_header)
         return ex.reply(error_response(401, "unauthenticated",
                                        "Authorization must be 'Bearer <token or API key>'",

@@ -260,6 +260,22 @@ TEST_F(Events, BadSubscriptionsAreRefusedClearly) {
             "unknown query parameter colour (use topics, playbook_id, job_id, after)");
   EXPECT_EQ(c.send("GET", "/v1/events/ws", "", u.auth()).status, 426);
   EXPECT_EQ(c.send("GET", "/v1/events").status, 401);
+  EXPECT_EQ(c.send("GET", "/v1/events?access_token=tr_nope").status, 401);
+  // access_token is for the event streams only.
+  EXPECT_EQ(c.send("GET", "/v1/playbooks?access_token=" + u.access_token).status, 401);
+}
+
+// What a browser does: no Authorization header, the token in the query.
+TEST_F(Events, ABrowserStyleClientAuthenticatesWithAnAccessTokenInTheQuery) {
+  auto u = make_user(address());
+  http_client c{address()};
+  auto pb = make_playbook(c, u);
+  ws_client ws{address(), "", "?access_token=" + u.access_token + "&playbook_id=" + pb};
+  sse_client sse{address(), "", "?access_token=" + u.access_token + "&playbook_id=" + pb};
+  EXPECT_EQ(sse.status_line, "HTTP/1.1 200 OK");
+  fail_with_lesson(c, u, pb);
+  EXPECT_EQ(topics_of(ws.take(evolution_topics.size())), evolution_topics);
+  EXPECT_EQ(topics_of(sse.take(evolution_topics.size())), evolution_topics);
 }
 
 // An idle stream still hears from the server: an SSE comment and a

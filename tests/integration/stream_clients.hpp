@@ -61,7 +61,8 @@ public:
     asio::connect(socket, resolver.resolve(host, port));
     receive_timeout(socket, 10s);
     ws_.set_option(websocket::stream_base::decorator([token](websocket::request_type& req) {
-      req.set(beast::http::field::authorization, "Bearer " + token);
+      if (!token.empty())
+        req.set(beast::http::field::authorization, "Bearer " + token);
     }));
     ws_.control_callback([this](websocket::frame_type kind, beast::string_view) {
       if (kind == websocket::frame_type::ping)
@@ -104,7 +105,9 @@ public:
     asio::connect(socket_, resolver.resolve(host, port));
     receive_timeout(socket_, 10s);
     std::string req = "GET /v1/events" + query + " HTTP/1.1\r\nHost: " + host +
-                      "\r\nAccept: text/event-stream\r\nAuthorization: Bearer " + token + "\r\n";
+                      "\r\nAccept: text/event-stream\r\n";
+    if (!token.empty())
+      req += "Authorization: Bearer " + token + "\r\n";
     if (!last_event_id.empty())
       req += "Last-Event-ID: " + last_event_id + "\r\n";
     asio::write(socket_, asio::buffer(req + "\r\n"));
