@@ -33,7 +33,11 @@ api_response probe_database(pqxx::connection& conn, probe_kind kind, int node_st
     return json_response(200, out);
   // The queue by kind. A job's queued age counts from when it became
   // runnable (run_after), so a retry waiting out its backoff is not "old".
+  // The kinds every node runs are always listed, with zeros when idle.
   json by_kind = json::object();
+  for (auto kind : {"evolution", "critique"})
+    by_kind[kind] = {{"queued", 0}, {"running", 0}, {"failed_24h", 0},
+                     {"oldest_queued_age_s", 0.0}, {"leases_active", 0}};
   json totals = {{"queued", 0}, {"running", 0}, {"failed_24h", 0}, {"oldest_queued_age_s", 0.0}};
   for (const auto& r : tx.exec(
            "SELECT kind, count(*) FILTER (WHERE status = 'queued'),"

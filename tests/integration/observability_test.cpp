@@ -331,7 +331,10 @@ TEST(Status, ReflectsQueuedAndRunningJobs) {
     auto k = status["jobs"]["by_kind"];
     return k.contains(kind) ? k[kind] : json{{"queued", 0}, {"running", 0}};
   };
-  auto base = kind_of(status_of(api.address()), "noop");
+  auto idle = status_of(api.address());
+  for (auto kind : {"evolution", "critique"}) // always listed, even with nothing queued
+    EXPECT_TRUE(idle["jobs"]["by_kind"].contains(kind)) << idle.dump();
+  auto base = kind_of(idle, "noop");
   std::vector<std::string> ids;
   json forever = {{"steps", 100000}, {"step_ms", 50}};
   for (int i = 0; i < 3; ++i)
