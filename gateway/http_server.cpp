@@ -394,8 +394,8 @@ private:
     in.matched = match(in.method, in.path);
     method_ = in.method;
     path_ = in.path;
-    route_ = in.matched.kind == match_result::found ? std::string_view{in.matched.matched->path}
-                                                    : std::string_view{"unmatched"};
+    route_ = in.matched.matched ? std::string_view{in.matched.matched->path}
+                                : std::string_view{"unmatched"};
     started_ = std::chrono::steady_clock::now();
     server_->begin_request();
     auto id = in.request_id;

@@ -172,6 +172,8 @@ match_result match(std::string_view method, std::string_view path) {
       return result;
     }
     allowed.insert(rt.method);
+    if (!result.matched)
+      result.matched = &rt; // the path's template, for a 405's metrics label
   }
   if (!allowed.empty()) {
     result.kind = match_result::method_not_allowed;

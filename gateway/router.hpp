@@ -28,7 +28,7 @@ const std::vector<route>& routes();
 
 struct match_result {
   enum kind_t { found, not_found, method_not_allowed } kind = not_found;
-  const route* matched = nullptr;
+  const route* matched = nullptr; // found; for method_not_allowed, a route of that path
   std::vector<std::string> params;
   std::string allow; // "GET, POST" for method_not_allowed
 };

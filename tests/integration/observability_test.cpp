@@ -287,6 +287,7 @@ TEST(Metrics, ParsesAsPrometheusTextAndCountsMoveAsTheApiIsUsed) {
   ASSERT_TRUE(ws.next()); // version 3: both evolutions are done
   EXPECT_EQ(c.send("GET", "/v1/playbooks/" + id + "/no-such-thing", "", u.auth()).status, 404);
   EXPECT_EQ(c.send("GET", outcomes, "", {}).status, 401);
+  EXPECT_EQ(c.send("PUT", outcomes, "", u.auth()).status, 405);
 
   auto after = scrape(node.address());
   auto moved = [&](const std::string& name, std::map<std::string, std::string> labels = {}) {
@@ -300,6 +301,9 @@ TEST(Metrics, ParsesAsPrometheusTextAndCountsMoveAsTheApiIsUsed) {
             1);
   EXPECT_EQ(moved("troupe_http_requests_total",
                   {{"route", "unmatched"}, {"method", "GET"}, {"status", "404"}}),
+            1);
+  EXPECT_EQ(moved("troupe_http_requests_total",
+                  {{"route", "/v1/playbooks/{id}/outcomes"}, {"method", "PUT"}, {"status", "405"}}),
             1);
   EXPECT_EQ(moved("troupe_http_request_duration_seconds_count",
                   {{"route", "/v1/playbooks/{id}/outcomes"}, {"method", "POST"}}),
