@@ -172,9 +172,26 @@ TEST(IngestionFaults, PostgresRestartsUnderLoad) {
   ASSERT_TRUE(eventually([&] { return count_acked() > 200; }));
   db.pg->stop();
   ASSERT_TRUE(eventually([&] { return unavailable > 20; }));
+  {
+    // Monitoring keeps answering while the database is away, and says so.
+    http_client c{n.address()};
+    auto metrics = c.send("GET", "/metrics");
+    EXPECT_EQ(metrics.status, 200);
+    EXPECT_NE(metrics.body.find("\ntroupe_database_up 0\n"), std::string::npos);
+    EXPECT_EQ(metrics.body.find("troupe_db_errors_total{kind=\"connection\"} 0\n"),
+              std::string::npos);
+    auto status = c.send("GET", "/v1/status");
+    EXPECT_EQ(status.status, 200);
+    EXPECT_EQ(status.doc()["database"]["ok"], false);
+    EXPECT_EQ(c.send("GET", "/readyz").status, 503);
+  }
   auto acked_at_restart = count_acked();
   db.pg->start();
   EXPECT_TRUE(eventually([&] { return count_acked() > acked_at_restart + 200; }));
+  {
+    http_client c{n.address()};
+    EXPECT_NE(c.send("GET", "/metrics").body.find("\ntroupe_database_up 1\n"), std::string::npos);
+  }
   stop = true;
   for (auto& t : clients)
     t.join();
