@@ -65,21 +65,6 @@ long long scalar(const std::string& conninfo, const std::string& sql) {
   return r[0][0].is_null() ? 0 : r[0][0].as<long long>();
 }
 
-// Queues a noop job directly, as a producer inside the database would.
-std::string enqueue_noop(const std::string& conninfo, const std::string& user_id, json payload,
-                         int max_attempts = 3, bool notify = true, int delay_s = 0) {
-  auto id = crypto::uuid_v7();
-  pqxx::connection conn{conninfo};
-  pqxx::work tx{conn};
-  tx.exec_params("INSERT INTO jobs (id, kind, user_id, max_attempts, payload, run_after)"
-                 " VALUES ($1, 'noop', $2, $3, $4::jsonb, now() + make_interval(secs => $5))",
-                 id, user_id, max_attempts, payload.dump(), delay_s);
-  if (notify)
-    tx.exec("SELECT pg_notify('troupe_jobs', 'noop')");
-  tx.commit();
-  return id;
-}
-
 json get_job(http_client& c, const user& u, const std::string& id) {
   auto r = c.send("GET", "/v1/jobs/" + id, "", u.auth());
   EXPECT_EQ(r.status, 200) << r.body;

@@ -136,6 +136,31 @@ bool eventually(const std::function<bool()>& condition, std::chrono::millisecond
   return condition();
 }
 
+std::string fresh_database(const std::string& name) {
+  auto base = shared_database().conninfo();
+  {
+    pqxx::connection admin{base};
+    pqxx::nontransaction tx{admin};
+    tx.exec("DROP DATABASE IF EXISTS " + name);
+    tx.exec("CREATE DATABASE " + name);
+  }
+  return base.substr(0, base.find("dbname=")) + "dbname=" + name;
+}
+
+std::string enqueue_noop(const std::string& conninfo, const std::string& user_id, json payload,
+                         int max_attempts, bool notify, int delay_s) {
+  auto id = crypto::uuid_v7();
+  pqxx::connection conn{conninfo};
+  pqxx::work tx{conn};
+  tx.exec_params("INSERT INTO jobs (id, kind, user_id, max_attempts, payload, run_after)"
+                 " VALUES ($1, 'noop', $2, $3, $4::jsonb, now() + make_interval(secs => $5))",
+                 id, user_id, max_attempts, payload.dump(), delay_s);
+  if (notify)
+    tx.exec("SELECT pg_notify('troupe_jobs', 'noop')");
+  tx.commit();
+  return id;
+}
+
 std::map<std::string, long long> table_counts(const std::string& conninfo) {
   pqxx::connection conn{conninfo};
   pqxx::read_transaction tx{conn};

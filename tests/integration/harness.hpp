@@ -123,6 +123,16 @@ std::map<std::string, std::string> bearer(const std::string& credential);
 bool eventually(const std::function<bool()>& condition,
                 std::chrono::milliseconds deadline = std::chrono::seconds{30});
 
+// A new empty database `name` on the shared cluster (dropped first if it
+// exists); returns its connection string. For tests whose counts are
+// cluster-wide and must not see other suites' rows.
+std::string fresh_database(const std::string& name);
+
+// Queues a noop job directly, as a producer inside the database would;
+// runnable after `delay_s` (negative: already waiting that long).
+std::string enqueue_noop(const std::string& conninfo, const std::string& user_id, json payload,
+                         int max_attempts = 3, bool notify = true, int delay_s = 0);
+
 // Row counts of every table, to assert that a refused request changed nothing.
 std::map<std::string, long long> table_counts(const std::string& conninfo);
 

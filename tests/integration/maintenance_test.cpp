@@ -15,15 +15,7 @@ namespace {
 class Maintenance : public ::testing::Test {
 protected:
   void SetUp() override {
-    auto& db = shared_database();
-    {
-      pqxx::connection admin{db.conninfo()};
-      pqxx::nontransaction tx{admin};
-      tx.exec("DROP DATABASE IF EXISTS maintenance");
-      tx.exec("CREATE DATABASE maintenance");
-    }
-    auto base = db.conninfo();
-    conninfo_ = base.substr(0, base.find("dbname=")) + "dbname=maintenance";
+    conninfo_ = fresh_database("maintenance");
     conn_ = std::make_unique<pqxx::connection>(conninfo_);
     runtime::migrate(*conn_);
     user_ = crypto::uuid_v7();

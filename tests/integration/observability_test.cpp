@@ -1,7 +1,6 @@
 // /metrics and /v1/status through the real gateway: the exposition parses as
 // Prometheus text, its counters move as the API is used, and status reports
 // the queue and the nodes as they are.
-#include "runtime/crypto.hpp"
 #include "tests/integration/stream_clients.hpp"
 
 #include <gtest/gtest.h>
@@ -219,34 +218,9 @@ const std::vector<std::pair<std::string, std::string>> documented_families = {
     {"process_start_time_seconds", "gauge"},
 };
 
-// A database of its own on the shared cluster: the job counts these tests
-// read are cluster-wide, and leftovers of other suites (queued evolutions,
-// playbooks at their threshold) would otherwise move them.
-std::string fresh_database(const std::string& name) {
-  auto base = shared_database().conninfo();
-  {
-    pqxx::connection admin{base};
-    pqxx::nontransaction tx{admin};
-    tx.exec("DROP DATABASE IF EXISTS " + name);
-    tx.exec("CREATE DATABASE " + name);
-  }
-  return base.substr(0, base.find("dbname=")) + "dbname=" + name;
-}
-
-// Queues a noop job directly, as a producer inside the database would;
-// runnable since `waited_s` ago.
-std::string enqueue_noop(const std::string& conninfo, const std::string& user_id, json payload,
-                         int waited_s) {
-  auto id = crypto::uuid_v7();
-  pqxx::connection conn{conninfo};
-  pqxx::work tx{conn};
-  tx.exec_params("INSERT INTO jobs (id, kind, user_id, payload, run_after, priority)"
-                 " VALUES ($1, 'noop', $2, $3::jsonb, now() - make_interval(secs => $4), -100)",
-                 id, user_id, payload.dump(), waited_s);
-  tx.exec("SELECT pg_notify('troupe_jobs', 'noop')");
-  tx.commit();
-  return id;
-}
+// The tests below run on databases of their own (fresh_database): the job
+// counts they read are cluster-wide, and leftovers of other suites (queued
+// evolutions, playbooks at their threshold) would otherwise move them.
 
 TEST(Metrics, ParsesAsPrometheusTextAndCountsMoveAsTheApiIsUsed) {
   test_node node{fresh_database("observability_metrics"), [](config::settings& s) {
@@ -358,7 +332,7 @@ TEST(Status, ReflectsQueuedAndRunningJobs) {
   std::vector<std::string> ids;
   json forever = {{"steps", 100000}, {"step_ms", 50}};
   for (int i = 0; i < 3; ++i)
-    ids.push_back(enqueue_noop(conninfo, u.id, forever, 60));
+    ids.push_back(enqueue_noop(conninfo, u.id, forever, 3, true, -60));
 
   auto queued = status_of(api.address());
   EXPECT_EQ(kind_of(queued, "noop")["queued"], base["queued"].get<long long>() + 3);
