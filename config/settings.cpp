@@ -152,6 +152,7 @@ constexpr key_spec enum_key(std::string_view name, std::string_view allowed,
 }
 
 std::optional<std::string> check_listen(const std::string& text);
+std::optional<std::string> check_ip_list(const std::string& text);
 std::optional<std::string> check_database_url(const std::string& text);
 std::optional<std::string> check_llm_urls(const std::string& text);
 
@@ -193,6 +194,15 @@ constexpr std::array registry{
     int_key<&S::server, &srv::shutdown_grace_s>(
         "server.shutdown_grace_s", 0, 600,
         "Seconds a shutdown waits for in-flight requests to finish"),
+    int_key<&S::server, &srv::max_connections>(
+        "server.max_connections", 1, 10000000,
+        "Open client connections (event streams included) beyond which a new one is answered "
+        "503 and closed"),
+    string_key<&S::server, &srv::trusted_proxies>(
+        "server.trusted_proxies",
+        "Comma-separated IP addresses of reverse proxies whose X-Forwarded-For names the client "
+        "(for per-address limits); empty trusts none",
+        &check_ip_list),
 
     string_key<&S::database, &db::url>(
         "database.url",
@@ -225,6 +235,19 @@ constexpr std::array registry{
                                                 "Lifetime of refresh tokens, in seconds"),
     int_key<&S::auth, &au::cache_ttl_ms>("auth.cache_ttl_ms", 0, 600000,
                                          "Milliseconds a checked credential stays cached"),
+    int_key<&S::auth, &au::password_hash_threads>(
+        "auth.password_hash_threads", 1, 64,
+        "Threads hashing and checking passwords (argon2id, about 64 MiB each)"),
+    int_key<&S::auth, &au::password_hash_queue>(
+        "auth.password_hash_queue", 0, 100000,
+        "Sign-ins that may wait for a hashing thread; more at once are answered 503"),
+    int_key<&S::auth, &au::login_attempts_per_email>(
+        "auth.login_attempts_per_email", 1, 1000000,
+        "Sign-in attempts per email in a sliding minute; more are answered 429"),
+    int_key<&S::auth, &au::login_attempts_per_address>(
+        "auth.login_attempts_per_address", 1, 1000000,
+        "Sign-in, registration and refresh attempts per client address in a sliding minute; more "
+        "are answered 429"),
 
     int_key<&S::playbooks, &pb::default_evolution_threshold>(
         "playbooks.default_evolution_threshold", 1, 1000000,
@@ -412,6 +435,15 @@ constexpr std::array registry{
         "A subscriber whose full queue has not moved for this long is disconnected"),
     int_key<&S::events, &evt::heartbeat_s>("events.heartbeat_s", 1, 3600,
                                            "Seconds between heartbeats on an idle event stream"),
+    int_key<&S::events, &evt::max_streams>("events.max_streams", 1, 10000000,
+                                           "Open event streams a node holds; more are answered 503"),
+    int_key<&S::events, &evt::max_streams_per_user>(
+        "events.max_streams_per_user", 1, 10000000,
+        "Open event streams of one user on a node; more are answered 429"),
+    int_key<&S::events, &evt::ws_max_message_bytes>(
+        "events.ws_max_message_bytes", 125, 1 << 20,
+        "Largest message a WebSocket client may send (clients send only control frames); a "
+        "larger one closes the stream with code 1009"),
 
     enum_key<&S::log, &lg::level>("log.level", "trace|debug|info|warn|error",
                                   "Least severe level that is logged"),
@@ -583,6 +615,13 @@ std::optional<std::string> check_listen(const std::string& text) {
     return std::nullopt;
   return "\"" + text +
          "\" is not HOST:PORT (HOST an IPv4 address, localhost or [IPv6]; PORT 0..65535)";
+}
+
+std::optional<std::string> check_ip_list(const std::string& text) {
+  for (const auto& entry : split_list(text))
+    if (!is_ip(AF_INET, entry) && !is_ip(AF_INET6, entry))
+      return "every entry must be an IPv4 or IPv6 address";
+  return std::nullopt;
 }
 
 bool is_postgres_url(std::string_view text) {

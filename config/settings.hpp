@@ -23,6 +23,8 @@ struct server_settings {
   int request_timeout_ms = 30000;          // a domain reply later than this → 503
   int idle_timeout_s = 60;                 // keep-alive connections idle longer are closed
   int shutdown_grace_s = 10;               // how long a drain waits for in-flight requests
+  int max_connections = 16384;             // open client connections; beyond → 503 and closed
+  std::string trusted_proxies;             // comma-separated IPs whose X-Forwarded-For names the client
 };
 
 struct database_settings {
@@ -40,6 +42,10 @@ struct auth_settings {
   int access_token_ttl_s = 1800;
   int refresh_token_ttl_s = 7 * 24 * 3600;
   int cache_ttl_ms = 5000;                 // credential cache lifetime
+  int password_hash_threads = 1;           // argon2id hashes computed at once (~64 MiB each)
+  int password_hash_queue = 64;            // sign-ins waiting for a hashing thread; beyond → 503
+  int login_attempts_per_email = 10;       // per sliding minute; beyond → 429
+  int login_attempts_per_address = 30;     // sign-ins, registrations, refreshes per client address and minute
 };
 
 struct playbooks_settings {
@@ -130,6 +136,9 @@ struct events_settings {
   int subscriber_buffer = 10000;    // events queued for one subscriber; beyond → it catches up from the log
   int stall_timeout_ms = 10000;     // a subscriber whose full queue does not move is disconnected
   int heartbeat_s = 15;             // SSE comment / WebSocket ping on an idle stream
+  int max_streams = 16384;          // open streams on a node; beyond → 503
+  int max_streams_per_user = 256;   // open streams of one user on a node; beyond → 429
+  int ws_max_message_bytes = 4096;  // a larger message from a WebSocket client closes it (1009)
 };
 
 struct log_settings {

@@ -103,7 +103,7 @@ const std::vector<std::string>& known_scopes() {
       "playbooks:read", "playbooks:write", "outcomes:write",  "evolution:read",
       "evolution:write", "jobs:read",      "jobs:write",      "critiques:read",
       "critiques:write", "projects:read",  "projects:write",  "events:read",
-      "usage:read"};
+      "usage:read",      "keys:read",      "keys:write"};
   return all;
 }
 

@@ -17,14 +17,8 @@ namespace troupe::gateway {
 // One request on its way through the bridge. Node-local: it carries the
 // connection's responder.
 struct exchange {
-  api_request req;
-  const route* rt = nullptr;
-  std::string token;
+  screened_request in;
   responder reply;
-  // A body problem found on the io thread; answered only once the caller is
-  // authenticated, so an anonymous caller learns nothing but 401.
-  std::optional<api_response> body_error;
-  bool needs_verification = false; // an API key not in the cache
 };
 
 } // namespace troupe::gateway
@@ -182,18 +176,11 @@ api_actor target_of(const gateway_targets& t, service s) {
 
 // Answers what an authenticated caller may not do: a missing scope (403), or
 // a body found bad on the io thread. Returns true when it answered.
-bool refuse_after_auth(exchange& ex) {
-  if (!ex.rt->scope.empty() && !scope_allows(ex.req.caller.scopes, ex.rt->scope)) {
-    ex.reply(error_response(403, "permission_denied",
-                            "this credential lacks the scope " + ex.rt->scope,
-                            ex.req.request_id));
-    return true;
-  }
-  if (ex.body_error) {
-    ex.reply(std::move(*ex.body_error));
-    return true;
-  }
-  return false;
+std::optional<api_response> refuse_after_auth(screened_request& in) {
+  if (!in.rt->scope.empty() && !scope_allows(in.req.caller.scopes, in.rt->scope))
+    return error_response(403, "permission_denied",
+                          "this credential lacks the scope " + in.rt->scope, in.req.request_id);
+  return std::move(in.body_error);
 }
 
 // The HTTP session bounds the wait (server.request_timeout_ms), so the
@@ -201,8 +188,8 @@ bool refuse_after_auth(exchange& ex) {
 void forward(bridge_actor::stateful_pointer<bridge_state> self, const gateway_targets& targets,
              exchange ex) {
   auto reply = ex.reply;
-  auto id = ex.req.request_id;
-  self->request(target_of(targets, ex.rt->target), caf::infinite, std::move(ex.req))
+  auto id = ex.in.req.request_id;
+  self->request(target_of(targets, ex.in.rt->target), caf::infinite, std::move(ex.in.req))
       .then([reply](api_response& r) { reply(std::move(r)); },
             [reply, id](caf::error& e) {
               log::error("request failed inside the node",
@@ -215,23 +202,24 @@ bridge_actor::behavior_type bridge(bridge_actor::stateful_pointer<bridge_state> 
                                    gateway_targets targets) {
   return {
       [=](exchange& ex) {
-        if (!ex.needs_verification)
+        if (!ex.in.needs_verification)
           return forward(self, targets, std::move(ex));
-        credential c{ex.token, ex.req.request_id};
+        credential c{ex.in.token, ex.in.req.request_id};
         self->request(targets.verifier, caf::infinite, verify_atom::value, std::move(c))
             .then(
                 [=](auth_outcome& o) mutable {
                   if (!o.ok)
                     return ex.reply(error_response(
                         o.status, o.status == 401 ? "unauthenticated" : "unavailable", o.message,
-                        ex.req.request_id));
-                  ex.req.caller = std::move(o.who);
-                  if (!refuse_after_auth(ex))
-                    forward(self, targets, std::move(ex));
+                        ex.in.req.request_id));
+                  ex.in.req.caller = std::move(o.who);
+                  if (auto refusal = refuse_after_auth(ex.in))
+                    return ex.reply(std::move(*refusal));
+                  forward(self, targets, std::move(ex));
                 },
                 [=](caf::error&) mutable {
                   ex.reply(error_response(503, "unavailable", "credentials could not be checked",
-                                          ex.req.request_id));
+                                          ex.in.req.request_id));
                 });
       },
   };
@@ -240,7 +228,7 @@ bridge_actor::behavior_type bridge(bridge_actor::stateful_pointer<bridge_state> 
 // Authenticates on the io thread when it can: JWTs always, API keys on a
 // cache hit. Returns an error to answer, or nothing with either `ex.req.caller`
 // set or `ex.needs_verification` (a key the bridge must look up).
-std::optional<std::string> authenticate_here(exchange& ex, const std::string& secret,
+std::optional<std::string> authenticate_here(screened_request& ex, const std::string& secret,
                                              const credential_cache& cache) {
   if (!looks_like_api_key(ex.token)) {
     auto outcome = check_jwt(ex.token, secret);
@@ -348,6 +336,58 @@ credential_actor spawn_verifier(caf::actor_system& sys, store_actor store, std::
   return sys.spawn(verifier, std::move(store), std::move(jwt_secret), std::move(cache));
 }
 
+std::optional<api_response> screen(incoming_request in, const std::string& jwt_secret,
+                                   const credential_cache& cache, screened_request& ex) {
+  match_result m;
+  if (auto early = route_request(in, m))
+    return early;
+  ex.body_error = check_body(in, *m.matched);
+  if (ex.body_error && !m.matched->authenticated)
+    return std::move(ex.body_error);
+  if (!parse_query(in.query, ex.req.query))
+    return error_response(400, "invalid_argument",
+                          "malformed query string: a bad %-escape, invalid UTF-8 or U+0000",
+                          in.request_id);
+  ex.rt = m.matched;
+  ex.req.request_id = in.request_id;
+  ex.req.method = m.matched->method; // HEAD is answered by the GET route
+  ex.req.route = m.matched->path;
+  ex.req.params = std::move(m.params);
+  ex.req.client_address = std::move(in.client_address);
+  for (auto name : {"idempotency-key", "last-event-id"})
+    if (auto it = in.headers.find(name); it != in.headers.end())
+      ex.req.headers[name] = it->second;
+  ex.req.body = std::move(in.body);
+  if (!m.matched->authenticated)
+    return std::nullopt;
+  bool bad_header = false;
+  ex.token = extract_token(in, bad_header);
+  // Browsers cannot set headers on EventSource or WebSocket requests: the
+  // event streams also take the credential as ?access_token= (never
+  // logged: request logs carry the path without the query).
+  if (m.matched->target == service::events) {
+    auto q = ex.req.query.find("access_token");
+    if (q != ex.req.query.end()) {
+      if (ex.token.empty() && !bad_header)
+        ex.token = q->second;
+      ex.req.query.erase(q);
+    }
+  }
+  if (bad_header)
+    return error_response(401, "unauthenticated",
+                          "Authorization must be 'Bearer <token or API key>'", in.request_id);
+  if (ex.token.empty())
+    return error_response(401, "unauthenticated",
+                          "credentials are required: send Authorization: Bearer "
+                          "<token or API key> or X-API-Key",
+                          in.request_id);
+  if (auto refused = authenticate_here(ex, jwt_secret, cache))
+    return error_response(401, "unauthenticated", *refused, in.request_id);
+  if (!ex.needs_verification)
+    return refuse_after_auth(ex);
+  return std::nullopt;
+}
+
 gateway_bridge make_bridge(caf::actor_system& sys, gateway_targets targets, std::string jwt_secret,
                            std::shared_ptr<credential_cache> cache) {
   auto handle = std::make_shared<bridge_actor>(sys.spawn(bridge, std::move(targets)));
@@ -355,54 +395,10 @@ gateway_bridge make_bridge(caf::actor_system& sys, gateway_targets targets, std:
   out.actor = caf::actor_cast<caf::actor>(*handle);
   out.release = [handle] { *handle = nullptr; };
   out.dispatch = [handle, jwt_secret, cache](incoming_request in, responder reply) {
-    match_result m;
-    if (auto early = route_request(in, m))
-      return reply(std::move(*early));
     exchange ex;
-    ex.body_error = check_body(in, *m.matched);
-    if (ex.body_error && !m.matched->authenticated)
-      return reply(std::move(*ex.body_error));
-    if (!parse_query(in.query, ex.req.query))
-      return reply(error_response(400, "invalid_argument", "malformed query string",
-                                  in.request_id));
-    ex.rt = m.matched;
-    ex.req.request_id = in.request_id;
-    ex.req.method = in.method;
-    ex.req.route = m.matched->path;
-    ex.req.params = std::move(m.params);
-    for (auto name : {"idempotency-key", "last-event-id"})
-      if (auto it = in.headers.find(name); it != in.headers.end())
-        ex.req.headers[name] = it->second;
-    ex.req.body = std::move(in.body);
+    if (auto answer = screen(std::move(in), jwt_secret, *cache, ex.in))
+      return reply(std::move(*answer));
     ex.reply = std::move(reply);
-    if (m.matched->authenticated) {
-      bool bad_header = false;
-      ex.token = extract_token(in, bad_header);
-      // Browsers cannot set headers on EventSource or WebSocket requests: the
-      // event streams also take the credential as ?access_token= (never
-      // logged: request logs carry the path without the query).
-      if (m.matched->target == service::events) {
-        auto q = ex.req.query.find("access_token");
-        if (q != ex.req.query.end()) {
-          if (ex.token.empty() && !bad_header)
-            ex.token = q->second;
-          ex.req.query.erase(q);
-        }
-      }
-      if (bad_header)
-        return ex.reply(error_response(401, "unauthenticated",
-                                       "Authorization must be 'Bearer <token or API key>'",
-                                       in.request_id));
-      if (ex.token.empty())
-        return ex.reply(error_response(401, "unauthenticated",
-                                       "credentials are required: send Authorization: Bearer "
-                                       "<token or API key> or X-API-Key",
-                                       in.request_id));
-      if (auto refused = authenticate_here(ex, jwt_secret, *cache))
-        return ex.reply(error_response(401, "unauthenticated", *refused, in.request_id));
-      if (!ex.needs_verification && refuse_after_auth(ex))
-        return;
-    }
     caf::anon_send(*handle, std::move(ex));
   };
   return out;

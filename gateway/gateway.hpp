@@ -17,6 +17,7 @@
 #include "messages/store.hpp"
 
 #include <chrono>
+#include <optional>
 
 namespace troupe::gateway {
 
@@ -31,6 +32,26 @@ struct gateway_targets {
   api_actor events;
   credential_actor verifier;
 };
+
+// A request screened on the io thread, ready for the bridge actor.
+struct screened_request {
+  api_request req;
+  const route* rt = nullptr;
+  std::string token;
+  // A body problem found on the io thread; answered only once the caller is
+  // authenticated, so an anonymous caller learns nothing but 401.
+  std::optional<api_response> body_error;
+  bool needs_verification = false; // an API key not in the cache
+};
+
+// Everything the io thread decides before an actor sees a request: routing
+// (404, 405 with Allow), the body's media type and JSON syntax (415, 400), the
+// query string, the credential (JWTs and cached API keys: 401) and the route's
+// scope (403). Returns the answer to give at once, or nothing with `out`
+// ready for the bridge (which still verifies `out.needs_verification` keys).
+// No database, no actor: also the fuzz target of the request path.
+std::optional<api_response> screen(incoming_request in, const std::string& jwt_secret,
+                                   const credential_cache& cache, screened_request& out);
 
 struct gateway_bridge {
   dispatcher dispatch;           // what the HTTP server calls on its io threads

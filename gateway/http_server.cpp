@@ -1,5 +1,6 @@
 #include "gateway/http_server.hpp"
 
+#include "gateway/http_framing.hpp"
 #include "messages/errors.hpp"
 #include "runtime/crypto.hpp"
 #include "runtime/log.hpp"
@@ -11,11 +12,16 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/websocket.hpp>
+#include <cerrno>
 #include <condition_variable>
 #include <deque>
+#include <fcntl.h>
 #include <mutex>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <set>
+#include <sys/socket.h>
+#include <unistd.h>
 
 namespace troupe::gateway {
 
@@ -28,20 +34,66 @@ using tcp = asio::ip::tcp;
 class session;
 class event_stream;
 
+namespace {
+
+// How long a closing connection may take to say goodbye (a WebSocket close
+// frame, a refusal's 503) before it is cut.
+constexpr auto goodbye_timeout = std::chrono::seconds{2};
+// Bytes read and dropped from a client after its connection's last response.
+constexpr std::size_t max_linger_bytes = 1 << 20;
+// Refusals being written at once; beyond, a refused connection is just closed.
+constexpr std::size_t max_refusals_in_flight = 64;
+// Back-off of the accept loop after a resource error (EMFILE and the like):
+// from the first value, doubling, up to the second.
+constexpr auto accept_backoff_min = std::chrono::milliseconds{10};
+constexpr auto accept_backoff_max = std::chrono::milliseconds{1000};
+
+// An open client connection, counted against server.max_connections. It
+// moves with the socket from a session to the event stream it becomes.
+class connection_slot {
+public:
+  explicit connection_slot(std::shared_ptr<std::atomic<std::size_t>> count)
+      : count_(std::move(count)) {
+    ++*count_;
+    metrics::http_connections(1);
+  }
+  ~connection_slot() {
+    --*count_;
+    metrics::http_connections(-1);
+  }
+  connection_slot(const connection_slot&) = delete;
+  connection_slot& operator=(const connection_slot&) = delete;
+
+private:
+  std::shared_ptr<std::atomic<std::size_t>> count_;
+};
+
+} // namespace
+
 struct http_server::impl : std::enable_shared_from_this<http_server::impl> {
   http_server_options opts;
+  std::vector<asio::ip::address> trusted_proxies;
   dispatcher dispatch;
   asio::io_context ioc;
   std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work;
   tcp::acceptor acceptor{ioc};
+  asio::steady_timer accept_timer{ioc};
+  std::chrono::milliseconds accept_backoff{0}; // io threads, one accept at a time
+  int spare_fd = -1; // kept open to refuse one connection when out of descriptors
   std::vector<std::thread> threads;
   std::atomic<bool> accepting{false};
   std::atomic<bool> closing{false};
+  std::shared_ptr<std::atomic<std::size_t>> connections =
+      std::make_shared<std::atomic<std::size_t>>(0);
+  std::atomic<std::size_t> refusals{0};
   std::mutex mutex;
   std::condition_variable idle_cv;
-  std::size_t active = 0; // guarded by mutex
+  std::size_t active = 0;          // guarded by mutex
+  std::size_t running_threads = 0; // guarded by mutex
   std::set<std::weak_ptr<session>, std::owner_less<std::weak_ptr<session>>> sessions;
   std::set<std::weak_ptr<event_stream>, std::owner_less<std::weak_ptr<event_stream>>> streams;
+  std::map<std::string, std::size_t> streams_by_user; // guarded by mutex
+  std::size_t stream_count = 0;                        // guarded by mutex
 
   void begin_request() {
     std::lock_guard guard{mutex};
@@ -53,6 +105,33 @@ struct http_server::impl : std::enable_shared_from_this<http_server::impl> {
       idle_cv.notify_all();
   }
   void accept();
+  void on_accept_error(const beast::error_code& ec);
+  void admit(tcp::socket socket);
+  void refuse(tcp::socket socket);
+  void refuse_with_spare_descriptor();
+
+  // Takes a stream slot for `user`: "" when granted, else "user" or "node"
+  // for the limit that was reached.
+  std::string_view take_stream_slot(const std::string& user) {
+    std::lock_guard guard{mutex};
+    if (stream_count >= opts.max_streams)
+      return "node";
+    auto& mine = streams_by_user[user];
+    if (mine >= opts.max_streams_per_user) {
+      if (mine == 0)
+        streams_by_user.erase(user);
+      return "user";
+    }
+    ++mine;
+    ++stream_count;
+    return "";
+  }
+  void release_stream_slot(const std::string& user) {
+    std::lock_guard guard{mutex};
+    --stream_count;
+    if (auto it = streams_by_user.find(user); it != streams_by_user.end() && --it->second == 0)
+      streams_by_user.erase(it);
+  }
 };
 
 namespace {
@@ -60,13 +139,6 @@ namespace {
 bool request_id_char(char c) {
   return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
          c == '.' || c == '_' || c == ':' || c == '-';
-}
-
-std::string lower(std::string_view s) {
-  std::string out{s};
-  for (auto& c : out)
-    c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
 }
 
 } // namespace
@@ -87,18 +159,27 @@ public:
   enum class kind { sse, ws };
 
   // Holds the server so that its io_context outlives this stream's socket.
-  event_stream(beast::tcp_stream stream, kind k, std::shared_ptr<http_server::impl> server,
-               std::string id)
-      : kind_(k), server_(std::move(server)), id_(std::move(id)), strand_(stream.get_executor()),
-        heartbeat_(stream.get_executor()) {
-    if (k == kind::ws)
+  // The stream slot of `user` was taken by the caller and is given back when
+  // the connection closes.
+  event_stream(beast::tcp_stream stream, std::unique_ptr<connection_slot> slot, kind k,
+               std::shared_ptr<http_server::impl> server, std::string id, std::string user)
+      : kind_(k), server_(std::move(server)), id_(std::move(id)), user_(std::move(user)),
+        slot_(std::move(slot)), strand_(stream.get_executor()), heartbeat_(stream.get_executor()) {
+    if (k == kind::ws) {
       ws_.emplace(std::move(stream));
-    else
+      // Clients send nothing but control frames: a message larger than this
+      // is refused with close code 1009 before it is buffered.
+      ws_->read_message_max(server_->opts.ws_max_message_bytes);
+    } else {
       tcp_.emplace(std::move(stream));
+    }
     metrics::event_subscribers(transport(), 1);
   }
 
-  ~event_stream() override { metrics::event_subscribers(transport(), -1); }
+  ~event_stream() override {
+    if (!done_)
+      release();
+  }
 
   void start(http::request<http::string_body> req, std::string subscription_json) {
     auto& socket = lowest().socket();
@@ -176,12 +257,16 @@ public:
   void disconnect(const std::string& reason) override {
     {
       std::lock_guard guard{mutex_};
+      if (closed_)
+        return; // closing already
       closed_ = true;
     }
     asio::post(strand_, [self = shared_from_this(), reason] {
       if (self->kind_ == kind::ws && !self->writing_ && !self->done_) {
-        // A clear close frame when the connection can take one.
+        // A clear close frame when the connection can take one, but never a
+        // wait on a client that does not read: cut after goodbye_timeout.
         self->writing_ = true;
+        self->lowest().expires_after(goodbye_timeout);
         self->ws_->async_close(websocket::close_reason(websocket::close_code::going_away, reason),
                                [self, reason](beast::error_code) { self->fail(reason); });
         return;
@@ -287,6 +372,9 @@ private:
     });
   }
 
+  // Ends the stream: the socket closes, the slots are given back, and the
+  // bridge is told to forget this sink, so nothing it holds outlives the
+  // connection (its buffers go with the last reference).
   void fail(const std::string& reason) {
     if (done_)
       return;
@@ -302,11 +390,25 @@ private:
     beast::error_code ec;
     lowest().socket().shutdown(tcp::socket::shutdown_both, ec);
     lowest().close();
+    inbox_.clear();
+    inbox_.shrink_to_fit();
+    release();
+    if (server_->opts.on_stream_closed)
+      server_->opts.on_stream_closed(shared_from_this());
+  }
+
+  // Gives back what the stream counted against the server's limits.
+  void release() {
+    metrics::event_subscribers(transport(), -1);
+    server_->release_stream_slot(user_);
+    slot_.reset();
   }
 
   kind kind_;
   std::shared_ptr<http_server::impl> server_;
   std::string id_;
+  std::string user_;
+  std::unique_ptr<connection_slot> slot_;
   asio::any_io_executor strand_;
   std::optional<beast::tcp_stream> tcp_;
   std::optional<websocket::stream<beast::tcp_stream>> ws_;
@@ -325,8 +427,12 @@ private:
 
 class session : public std::enable_shared_from_this<session> {
 public:
-  session(tcp::socket socket, http_server::impl* server)
-      : stream_(std::move(socket)), server_(std::move(server)), deadline_(stream_.get_executor()) {}
+  session(tcp::socket socket, std::unique_ptr<connection_slot> slot, http_server::impl* server)
+      : stream_(std::move(socket)), slot_(std::move(slot)), server_(server),
+        deadline_(stream_.get_executor()) {
+    beast::error_code ec;
+    peer_ = stream_.socket().remote_endpoint(ec).address();
+  }
 
   void run() {
     asio::dispatch(stream_.get_executor(),
@@ -335,6 +441,7 @@ public:
 
   void close() {
     asio::post(stream_.get_executor(), [self = shared_from_this()] {
+      self->deadline_.cancel();
       beast::error_code ec;
       self->stream_.socket().shutdown(tcp::socket::shutdown_both, ec);
       self->stream_.close();
@@ -342,56 +449,74 @@ public:
   }
 
 private:
+  // Reads the next request's head; the body follows once the head passed
+  // the framing rules (and, when asked, after "100 Continue").
   void read() {
     parser_.emplace();
-    parser_->body_limit(server_->opts.max_body_bytes);
-    parser_->header_limit(static_cast<std::uint32_t>(server_->opts.max_header_bytes));
+    limit_parser(*parser_, server_->opts);
+    skip_empty_lines(buffer_);
     stream_.expires_after(server_->opts.idle_timeout);
-    http::async_read(stream_, buffer_, *parser_,
-                     beast::bind_front_handler(&session::on_read, shared_from_this()));
+    http::async_read_header(stream_, buffer_, *parser_,
+                            beast::bind_front_handler(&session::on_header, shared_from_this()));
+  }
+
+  static bool connection_ended(const beast::error_code& ec) {
+    return ec == http::error::end_of_stream || ec == beast::error::timeout ||
+           ec == asio::error::operation_aborted || ec == asio::error::connection_reset ||
+           ec == asio::error::eof;
+  }
+
+  void on_header(beast::error_code ec, std::size_t) {
+    if (connection_ended(ec))
+      return shutdown();
+    if (ec) {
+      // Empty lines that arrived in front of a request line are ignored.
+      if (ec != http::error::body_limit && ec != http::error::header_limit &&
+          skip_empty_lines(buffer_) > 0)
+        return read();
+      return refuse(problem_of(ec));
+    }
+    if (auto problem = check_head(parser_->get()))
+      return refuse(*problem);
+    head_ = parser_->get().method() == http::verb::head;
+    if (parser_->is_done())
+      return on_read({}, 0);
+    auto self = shared_from_this();
+    auto read_body = [self] {
+      http::async_read(self->stream_, self->buffer_, *self->parser_,
+                       beast::bind_front_handler(&session::on_read, self));
+    };
+    if (!expects_continue(parser_->get()))
+      return read_body();
+    static const std::string go_on = "HTTP/1.1 100 Continue\r\n\r\n";
+    asio::async_write(stream_, asio::buffer(go_on),
+                      [self, read_body](beast::error_code ec, std::size_t) {
+                        if (ec)
+                          return self->shutdown();
+                        read_body();
+                      });
+  }
+
+  // A framing error: answer once, then close (the stream is out of sync).
+  void refuse(const framing_problem& problem) {
+    auto id = request_id_for("");
+    keep_alive_ = false;
+    method_.clear();
+    path_.clear();
+    route_ = "unmatched";
+    started_ = std::chrono::steady_clock::now();
+    server_->begin_request();
+    write(error_response(problem.status, problem.code, problem.message, id), id);
   }
 
   void on_read(beast::error_code ec, std::size_t) {
-    if (ec == http::error::end_of_stream || ec == beast::error::timeout ||
-        ec == asio::error::operation_aborted || ec == asio::error::connection_reset ||
-        ec == asio::error::eof)
+    if (connection_ended(ec))
       return shutdown();
-    if (ec) {
-      // A framing error: answer once, then close (the stream is out of sync).
-      bool too_large = ec == http::error::body_limit || ec == http::error::header_limit;
-      auto id = request_id_for("");
-      auto response =
-          too_large ? error_response(413, "payload_too_large",
-                                     ec == http::error::body_limit
-                                         ? "request body exceeds the server's limit"
-                                         : "request headers exceed the server's limit",
-                                     id)
-                    : error_response(400, "invalid_argument",
-                                     "malformed HTTP request: " + ec.message(), id);
-      keep_alive_ = false;
-      method_.clear();
-      path_.clear();
-      route_ = "unmatched";
-      started_ = std::chrono::steady_clock::now();
-      server_->begin_request();
-      return write(std::move(response), id);
-    }
+    if (ec)
+      return refuse(problem_of(ec));
     auto& req = parser_->get();
     keep_alive_ = req.keep_alive() && !server_->closing && server_->accepting;
-    incoming_request in;
-    in.method = std::string{req.method_string()};
-    auto target = std::string_view{req.target().data(), req.target().size()};
-    auto q = target.find('?');
-    in.path = std::string{target.substr(0, q)};
-    if (q != target.npos)
-      in.query = std::string{target.substr(q + 1)};
-    for (const auto& field : req)
-      in.headers[lower({field.name_string().data(), field.name_string().size()})] =
-          std::string{field.value()};
-    in.request_id = request_id_for(in.headers["x-request-id"]);
-    in.content_type = in.headers["content-type"];
-    in.body = std::move(req.body());
-    in.matched = match(in.method, in.path);
+    auto in = to_incoming(req, client_address(peer_, req, server_->trusted_proxies));
     method_ = in.method;
     path_ = in.path;
     route_ = in.matched.matched ? std::string_view{in.matched.matched->path}
@@ -416,24 +541,51 @@ private:
         self->answered_ = serial;
         self->deadline_.cancel();
         auto stream = r.headers.find("X-Troupe-Stream");
-        if (r.status == 200 && stream != r.headers.end())
-          return self->start_stream(stream->second, std::move(r), id);
+        if (r.status == 200 && stream != r.headers.end()) {
+          auto kind = stream->second;
+          r.headers.erase(stream);
+          return self->start_stream(kind, std::move(r), id);
+        }
         self->write(std::move(r), id);
       });
     });
   }
 
-  // Hands the connection to an event stream; the session ends here.
+  // Hands the connection to an event stream; the session ends here. A HEAD
+  // request gets the stream's head and no stream.
   void start_stream(const std::string& kind, api_response r, const std::string& id) {
-    auto& req = parser_->get();
-    if (kind == "ws" && !websocket::is_upgrade(req))
+    if (kind == "ws" && !websocket::is_upgrade(parser_->get()))
       return write(error_response(426, "upgrade_required",
                                   "this endpoint speaks WebSocket: send an Upgrade request", id),
                    id);
+    if (head_) {
+      r.headers["Content-Type"] = "text/event-stream";
+      r.headers["Cache-Control"] = "no-cache";
+      r.body.clear();
+      return write(std::move(r), id);
+    }
+    auto user = nlohmann::json::parse(r.body, nullptr, false).value("user_id", std::string{});
+    if (auto full = server_->take_stream_slot(user); !full.empty()) {
+      metrics::event_stream_refused(full);
+      if (full == "node")
+        return write(error_response(503, "unavailable",
+                                    "this node holds as many event streams as it may (" +
+                                        std::to_string(server_->opts.max_streams) + ")",
+                                    id),
+                     id);
+      auto refusal = error_response(
+          429, "rate_limited",
+          "too many open event streams for this user (at most " +
+              std::to_string(server_->opts.max_streams_per_user) + "); close one first",
+          id);
+      refusal.headers["Retry-After"] = "5";
+      return write(std::move(refusal), id);
+    }
     log_request(kind == "ws" ? 101 : 200, id);
     auto s = std::make_shared<event_stream>(
-        std::move(stream_), kind == "ws" ? event_stream::kind::ws : event_stream::kind::sse,
-        server_->shared_from_this(), id);
+        std::move(stream_), std::move(slot_),
+        kind == "ws" ? event_stream::kind::ws : event_stream::kind::sse,
+        server_->shared_from_this(), id, user);
     {
       std::lock_guard guard{server_->mutex};
       for (auto it = server_->streams.begin(); it != server_->streams.end();)
@@ -455,17 +607,24 @@ private:
       res->set(k, v);
     if (!r.body.empty() && !r.headers.count("Content-Type"))
       res->set(http::field::content_type, "application/json; charset=utf-8");
-    res->body() = std::move(r.body);
     if (server_->closing || !server_->accepting)
       keep_alive_ = false;
     res->keep_alive(keep_alive_);
-    res->prepare_payload();
+    if (head_) {
+      // The head a GET would get, without its content (RFC 9110 §9.3.2).
+      res->content_length(r.body.size());
+    } else {
+      res->body() = std::move(r.body);
+      res->prepare_payload();
+    }
     stream_.expires_after(server_->opts.idle_timeout);
     http::async_write(stream_, *res,
                       [self = shared_from_this(), res](beast::error_code ec, std::size_t) {
                         self->server_->end_request();
-                        if (ec || !self->keep_alive_)
+                        if (ec)
                           return self->shutdown();
+                        if (!self->keep_alive_)
+                          return self->linger_close();
                         self->read();
                       });
   }
@@ -488,11 +647,36 @@ private:
     stream_.close();
   }
 
+  // Closes after a last response: the send side first, then whatever the
+  // client still sends (a refused body, pipelined requests) is read and
+  // dropped, for goodbye_timeout and max_linger_bytes at most. Closing with
+  // unread bytes would make the kernel answer with a reset, which can
+  // destroy the response before the client reads it.
+  void linger_close(std::size_t dropped = 0) {
+    if (dropped == 0) {
+      beast::error_code ec;
+      stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
+      if (ec)
+        return stream_.close();
+      stream_.expires_after(goodbye_timeout);
+    }
+    buffer_.consume(buffer_.size());
+    stream_.async_read_some(
+        buffer_.prepare(4096), [self = shared_from_this(), dropped](beast::error_code ec, std::size_t n) {
+          if (ec || dropped + n > max_linger_bytes)
+            return self->stream_.close();
+          self->linger_close(dropped + n);
+        });
+  }
+
   beast::tcp_stream stream_;
+  std::unique_ptr<connection_slot> slot_;
   beast::flat_buffer buffer_;
-  std::optional<http::request_parser<http::string_body>> parser_;
-  http_server::impl* server_; // outlives every session (stop() joins the io threads)
+  std::optional<request_parser> parser_;
+  http_server::impl* server_; // outlives every session (stop() drains the io_context)
+  asio::ip::address peer_;
   bool keep_alive_ = true;
+  bool head_ = false; // the request being handled is a HEAD
   asio::steady_timer deadline_;
   std::uint64_t serial_ = 0;   // the request being handled
   std::uint64_t answered_ = 0; // the last request answered
@@ -501,29 +685,154 @@ private:
   std::chrono::steady_clock::time_point started_;
 };
 
+// ---- accepting ---------------------------------------------------------------------
+
+namespace {
+
+// The answer to a connection refused at accept.
+const std::string& refusal_bytes() {
+  static const std::string bytes = [] {
+    auto body = error_response(503, "unavailable",
+                               "the server holds as many connections as it may; retry shortly", "")
+                    .body;
+    return "HTTP/1.1 503 Service Unavailable\r\nServer: troupe\r\n"
+           "Content-Type: application/json; charset=utf-8\r\nRetry-After: 1\r\n"
+           "Connection: close\r\nContent-Length: " +
+           std::to_string(body.size()) + "\r\n\r\n" + body;
+  }();
+  return bytes;
+}
+
+bool out_of_descriptors(const beast::error_code& ec) {
+  auto v = ec.value();
+  return ec.category() == boost::system::system_category() &&
+         (v == EMFILE || v == ENFILE || v == ENOBUFS || v == ENOMEM);
+}
+
+// A refused connection: its 503 is written, its request (if any) read and
+// dropped so the client sees the answer rather than a reset, and it closes
+// after goodbye_timeout at the latest.
+struct refusal : std::enable_shared_from_this<refusal> {
+  beast::tcp_stream stream;
+  std::atomic<std::size_t>& in_flight;
+  std::array<char, 4096> sink{};
+
+  refusal(tcp::socket s, std::atomic<std::size_t>& n) : stream(std::move(s)), in_flight(n) {}
+  ~refusal() { --in_flight; }
+
+  void run() {
+    stream.expires_after(goodbye_timeout);
+    asio::async_write(stream, asio::buffer(refusal_bytes()),
+                      [self = shared_from_this()](beast::error_code ec, std::size_t) {
+                        if (ec)
+                          return;
+                        beast::error_code ignored;
+                        self->stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
+                        self->drain();
+                      });
+  }
+
+  void drain() {
+    stream.async_read_some(asio::buffer(sink),
+                           [self = shared_from_this()](beast::error_code ec, std::size_t) {
+                             if (!ec)
+                               self->drain();
+                           });
+  }
+};
+
+} // namespace
+
 void http_server::impl::accept() {
   acceptor.async_accept(asio::make_strand(ioc), [this](beast::error_code ec, tcp::socket socket) {
     if (!accepting)
       return;
-    if (!ec) {
-      socket.set_option(tcp::no_delay(true), ec);
-      auto s = std::make_shared<session>(std::move(socket), this);
-      {
-        std::lock_guard guard{mutex};
-        for (auto it = sessions.begin(); it != sessions.end();)
-          it = it->expired() ? sessions.erase(it) : std::next(it);
-        sessions.insert(s);
-      }
-      s->run();
-    }
+    if (ec)
+      return on_accept_error(ec);
+    accept_backoff = std::chrono::milliseconds{0};
+    admit(std::move(socket));
     accept();
   });
+}
+
+// A resource error would fail again at once: the loop backs off (and, out
+// of descriptors, refuses one waiting client with the spare descriptor), so
+// it neither spins nor leaves clients hanging in the backlog.
+void http_server::impl::on_accept_error(const beast::error_code& ec) {
+  if (ec == asio::error::operation_aborted)
+    return;
+  if (!out_of_descriptors(ec)) {
+    metrics::http_accept_error("other");
+    return accept(); // the client gave up before it was accepted (ECONNABORTED and the like)
+  }
+  metrics::http_accept_error("descriptors");
+  refuse_with_spare_descriptor();
+  auto previous = accept_backoff;
+  accept_backoff = std::clamp(accept_backoff * 2, accept_backoff_min, accept_backoff_max);
+  if (previous != accept_backoff)
+    log::warn("accept failed; backing off",
+              {{"error", ec.message()}, {"retry_in_ms", accept_backoff.count()},
+               {"connections", connections->load()}});
+  accept_timer.expires_after(accept_backoff);
+  accept_timer.async_wait([this](beast::error_code e) {
+    if (!e && accepting)
+      accept();
+  });
+}
+
+void http_server::impl::refuse_with_spare_descriptor() {
+  if (spare_fd < 0)
+    return;
+  ::close(spare_fd);
+  spare_fd = -1;
+  int fd = ::accept4(acceptor.native_handle(), nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+  if (fd >= 0) {
+    metrics::http_connection_refused("descriptors");
+    const auto& bytes = refusal_bytes();
+    [[maybe_unused]] auto sent = ::send(fd, bytes.data(), bytes.size(), MSG_NOSIGNAL);
+    ::shutdown(fd, SHUT_WR);
+    // What already arrived is read, so closing does not reset the answer away.
+    char dropped[4096];
+    for (int i = 0; i < 16 && ::recv(fd, dropped, sizeof dropped, MSG_DONTWAIT) > 0; ++i) {
+    }
+    ::close(fd);
+  }
+  spare_fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+}
+
+void http_server::impl::admit(tcp::socket socket) {
+  if (connections->load() >= opts.max_connections)
+    return refuse(std::move(socket));
+  beast::error_code ec;
+  socket.set_option(tcp::no_delay(true), ec);
+  auto s = std::make_shared<session>(std::move(socket), std::make_unique<connection_slot>(connections),
+                                     this);
+  {
+    std::lock_guard guard{mutex};
+    for (auto it = sessions.begin(); it != sessions.end();)
+      it = it->expired() ? sessions.erase(it) : std::next(it);
+    sessions.insert(s);
+  }
+  s->run();
+}
+
+void http_server::impl::refuse(tcp::socket socket) {
+  metrics::http_connection_refused("limit");
+  if (refusals.fetch_add(1) >= max_refusals_in_flight) {
+    --refusals;
+    beast::error_code ec;
+    socket.close(ec);
+    return;
+  }
+  std::make_shared<refusal>(std::move(socket), refusals)->run();
 }
 
 http_server::http_server(http_server_options opts, dispatcher d)
     : impl_(std::make_shared<impl>()) {
   impl_->opts = std::move(opts);
   impl_->dispatch = std::move(d);
+  for (const auto& text : impl_->opts.trusted_proxies)
+    impl_->trusted_proxies.push_back(asio::ip::make_address(text));
 }
 
 http_server::~http_server() { stop(); }
@@ -536,11 +845,19 @@ std::string http_server::start() {
   s.acceptor.set_option(asio::socket_base::reuse_address(true));
   s.acceptor.bind(endpoint);
   s.acceptor.listen(asio::socket_base::max_listen_connections);
+  s.acceptor.native_non_blocking(true); // the spare-descriptor refusal accepts without waiting
+  s.spare_fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
   s.accepting = true;
   s.work.emplace(s.ioc.get_executor());
   s.accept();
+  s.running_threads = static_cast<std::size_t>(s.opts.io_threads);
   for (int i = 0; i < s.opts.io_threads; ++i)
-    s.threads.emplace_back([&s] { s.ioc.run(); });
+    s.threads.emplace_back([&s] {
+      s.ioc.run();
+      std::lock_guard guard{s.mutex};
+      --s.running_threads;
+      s.idle_cv.notify_all();
+    });
   auto bound = s.acceptor.local_endpoint();
   auto host = bound.address().is_v6() ? "[" + bound.address().to_string() + "]"
                                       : bound.address().to_string();
@@ -554,6 +871,7 @@ void http_server::stop_accepting() {
   asio::post(s.ioc, [&s] {
     beast::error_code ec;
     s.acceptor.close(ec);
+    s.accept_timer.cancel();
   });
 }
 
@@ -571,11 +889,17 @@ std::size_t http_server::open_streams() const {
   return n;
 }
 
+std::size_t http_server::open_connections() const { return impl_->connections->load(); }
+
 std::size_t http_server::in_flight() const {
   std::lock_guard guard{impl_->mutex};
   return impl_->active;
 }
 
+// Closes every connection, lets the io threads finish their goodbyes (close
+// frames, refusals: each bounded by goodbye_timeout), then runs whatever
+// handlers are still queued. Those hold sessions and streams, and a stream
+// holds this server: left queued, they would keep each other alive forever.
 void http_server::stop() {
   auto& s = *impl_;
   if (s.closing.exchange(true))
@@ -591,10 +915,21 @@ void http_server::stop() {
         sp->disconnect("the server is shutting down");
   }
   s.work.reset();
-  s.ioc.stop();
+  {
+    std::unique_lock lock{s.mutex};
+    if (!s.idle_cv.wait_for(lock, goodbye_timeout + std::chrono::seconds{1},
+                            [&s] { return s.running_threads == 0; }))
+      s.ioc.stop();
+  }
   for (auto& t : s.threads)
     if (t.joinable())
       t.join();
+  s.ioc.restart();
+  for (int round = 0; round < 100 && s.ioc.poll() > 0; ++round) {
+  }
+  if (s.spare_fd >= 0)
+    ::close(s.spare_fd);
+  s.spare_fd = -1;
 }
 
 } // namespace troupe::gateway

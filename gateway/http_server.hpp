@@ -25,6 +25,7 @@ struct incoming_request {
   std::string path;  // without the query string
   std::string query; // raw, after '?'
   std::string request_id;
+  std::string client_address; // the peer, or the client behind a trusted proxy
   std::string content_type;
   std::string body;
   std::map<std::string, std::string> headers; // lower-case names, all headers
@@ -44,11 +45,21 @@ struct http_server_options {
   std::chrono::seconds idle_timeout{60};
   // A request not answered within this is answered 503 (a late reply is dropped).
   std::chrono::milliseconds request_timeout{30000};
+  // Open connections (event streams included) beyond which a new one is
+  // answered 503 and closed.
+  std::size_t max_connections = 16384;
+  // Peers whose X-Forwarded-For names the client (addresses, e.g. a load balancer).
+  std::vector<std::string> trusted_proxies;
 
   // Event streams: a 200 answer carrying the header X-Troupe-Stream (sse or
   // ws) turns its connection into a stream; on_stream gets the answer's body
   // (the subscription) and the stream's sink, on an io thread.
   std::function<void(const std::string& subscription_json, sink_ptr sink)> on_stream;
+  // Called once when a stream's connection has closed, from an io thread.
+  std::function<void(sink_ptr sink)> on_stream_closed;
+  std::size_t max_streams = 16384;         // open streams on this server; beyond → 503
+  std::size_t max_streams_per_user = 256;  // open streams of one user; beyond → 429
+  std::size_t ws_max_message_bytes = 4096; // a larger client message closes the stream (1009)
   std::size_t stream_buffer_events = 10000; // queued for a subscriber; beyond → disconnected
   std::chrono::seconds stream_heartbeat{15};
   int stream_send_buffer_bytes = 65536;     // SO_SNDBUF of a stream's socket
@@ -82,6 +93,7 @@ public:
 
   std::size_t in_flight() const;
   std::size_t open_streams() const;
+  std::size_t open_connections() const;
 
   struct impl;
 

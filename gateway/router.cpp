@@ -1,5 +1,7 @@
 #include "gateway/router.hpp"
 
+#include "runtime/utf8.hpp"
+
 #include <nlohmann/json.hpp>
 #include <set>
 
@@ -104,10 +106,12 @@ const std::vector<route>& routes() {
       r("POST", "/v1/auth/refresh", accounts, false, "", true, 200,
         "Exchange a refresh token for a new pair (the old one stops working)"),
       r("GET", "/v1/auth/me", accounts, true, "", false, 200, "The calling user"),
-      r("POST", "/v1/auth/api-keys", accounts, true, "", true, 201,
+      r("POST", "/v1/auth/api-keys", accounts, true, "keys:write", true, 201,
         "Create an API key (the key is shown in this response only)"),
-      r("GET", "/v1/auth/api-keys", accounts, true, "", false, 200, "List API keys by prefix"),
-      r("DELETE", "/v1/auth/api-keys/{id}", accounts, true, "", false, 204, "Revoke an API key"),
+      r("GET", "/v1/auth/api-keys", accounts, true, "keys:read", false, 200,
+        "List API keys by prefix"),
+      r("DELETE", "/v1/auth/api-keys/{id}", accounts, true, "keys:write", false, 204,
+        "Revoke an API key"),
       r("POST", "/v1/playbooks", playbooks, true, "playbooks:write", true, 201,
         "Create a playbook (content becomes version 1)"),
       r("GET", "/v1/playbooks", playbooks, true, "playbooks:read", false, 200,
@@ -165,13 +169,16 @@ match_result match(std::string_view method, std::string_view path) {
   for (const auto& rt : routes()) {
     if (!fits(rt.path, have, params))
       continue;
-    if (rt.method == method) {
+    // HEAD is answered by the GET route, without the content (RFC 9110 §9.3.2).
+    if (rt.method == method || (method == "HEAD" && rt.method == "GET")) {
       result.kind = match_result::found;
       result.matched = &rt;
       result.params = params;
       return result;
     }
     allowed.insert(rt.method);
+    if (rt.method == "GET")
+      allowed.insert("HEAD");
     if (!result.matched)
       result.matched = &rt; // the path's template, for a 405's metrics label
   }
@@ -196,6 +203,10 @@ bool parse_query(std::string_view query, std::map<std::string, std::string>& out
       if (!percent_decode(pair.substr(0, eq), key) ||
           (eq != pair.npos && !percent_decode(pair.substr(eq + 1), value)))
         return false;
+      // Every parameter may reach a text column: no U+0000, valid UTF-8 only.
+      for (const auto* text : {&key, &value})
+        if (text->find('\0') != std::string::npos || !text::valid_utf8(*text))
+          return false;
       out[key] = value;
     }
     start = end + 1;

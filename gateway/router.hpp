@@ -34,10 +34,12 @@ struct match_result {
 };
 
 // Matches a path (without the query string) and method against the table.
+// HEAD matches a GET route; a path with a GET route allows HEAD.
 match_result match(std::string_view method, std::string_view path);
 
 // Splits and percent-decodes a query string ("a=1&b=x%20y"). Later
-// duplicates overwrite earlier ones. Returns false for malformed escapes.
+// duplicates overwrite earlier ones. Returns false for malformed escapes, and
+// for a name or value that is not valid UTF-8 or holds U+0000.
 bool parse_query(std::string_view query, std::map<std::string, std::string>& out);
 
 // The OpenAPI 3.1 document describing routes().

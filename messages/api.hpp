@@ -41,12 +41,13 @@ struct api_request {
   std::map<std::string, std::string> headers; // lower-case names
   std::string body;
   principal caller;
+  std::string client_address; // for per-address limits (sign-in)
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, api_request& x) {
   return f(caf::meta::type_name("troupe.api_request"), x.request_id, x.method, x.route, x.params,
-           x.query, x.headers, x.body, x.caller);
+           x.query, x.headers, x.body, x.caller, x.client_address);
 }
 
 struct api_response {

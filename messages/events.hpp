@@ -66,6 +66,7 @@ using sink_ptr = std::shared_ptr<subscriber_sink>;
 
 using subscribe_atom = caf::atom_constant<caf::atom("subscribe")>;
 using tail_atom = caf::atom_constant<caf::atom("tail")>;
+using unsubscribe_atom = caf::atom_constant<caf::atom("unsubscrib")>;
 
 } // namespace troupe
 

@@ -1,17 +1,13 @@
 #include "runtime/input.hpp"
 
 #include "runtime/crypto.hpp"
+#include "runtime/utf8.hpp"
 
 #include <algorithm>
 #include <charconv>
 
 namespace troupe::input {
 namespace {
-
-std::size_t code_points(std::string_view s) {
-  return static_cast<std::size_t>(std::count_if(
-      s.begin(), s.end(), [](char c) { return (static_cast<unsigned char>(c) & 0xC0) != 0x80; }));
-}
 
 std::string join(std::initializer_list<std::string_view> items) {
   std::string out;
@@ -69,6 +65,38 @@ bool well_formed_json(std::string_view text, std::string& error) {
   return true;
 }
 
+namespace {
+
+bool holds_nul(std::string_view s) { return s.find('\0') != std::string_view::npos; }
+
+// Where the first string (member name or value) holding U+0000 is, which no
+// text column of Postgres can store: its path ("metadata.key[2]"), or
+// nothing. A member name with U+0000 is shown with it as "\0".
+std::optional<std::string> nul_at(const nlohmann::json& doc, const std::string& path) {
+  if (doc.is_string())
+    return holds_nul(doc.get_ref<const std::string&>()) ? std::optional<std::string>{path}
+                                                        : std::nullopt;
+  if (doc.is_object()) {
+    for (const auto& [key, value] : doc.items()) {
+      std::string shown;
+      for (char c : key)
+        shown += c == '\0' ? std::string{"\\0"} : std::string(1, c);
+      auto here = path.empty() ? shown : path + "." + shown;
+      if (holds_nul(key))
+        return here;
+      if (auto found = nul_at(value, here))
+        return found;
+    }
+  } else if (doc.is_array()) {
+    for (std::size_t i = 0; i < doc.size(); ++i)
+      if (auto found = nul_at(doc[i], path + "[" + std::to_string(i) + "]"))
+        return found;
+  }
+  return std::nullopt;
+}
+
+} // namespace
+
 nlohmann::json object_body(const api_request& req) {
   std::string error;
   if (req.body.empty())
@@ -80,6 +108,10 @@ nlohmann::json object_body(const api_request& req) {
     throw api_error(400, "invalid_json", "request body is not valid JSON");
   if (!doc.is_object())
     throw api_error(400, "invalid_json", "request body must be a JSON object");
+  if (auto path = nul_at(doc, "")) {
+    auto field = path->substr(0, path->find_first_of(".["));
+    throw invalid_argument(field, *path + " contains U+0000, which cannot be stored");
+  }
   return doc;
 }
 
@@ -104,7 +136,12 @@ std::optional<std::string> string_field(const nlohmann::json& obj, const std::st
     throw api_error(413, "payload_too_large",
                     field + " is longer than " + std::to_string(limits.max_bytes) + " bytes",
                     field);
-  if (code_points(value) < limits.min_chars)
+  auto chars = text::code_points(value);
+  if (limits.max_chars && chars > limits.max_chars)
+    throw api_error(413, "payload_too_large",
+                    field + " is longer than " + std::to_string(limits.max_chars) + " characters",
+                    field);
+  if (chars < limits.min_chars)
     throw invalid_argument(field, limits.min_chars == 1
                                       ? field + " must not be empty"
                                       : field + " must be at least " +

@@ -29,9 +29,12 @@ bool well_formed_json(std::string_view text, std::string& error);
 // Refuses members not in `allowed` (400 naming the first unknown field).
 void only_fields(const nlohmann::json& obj, std::initializer_list<std::string_view> allowed);
 
+// Lengths of a string member: characters are code points (the JSON text is
+// valid UTF-8 by then), bytes its UTF-8 size. 0 means no upper limit.
 struct text_limits {
-  std::size_t min_chars = 0;  // after trimming? no: raw length in code points
-  std::size_t max_bytes = 0;  // 413 above
+  std::size_t min_chars = 0; // 400 below
+  std::size_t max_bytes = 0; // 413 above
+  std::size_t max_chars = 0; // 413 above
 };
 
 // A string member. Missing or null → nullopt, or 400 when `required`.

@@ -200,6 +200,37 @@ struct instruments {
                                   "Subscribers disconnected for not keeping up", registry),
                            {"reason"}};
 
+  Gauge& connections = family(prometheus::BuildGauge(), "troupe_http_connections",
+                              "Open client connections, event streams included", registry)
+                           .Add({});
+  by_labels<Counter> connections_refused{
+      family(prometheus::BuildCounter(), "troupe_http_connections_refused_total",
+             "Connections answered 503 and closed at accept: over server.max_connections, or "
+             "out of file descriptors",
+             registry),
+      {"reason"}};
+  by_labels<Counter> accept_errors{
+      family(prometheus::BuildCounter(), "troupe_http_accept_errors_total",
+             "Failed accepts, each followed by a back-off before the next", registry),
+      {"reason"}};
+  by_labels<Counter> streams_refused{
+      family(prometheus::BuildCounter(), "troupe_event_streams_refused_total",
+             "Event streams refused: the user's (429) or the node's (503) stream limit", registry),
+      {"limit"}};
+  Gauge& hash_waiting = family(prometheus::BuildGauge(), "troupe_password_hash_waiting",
+                               "Password checks and hashes waiting for a hashing thread", registry)
+                            .Add({});
+  Counter& hash_rejected =
+      family(prometheus::BuildCounter(), "troupe_password_hash_rejected_total",
+             "Password checks refused because the hashing queue was full (answered 503)",
+             registry)
+          .Add({});
+  by_labels<Counter> auth_limited{
+      family(prometheus::BuildCounter(), "troupe_auth_rate_limited_total",
+             "Sign-in and refresh attempts refused with 429, by the key that was over its limit",
+             registry),
+      {"key"}};
+
   Gauge& pool_size = family(prometheus::BuildGauge(), "troupe_db_pool_size",
                             "Database connections in the store's pool", registry)
                          .Add({});
@@ -233,6 +264,14 @@ struct instruments {
       db_errors.at({kind});
     for (auto reason : {"stalled", "overflow"})
       drops.at({reason});
+    for (auto reason : {"limit", "descriptors"})
+      connections_refused.at({reason});
+    for (auto reason : {"descriptors", "other"})
+      accept_errors.at({reason});
+    for (auto limit : {"user", "node"})
+      streams_refused.at({limit});
+    for (auto key : {"email", "address"})
+      auth_limited.at({key});
     for (auto kind : {"evolution", "critique", "noop"}) {
       for (auto* f : {&enqueued, &started, &completed, &failed, &retried, &cancelled, &rescued})
         f->at({kind});
@@ -425,6 +464,16 @@ void events_delivered(std::string_view transport, std::size_t n) {
   the().delivered.at({transport}).Increment(static_cast<double>(n));
 }
 void event_subscriber_dropped(std::string_view reason) { the().drops.at({reason}).Increment(); }
+
+void http_connections(int delta) { the().connections.Increment(delta); }
+void http_connection_refused(std::string_view reason) {
+  the().connections_refused.at({reason}).Increment();
+}
+void http_accept_error(std::string_view reason) { the().accept_errors.at({reason}).Increment(); }
+void event_stream_refused(std::string_view limit) { the().streams_refused.at({limit}).Increment(); }
+void password_hash_waiting(int delta) { the().hash_waiting.Increment(delta); }
+void password_hash_rejected() { the().hash_rejected.Increment(); }
+void auth_rate_limited(std::string_view key) { the().auth_limited.at({key}).Increment(); }
 
 void db_pool_size(int delta) { the().pool_size.Increment(delta); }
 void db_pool_in_use(int delta) { the().pool_in_use.Increment(delta); }

@@ -21,6 +21,17 @@ namespace troupe::metrics {
 // (404s and requests that could not be parsed).
 void http_request(std::string_view route, std::string_view method, int status, double seconds);
 
+// Connections: open ones, refusals at accept ("limit" | "descriptors"),
+// failed accepts ("descriptors" | "other").
+void http_connections(int delta);
+void http_connection_refused(std::string_view reason);
+void http_accept_error(std::string_view reason);
+
+// ---- authentication --------------------------------------------------------
+void password_hash_waiting(int delta);
+void password_hash_rejected();
+void auth_rate_limited(std::string_view key); // email | address
+
 // ---- outcomes -------------------------------------------------------------
 // One write transaction of the ingestion batcher: `requests` answered,
 // `recorded` new outcomes among them.
@@ -74,6 +85,7 @@ void llm_fallback(const std::string& operation);
 void event_subscribers(std::string_view transport, int delta);
 void events_delivered(std::string_view transport, std::size_t n);
 void event_subscriber_dropped(std::string_view reason); // stalled | overflow
+void event_stream_refused(std::string_view limit);      // user | node
 
 // ---- database pool ----------------------------------------------------------------
 void db_pool_size(int delta);

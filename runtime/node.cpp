@@ -20,6 +20,7 @@
 #include "runtime/embedded_postgres.hpp"
 #include "runtime/log.hpp"
 #include "runtime/migrations.hpp"
+#include "runtime/password_hasher.hpp"
 #include "runtime/store.hpp"
 
 #include <algorithm>
@@ -304,11 +305,13 @@ std::string node::start() {
   auto cache = std::make_shared<gateway::credential_cache>(
       std::chrono::milliseconds{s.auth.cache_ttl_ms});
   auto verifier = gateway::spawn_verifier(sys, store, secret, cache);
-  accounts::accounts_options ao{s.auth.allow_registration, secret, s.auth.access_token_ttl_s,
-                                s.auth.refresh_token_ttl_s};
+  auto hasher = spawn_password_hasher(sys, {s.auth.password_hash_threads, s.auth.password_hash_queue});
+  accounts::accounts_options ao{s.auth.allow_registration,     secret,
+                                s.auth.access_token_ttl_s,     s.auth.refresh_token_ttl_s,
+                                s.auth.login_attempts_per_email, s.auth.login_attempts_per_address};
   gateway::gateway_targets targets{
       system_endpoints::spawn_system(sys, store, m.info),
-      accounts::spawn_accounts(sys, store, cache, ao),
+      accounts::spawn_accounts(sys, store, hasher, cache, ao),
       playbooks::spawn_playbooks(sys, store, s.playbooks),
       ingestion::spawn_ingestion(sys, store, {s.outcomes, s.jobs.max_attempts}),
       jobs::spawn_jobs_api(sys, store, {s.jobs.max_attempts, s.evolution.manual_triggers_per_hour}),
@@ -349,6 +352,7 @@ std::string node::start() {
   auto bridge = gateway::make_bridge(sys, targets, secret, cache);
   m.release_bridge = bridge.release;
   for (auto a : {caf::actor_cast<caf::actor>(store), caf::actor_cast<caf::actor>(verifier),
+                 caf::actor_cast<caf::actor>(hasher),
                  caf::actor_cast<caf::actor>(targets.system),
                  caf::actor_cast<caf::actor>(targets.accounts),
                  caf::actor_cast<caf::actor>(targets.playbooks),
@@ -369,11 +373,19 @@ std::string node::start() {
   ho.max_header_bytes = static_cast<std::size_t>(s.server.max_header_bytes);
   ho.idle_timeout = std::chrono::seconds{s.server.idle_timeout_s};
   ho.request_timeout = std::chrono::milliseconds{s.server.request_timeout_ms};
+  ho.max_connections = static_cast<std::size_t>(s.server.max_connections);
+  ho.trusted_proxies = config::split_list(s.server.trusted_proxies);
+  ho.max_streams = static_cast<std::size_t>(s.events.max_streams);
+  ho.max_streams_per_user = static_cast<std::size_t>(s.events.max_streams_per_user);
+  ho.ws_max_message_bytes = static_cast<std::size_t>(s.events.ws_max_message_bytes);
   ho.stream_buffer_events = static_cast<std::size_t>(s.events.subscriber_buffer);
   ho.stream_heartbeat = std::chrono::seconds{s.events.heartbeat_s};
   ho.on_stream = [events](const std::string& body, sink_ptr sink) {
     caf::anon_send(events, subscribe_atom::value, event_bridge::subscription_from_json(body),
                    std::move(sink));
+  };
+  ho.on_stream_closed = [events](sink_ptr sink) {
+    caf::anon_send(events, unsubscribe_atom::value, std::move(sink));
   };
   m.http = std::make_unique<gateway::http_server>(ho, bridge.dispatch);
   m.address = m.http->start();

@@ -4,9 +4,14 @@
 #include "messages/errors.hpp"
 #include "runtime/crypto.hpp"
 #include "runtime/handlers.hpp"
+#include "messages/error_code.hpp"
 #include "runtime/input.hpp"
+#include "runtime/log.hpp"
+#include "runtime/metrics.hpp"
+#include "runtime/rate_limiter.hpp"
 #include "runtime/store.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <pqxx/pqxx>
 
@@ -17,7 +22,7 @@ using json = nlohmann::json;
 
 constexpr std::size_t max_email_bytes = 254;
 constexpr std::size_t max_password_bytes = 1024;
-constexpr std::size_t max_key_name_bytes = 200;
+constexpr std::size_t max_key_name_chars = 200;
 
 // Hashing a throwaway password on unknown emails keeps login timing the same
 // whether or not the account exists.
@@ -79,30 +84,38 @@ json issue_tokens(pqxx::work& tx, const std::string& user_id, const std::string&
 // ---- handlers -----------------------------------------------------------
 
 
-api_response register_user(pqxx::connection& conn, const api_request& req,
-                           const accounts_options& opts) {
-  if (!opts.allow_registration)
-    throw not_found("registration is disabled on this server; route");
+struct credentials {
+  std::string email;
+  std::string password;
+};
+
+// The body of register and login, read before anything is counted or hashed.
+credentials read_credentials(const api_request& req, std::size_t min_password) {
   auto body = input::object_body(req);
   input::only_fields(body, {"email", "password"});
-  auto email = *input::string_field(body, "email", {1, max_email_bytes}, true);
-  auto password = *input::string_field(body, "password", {8, max_password_bytes}, true);
-  return json_response(201, create_user(conn, email, password));
+  credentials c;
+  c.email = *input::string_field(body, "email", {1, max_email_bytes}, true);
+  c.password = *input::string_field(body, "password", {min_password, max_password_bytes}, true);
+  return c;
 }
 
-api_response login(pqxx::connection& conn, const api_request& req, const accounts_options& opts) {
-  auto body = input::object_body(req);
-  input::only_fields(body, {"email", "password"});
-  auto email = *input::string_field(body, "email", {1, max_email_bytes}, true);
-  auto password = *input::string_field(body, "password", {1, max_password_bytes}, true);
-  pqxx::work tx{conn};
+// Runs in a store worker: the user a login names, if any.
+struct login_row {
+  std::string id, email, password_hash;
+};
+
+api_response find_login(pqxx::connection& conn, const std::string& email,
+                        std::optional<login_row>& out) {
+  pqxx::read_transaction tx{conn};
   auto rows = tx.exec_prepared("troupe.user_login", email);
-  bool ok = !rows.empty() && crypto::verify_password(rows[0][2].c_str(), password);
-  if (rows.empty())
-    crypto::verify_password(dummy_hash(), password);
-  if (!ok)
-    throw unauthenticated("invalid email or password");
-  auto tokens = issue_tokens(tx, rows[0][0].c_str(), rows[0][1].c_str(), opts, std::nullopt);
+  if (!rows.empty())
+    out = login_row{rows[0][0].c_str(), rows[0][1].c_str(), rows[0][2].c_str()};
+  return no_content();
+}
+
+api_response sign_in(pqxx::connection& conn, const login_row& who, const accounts_options& opts) {
+  pqxx::work tx{conn};
+  auto tokens = issue_tokens(tx, who.id, who.email, opts, std::nullopt);
   tx.commit();
   return json_response(200, tokens);
 }
@@ -173,7 +186,7 @@ std::vector<std::string> requested_scopes(const json& body, const principal& cal
 api_response create_key(pqxx::connection& conn, const api_request& req, const accounts_options&) {
   auto body = input::object_body(req);
   input::only_fields(body, {"name", "scopes", "expires_in_days"});
-  auto name = *input::string_field(body, "name", {1, max_key_name_bytes}, true);
+  auto name = *input::string_field(body, "name", {1, 4 * max_key_name_chars, max_key_name_chars}, true);
   auto scopes = requested_scopes(body, req.caller);
   auto days = input::int_field(body, "expires_in_days", 1, 3650, false);
   std::optional<int> expires;
@@ -207,8 +220,6 @@ api_response revoke_key(pqxx::connection& conn, const api_request& req, const ac
 
 const runtime::handler_table<accounts_options>& handlers() {
   static const runtime::handler_table<accounts_options> table = {
-      {"POST /v1/auth/register", register_user},
-      {"POST /v1/auth/login", login},
       {"POST /v1/auth/refresh", refresh},
       {"GET /v1/auth/me", me},
       {"POST /v1/auth/api-keys", create_key},
@@ -224,7 +235,12 @@ nlohmann::json create_user(pqxx::connection& conn, const std::string& email,
                            const std::string& password, bool is_admin) {
   check_email(email);
   check_password(password);
-  auto hash = crypto::hash_password(password);
+  return insert_user(conn, email, crypto::hash_password(password), is_admin);
+}
+
+nlohmann::json insert_user(pqxx::connection& conn, const std::string& email,
+                           const std::string& password_hash, bool is_admin) {
+  const auto& hash = password_hash;
   pqxx::work tx{conn};
   auto rows = tx.exec_params(std::string{"INSERT INTO users (id, email, password_hash, is_admin)"
                                          " VALUES ($1, $2, $3, $4)"
@@ -287,34 +303,193 @@ long long user_count(pqxx::connection& conn) {
 
 namespace {
 
+// The sign-in limits (api.md, Rate limits): attempts per email and per
+// client address in a sliding minute. Each table tracks at most this many
+// keys (a few MB), forgetting the least recently seen beyond.
+constexpr std::size_t max_limited_keys = 100000;
+constexpr std::chrono::seconds limit_window{60};
+
 struct accounts_state {
+  std::unique_ptr<runtime::sliding_window_limiter> by_email;
+  std::unique_ptr<runtime::sliding_window_limiter> by_address;
   static inline const char* name = "troupe.accounts";
 };
 
-api_actor::behavior_type accounts_actor(api_actor::stateful_pointer<accounts_state> self,
-                                        store_actor store,
+using accounts_pointer = api_actor::stateful_pointer<accounts_state>;
+
+api_response too_many_attempts(const runtime::sliding_window_limiter::decision& d,
+                               std::string_view key, const std::string& request_id) {
+  metrics::auth_rate_limited(key);
+  auto r = error_response(429, "rate_limited",
+                          std::string{"too many sign-in attempts for this "} +
+                              (key == "email" ? "email" : "client address") + "; retry in " +
+                              std::to_string(d.retry_after_s) + " s",
+                          request_id);
+  r.headers["Retry-After"] = std::to_string(d.retry_after_s);
+  r.headers["X-RateLimit-Limit"] = std::to_string(d.limit);
+  r.headers["X-RateLimit-Remaining"] = "0";
+  r.headers["X-RateLimit-Reset"] = std::to_string(d.reset_s);
+  return r;
+}
+
+// Counts an attempt from the request's client address (and for `email`,
+// when given); the refusal to answer when either is over its limit.
+std::optional<api_response> count_attempt(accounts_pointer self, const api_request& req,
+                                          const std::string* email) {
+  auto now = runtime::sliding_window_limiter::clock::now();
+  auto by_address = self->state.by_address->hit(req.client_address, now);
+  if (!by_address.allowed)
+    return too_many_attempts(by_address, "address", req.request_id);
+  if (email) {
+    std::string key = *email;
+    std::transform(key.begin(), key.end(), key.begin(),
+                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+    auto by_email = self->state.by_email->hit(key, now);
+    if (!by_email.allowed)
+      return too_many_attempts(by_email, "email", req.request_id);
+  }
+  return std::nullopt;
+}
+
+api_response hasher_refusal(const caf::error& e, const std::string& request_id) {
+  if (code_of(e) == errc::unavailable)
+    return error_response(503, "unavailable", message_of(e), request_id);
+  log::error("password hashing failed", {{"request_id", request_id}, {"error", caf::to_string(e)}});
+  return error_response(500, "internal", "internal error", request_id);
+}
+
+api_response store_failure(const caf::error&, const std::string& request_id) {
+  return error_response(503, "unavailable", "the database is unavailable; retry shortly",
+                        request_id);
+}
+
+// Login: the user is looked up in the store, the password checked on the
+// hasher (a throwaway hash when there is no such user, so both take as
+// long), and the tokens issued in the store again.
+caf::result<api_response> login(accounts_pointer self, const store_actor& store,
+                                const runtime::password_hasher_actor& hasher,
+                                const accounts_options& opts, const api_request& req) {
+  auto id = req.request_id;
+  auto c = read_credentials(req, 1);
+  if (auto refusal = count_attempt(self, req, &c.email))
+    return *refusal;
+  auto promise = self->make_response_promise<api_response>();
+  auto found = std::make_shared<std::optional<login_row>>();
+  auto email = c.email;
+  self->request(store, caf::infinite,
+                db_task{[email, found](pqxx::connection& conn) {
+                          return find_login(conn, email, *found);
+                        },
+                        id})
+      .then(
+          [=](api_response& r) mutable {
+            if (r.status != 204) {
+              promise.deliver(std::move(r));
+              return;
+            }
+            runtime::password_job job{runtime::password_job::kind::verify, c.password,
+                                      *found ? (*found)->password_hash : dummy_hash()};
+            self->request(hasher, caf::infinite, std::move(job))
+                .then(
+                    [=](runtime::password_result& checked) mutable {
+                      if (!*found || !checked.matches) {
+                        promise.deliver(error_response(401, "unauthenticated",
+                                                       "invalid email or password", id));
+                        return;
+                      }
+                      auto who = **found;
+                      self->request(store, caf::infinite,
+                                    db_task{[who, opts](pqxx::connection& conn) {
+                                              return sign_in(conn, who, opts);
+                                            },
+                                            id})
+                          .then([=](api_response& tokens) mutable { promise.deliver(tokens); },
+                                [=](caf::error& e) mutable {
+                                  promise.deliver(store_failure(e, id));
+                                });
+                    },
+                    [=](caf::error& e) mutable { promise.deliver(hasher_refusal(e, id)); });
+          },
+          [=](caf::error& e) mutable { promise.deliver(store_failure(e, id)); });
+  return promise;
+}
+
+// Registration: validated here, hashed on the hasher, inserted by the store.
+caf::result<api_response> register_user(accounts_pointer self, const store_actor& store,
+                                        const runtime::password_hasher_actor& hasher,
+                                        const accounts_options& opts, const api_request& req) {
+  if (!opts.allow_registration)
+    throw not_found("registration is disabled on this server; route");
+  auto id = req.request_id;
+  auto c = read_credentials(req, 8);
+  check_email(c.email);
+  check_password(c.password);
+  if (auto refusal = count_attempt(self, req, nullptr))
+    return *refusal;
+  auto promise = self->make_response_promise<api_response>();
+  self->request(hasher, caf::infinite,
+                runtime::password_job{runtime::password_job::kind::hash, c.password, {}})
+      .then(
+          [=](runtime::password_result& hashed) mutable {
+            auto email = c.email;
+            auto hash = hashed.phc_hash;
+            self->request(store, caf::infinite,
+                          db_task{[email, hash](pqxx::connection& conn) {
+                                    return json_response(201, insert_user(conn, email, hash));
+                                  },
+                                  id})
+                .then([=](api_response& r) mutable { promise.deliver(r); },
+                      [=](caf::error& e) mutable { promise.deliver(store_failure(e, id)); });
+          },
+          [=](caf::error& e) mutable { promise.deliver(hasher_refusal(e, id)); });
+  return promise;
+}
+
+caf::result<api_response> revoke(accounts_pointer self, const store_actor& store,
+                                 const std::shared_ptr<gateway::credential_cache>& cache,
+                                 db_task task, const std::string& user) {
+  auto id = task.request_id;
+  auto promise = self->make_response_promise<api_response>();
+  self->request(store, caf::infinite, std::move(task))
+      .then(
+          [=](api_response& r) mutable {
+            if (r.status == 204)
+              cache->invalidate_user(user);
+            promise.deliver(std::move(r));
+          },
+          [=](caf::error&) mutable {
+            promise.deliver(error_response(500, "internal", "internal error", id));
+          });
+  return promise;
+}
+
+api_actor::behavior_type accounts_actor(accounts_pointer self, store_actor store,
+                                        runtime::password_hasher_actor hasher,
                                         std::shared_ptr<gateway::credential_cache> cache,
                                         accounts_options opts) {
+  self->state.by_email = std::make_unique<runtime::sliding_window_limiter>(
+      opts.login_attempts_per_email, limit_window, max_limited_keys);
+  self->state.by_address = std::make_unique<runtime::sliding_window_limiter>(
+      opts.login_attempts_per_address, limit_window, max_limited_keys);
   return {
       [=](api_request& req) -> caf::result<api_response> {
-        auto id = req.request_id;
+        try {
+          if (req.route == "/v1/auth/login")
+            return login(self, store, hasher, opts, req);
+          if (req.route == "/v1/auth/register")
+            return register_user(self, store, hasher, opts, req);
+          if (req.route == "/v1/auth/refresh")
+            if (auto refusal = count_attempt(self, req, nullptr))
+              return *refusal;
+        } catch (const api_error& e) {
+          return error_response(e, req.request_id);
+        }
         bool revoking = req.method == "DELETE";
         auto user = req.caller.user_id;
         auto task = runtime::handler_task(handlers(), std::move(req), opts);
-        if (!revoking)
-          return self->delegate(store, std::move(task));
-        auto promise = self->make_response_promise<api_response>();
-        self->request(store, caf::infinite, std::move(task))
-            .then(
-                [=](api_response& r) mutable {
-                  if (r.status == 204)
-                    cache->invalidate_user(user);
-                  promise.deliver(std::move(r));
-                },
-                [=](caf::error&) mutable {
-                  promise.deliver(error_response(500, "internal", "internal error", id));
-                });
-        return promise;
+        if (revoking)
+          return revoke(self, store, cache, std::move(task), user);
+        return self->delegate(store, std::move(task));
       },
   };
 }
@@ -328,9 +503,11 @@ void register_statements() {
 }
 
 api_actor spawn_accounts(caf::actor_system& sys, store_actor store,
+                         runtime::password_hasher_actor hasher,
                          std::shared_ptr<gateway::credential_cache> cache, accounts_options opts) {
   dummy_hash();
-  return sys.spawn(accounts_actor, std::move(store), std::move(cache), std::move(opts));
+  return sys.spawn(accounts_actor, std::move(store), std::move(hasher), std::move(cache),
+                   std::move(opts));
 }
 
 } // namespace troupe::accounts

@@ -8,6 +8,7 @@
 #include "messages/api.hpp"
 #include "gateway/credential_cache.hpp"
 #include "messages/store.hpp"
+#include "runtime/password_hasher.hpp"
 
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -21,6 +22,8 @@ struct accounts_options {
   std::string jwt_secret;
   int access_token_ttl_s = 1800;
   int refresh_token_ttl_s = 7 * 24 * 3600;
+  int login_attempts_per_email = 10;   // sign-ins per email per sliding minute
+  int login_attempts_per_address = 30; // sign-ins, registrations and refreshes per client address
 };
 
 // Registers the actor's prepared statements (call before spawn_store).
@@ -28,13 +31,21 @@ void register_statements();
 
 // Spawns the accounts actor. When a key is revoked it empties the user's
 // entries of `cache` before it answers, so the key is refused from then on.
+// Passwords are hashed and checked on `hasher`, never in a store worker;
+// sign-in, registration and refresh attempts are limited per client address
+// and sign-ins also per email (429 with Retry-After), before any hashing.
 api_actor spawn_accounts(caf::actor_system& sys, store_actor store,
+                         runtime::password_hasher_actor hasher,
                          std::shared_ptr<gateway::credential_cache> cache, accounts_options opts);
 
 // Creates a user; 400 for a bad email or password, 409 for a taken email.
 // Returns the user as the API shows it.
 nlohmann::json create_user(pqxx::connection& conn, const std::string& email,
                            const std::string& password, bool is_admin = false);
+
+// Inserts a user whose password is already hashed (409 for a taken email).
+nlohmann::json insert_user(pqxx::connection& conn, const std::string& email,
+                           const std::string& password_hash, bool is_admin = false);
 
 // The id of the user with this email (case-insensitive).
 std::optional<std::string> find_user(pqxx::connection& conn, const std::string& email);

@@ -67,6 +67,12 @@ std::vector<plan_step> read_steps(const json& body) {
     for (const auto& d : s.depends_on)
       if (!ids.count(d))
         throw invalid_argument("plan", "step '" + s.id + "' depends on unknown step '" + d + "'");
+  if (auto cycle = dependency_cycle(steps)) {
+    std::string named;
+    for (const auto& id : *cycle)
+      named += (named.empty() ? "'" : " -> '") + id + "'";
+    throw invalid_argument("plan", "the steps' depends_on form a cycle: " + named);
+  }
   return steps;
 }
 
@@ -81,7 +87,9 @@ double unit_number(const json& obj, const std::string& field) {
   return v;
 }
 
-json read_request(const api_request& req, const critique_api_options& opts) {
+} // namespace
+
+json read_critique_request(const api_request& req, const critique_api_options& opts) {
   auto body = input::object_body(req);
   input::only_fields(body,
                      {"goal", "goals", "plan", "max_iterations", "threshold", "weights"});
@@ -109,11 +117,13 @@ json read_request(const api_request& req, const critique_api_options& opts) {
           {"weights", weights}};
 }
 
+namespace {
+
 // ---- handlers -----------------------------------------------------------------------
 
 api_response create(pqxx::connection& conn, const api_request& req,
                     const critique_api_options& opts) {
-  auto payload = read_request(req, opts);
+  auto payload = read_critique_request(req, opts);
   auto id = crypto::uuid_v7();
   pqxx::work tx{conn};
   tx.exec_params("INSERT INTO jobs (id, kind, user_id, max_attempts, payload)"

@@ -13,12 +13,19 @@
 #include "messages/evolution.hpp"
 #include "messages/store.hpp"
 
+#include <nlohmann/json.hpp>
+
 namespace troupe::critique {
 
 struct critique_api_options {
   int max_attempts = 3;
   int default_max_iterations = 3;
 };
+
+// The job payload of a POST /v1/critiques body: goals, steps (unique ids,
+// known dependencies, no cycle), iterations, threshold and weights, checked;
+// api_error naming the field otherwise. No database: the fuzz target's entry.
+nlohmann::json read_critique_request(const api_request& req, const critique_api_options& opts);
 
 api_actor spawn_critique_api(caf::actor_system& sys, store_actor store, critique_api_options opts);
 

@@ -77,6 +77,8 @@
 #include <array>
 #include <cstdint>
 #include <cstdio>
+#include <functional>
+#include <map>
 #include <optional>
 #include <set>
 #include <string_view>
@@ -641,6 +643,40 @@ json to_json(const iteration& it) {
           {"plan", to_json(it.before)},
           {"feedback", it.feedback.is_null() ? json::array() : it.feedback},
           {"aggregated_score", it.aggregated_score}};
+}
+
+std::optional<std::vector<std::string>> dependency_cycle(const std::vector<plan_step>& steps) {
+  std::map<std::string, const plan_step*> by_id;
+  for (const auto& s : steps)
+    by_id.emplace(s.id, &s);
+  enum class mark { unvisited, on_path, done };
+  std::map<std::string, mark> marks;
+  std::vector<std::string> path;
+  // Depth-first from every step; meeting a step still on the path closes a cycle.
+  std::function<bool(const plan_step&)> visit = [&](const plan_step& s) {
+    marks[s.id] = mark::on_path;
+    path.push_back(s.id);
+    for (const auto& d : s.depends_on) {
+      auto next = by_id.find(d);
+      if (next == by_id.end())
+        continue;
+      auto m = marks[d];
+      if (m == mark::on_path) {
+        path.erase(path.begin(), std::find(path.begin(), path.end(), d));
+        path.push_back(d);
+        return true;
+      }
+      if (m == mark::unvisited && visit(*next->second))
+        return true;
+    }
+    marks[s.id] = mark::done;
+    path.pop_back();
+    return false;
+  };
+  for (const auto& s : steps)
+    if (marks[s.id] == mark::unvisited && visit(s))
+      return path;
+  return std::nullopt;
 }
 
 } // namespace troupe::critique

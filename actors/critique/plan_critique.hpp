@@ -93,6 +93,12 @@ struct critique_run {
   std::string converged_because;    // set when the critique is over
 };
 
+// A dependency cycle among the steps, as the ids along it with the first
+// repeated at the end ("s1", "s2", "s1"; a step that depends on itself is
+// "s1", "s1"), or nothing when the steps form a DAG. Dependencies on unknown
+// ids are ignored (the request reader refuses them first).
+std::optional<std::vector<std::string>> dependency_cycle(const std::vector<plan_step>& steps);
+
 critique_run start_run(const plan& p);
 // Starts the next iteration: true when it has items to decide (in
 // item_votes); false when the critique is over.

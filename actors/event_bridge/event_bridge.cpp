@@ -307,6 +307,11 @@ event_bridge_actor::behavior_type bridge(bridge_pointer self, store_actor store,
         else
           attach(self, store, opts, s);
       },
+      [=](unsubscribe_atom, sink_ptr& sink) {
+        auto same = [&](const subscriber_ptr& s) { return s->sink == sink; };
+        std::erase_if(self->state.subscribers, same);
+        std::erase_if(self->state.waiting, same);
+      },
       [=](tail_atom) { tail(self, store, opts); },
   };
 }

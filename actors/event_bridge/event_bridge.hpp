@@ -7,6 +7,7 @@
 //   GET /v1/events[/ws] ─► events api (validates) ─► gateway hands the connection
 //        to a stream ──subscribe_atom──► bridge ──replay (id > after)──► sink
 //                                               └─live events──────────► sink.offer()
+//   the stream's connection closed ──unsubscribe_atom──► bridge forgets the sink at once
 //
 // Ids are allocated before commit, so a later id can commit first: the
 // bridge never delivers past a gap until every transaction that could still
@@ -25,7 +26,7 @@ namespace troupe::event_bridge {
 
 using event_bridge_actor =
     caf::typed_actor<caf::reacts_to<subscribe_atom, subscription, sink_ptr>,
-                     caf::reacts_to<tail_atom>>;
+                     caf::reacts_to<unsubscribe_atom, sink_ptr>, caf::reacts_to<tail_atom>>;
 
 struct bridge_options {
   std::chrono::milliseconds poll_interval{250}; // tail at least this often

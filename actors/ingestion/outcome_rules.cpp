@@ -2,6 +2,7 @@
 
 #include "actors/playbooks/playbook_format.hpp"
 #include "runtime/input.hpp"
+#include "runtime/utf8.hpp"
 
 #include <map>
 
@@ -21,7 +22,7 @@ outcome_input parse_outcome(const api_request& req, const config::outcomes_setti
   in.user_id = req.caller.user_id;
   if (auto it = req.headers.find("idempotency-key"); it != req.headers.end()) {
     const auto& key = it->second;
-    if (key.empty() || key.size() > max_idempotency_key_bytes || !playbook::valid_utf8(key))
+    if (key.empty() || key.size() > max_idempotency_key_bytes || !text::valid_utf8(key))
       throw invalid_argument("Idempotency-Key",
                              "Idempotency-Key must be 1 to 255 bytes of UTF-8 text");
     in.idempotency_key = key;

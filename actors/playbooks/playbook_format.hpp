@@ -108,7 +108,4 @@ struct diff_result {
 
 diff_result diff(const document& from, const document& to);
 
-// True when `s` is valid UTF-8 (no overlongs, no surrogates, <= U+10FFFF).
-bool valid_utf8(std::string_view s);
-
 } // namespace troupe::playbook

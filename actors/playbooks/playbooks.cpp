@@ -5,6 +5,8 @@
 #include "runtime/crypto.hpp"
 #include "runtime/handlers.hpp"
 #include "runtime/input.hpp"
+#include "runtime/job_queue.hpp"
+#include "runtime/utf8.hpp"
 #include "runtime/store.hpp"
 
 #include <pqxx/pqxx>
@@ -65,7 +67,7 @@ struct prepared_content {
 };
 
 prepared_content prepare_content(const std::string& raw, std::int64_t next_id) {
-  if (!playbook::valid_utf8(raw))
+  if (!text::valid_utf8(raw))
     throw invalid_argument("content", "content must be valid UTF-8");
   auto doc = playbook::parse_any(raw, next_id);
   auto dups = playbook::duplicate_ids(doc);
@@ -104,9 +106,11 @@ locked_playbook lock_playbook(pqxx::work& tx, const std::string& id, const std::
   return {rows[0][0].c_str(), rows[0][1].as<std::int64_t>(), rows[0][2].as<int>()};
 }
 
-// Inserts version `number` and makes it current.
-json insert_version(pqxx::work& tx, const std::string& playbook_id, int number,
-                    const prepared_content& c, const std::optional<std::string>& diff_summary) {
+// Inserts version `number`, makes it current and announces it
+// (playbook.version_created, as an evolution's version is, with no job).
+json insert_version(pqxx::work& tx, const std::string& user, const std::string& playbook_id,
+                    int number, const prepared_content& c,
+                    const std::optional<std::string>& diff_summary) {
   auto version_id = crypto::uuid_v7();
   auto rows = tx.exec_params(
       sql({"INSERT INTO playbook_versions (id, playbook_id, version_number, content,"
@@ -117,7 +121,13 @@ json insert_version(pqxx::work& tx, const std::string& playbook_id, int number,
   tx.exec_params("UPDATE playbooks SET current_version_id = $2, updated_at = now(),"
                  " next_bullet_id = greatest(next_bullet_id, $3) WHERE id = $1",
                  playbook_id, version_id, c.next_id);
-  return json::parse(rows[0][0].c_str());
+  auto version = json::parse(rows[0][0].c_str());
+  runtime::insert_events(tx, {{"playbook.version_created", user, playbook_id, "",
+                               {{"playbook_id", playbook_id},
+                                {"version", number},
+                                {"job_id", nullptr},
+                                {"diff_summary", version["diff_summary"]}}}});
+  return version;
 }
 
 void require_active(const locked_playbook& p) {
@@ -125,14 +135,25 @@ void require_active(const locked_playbook& p) {
     throw conflict("the playbook is archived; set status to active to change it");
 }
 
+// Names and descriptions are limited in characters; the byte limit (4 bytes
+// per character at most in UTF-8) only stops a huge string before it is counted.
+input::text_limits name_limits(const limits_t& lim) {
+  auto chars = static_cast<std::size_t>(lim.max_name_chars);
+  return {1, 4 * chars, chars};
+}
+
+input::text_limits description_limits(const limits_t& lim) {
+  auto chars = static_cast<std::size_t>(lim.max_description_chars);
+  return {0, 4 * chars, chars};
+}
+
 // ---- handlers -----------------------------------------------------------
 
 api_response create(pqxx::connection& conn, const api_request& req, const limits_t& lim) {
   auto body = input::object_body(req);
   input::only_fields(body, {"name", "description", "content", "evolution_threshold"});
-  auto name = *input::string_field(body, "name", {1, static_cast<std::size_t>(lim.max_name_chars) * 4}, true);
-  auto description = input::string_field(
-      body, "description", {0, static_cast<std::size_t>(lim.max_description_chars) * 4}, false);
+  auto name = *input::string_field(body, "name", name_limits(lim), true);
+  auto description = input::string_field(body, "description", description_limits(lim), false);
   auto content = input::string_field(body, "content",
                                      {0, static_cast<std::size_t>(lim.max_content_bytes)}, false);
   auto threshold = input::int_field(body, "evolution_threshold", 1, 1000000, false)
@@ -146,7 +167,8 @@ api_response create(pqxx::connection& conn, const api_request& req, const limits
                  " VALUES ($1, $2, $3, $4, $5)",
                  id, req.caller.user_id, name, description.value_or(""), threshold);
   if (prepared)
-    insert_version(tx, id, 1, *prepared, std::optional<std::string>{"initial version"});
+    insert_version(tx, req.caller.user_id, id, 1, *prepared,
+                   std::optional<std::string>{"initial version"});
   auto out = fetch_playbook(tx, id, req.caller.user_id);
   tx.commit();
   return json_response(201, out);
@@ -181,9 +203,8 @@ api_response patch(pqxx::connection& conn, const api_request& req, const limits_
   if (body.empty())
     throw invalid_argument("", "nothing to change: give name, description, status or "
                                "evolution_threshold");
-  auto name = input::string_field(body, "name", {1, static_cast<std::size_t>(lim.max_name_chars) * 4}, false);
-  auto description = input::string_field(
-      body, "description", {0, static_cast<std::size_t>(lim.max_description_chars) * 4}, false);
+  auto name = input::string_field(body, "name", name_limits(lim), false);
+  auto description = input::string_field(body, "description", description_limits(lim), false);
   auto status = input::string_field(body, "status", {1, 16}, false);
   if (status && *status != "active" && *status != "archived")
     throw invalid_argument("status", "status must be one of active, archived");
@@ -277,7 +298,7 @@ api_response create_version(pqxx::connection& conn, const api_request& req, cons
   auto p = lock_playbook(tx, id, req.caller.user_id);
   require_active(p);
   auto prepared = prepare_content(content, p.next_bullet_id);
-  auto out = insert_version(tx, id, p.latest_version + 1, prepared,
+  auto out = insert_version(tx, req.caller.user_id, id, p.latest_version + 1, prepared,
                             summary ? summary : std::optional<std::string>{"manual version"});
   tx.commit();
   return json_response(201, out);
@@ -295,7 +316,7 @@ api_response rollback(pqxx::connection& conn, const api_request& req, const limi
   if (!content)
     throw not_found("version " + std::to_string(target));
   auto prepared = prepare_content(*content, p.next_bullet_id);
-  auto out = insert_version(tx, id, p.latest_version + 1, prepared,
+  auto out = insert_version(tx, req.caller.user_id, id, p.latest_version + 1, prepared,
                             "rollback to version " + std::to_string(target));
   tx.commit();
   return json_response(201, out);

@@ -88,7 +88,7 @@ TEST_F(Api, UnknownRouteAndWrongMethod) {
   expect_error(c.send("GET", "/v1/nowhere"), 404, "not_found");
   auto r = c.send("PUT", "/v1/playbooks");
   expect_error(r, 405, "method_not_allowed");
-  EXPECT_EQ(r.header("allow"), "GET, POST");
+  EXPECT_EQ(r.header("allow"), "GET, HEAD, POST");
 }
 
 TEST_F(Api, RequestIdIsEchoedOrGenerated) {

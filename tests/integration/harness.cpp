@@ -3,7 +3,13 @@
 #include "runtime/crypto.hpp"
 #include "runtime/log.hpp"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
 #include <thread>
+#include <unistd.h>
+#include <utility>
 
 namespace troupe::test {
 
@@ -87,6 +93,100 @@ std::string http_client::raw(const std::string& bytes) {
   return out;
 }
 
+raw_connection::raw_connection(const std::string& address) {
+  auto colon = address.rfind(':');
+  sockaddr_in sa{};
+  sa.sin_family = AF_INET;
+  sa.sin_port = htons(static_cast<std::uint16_t>(std::stoi(address.substr(colon + 1))));
+  inet_pton(AF_INET, address.substr(0, colon).c_str(), &sa.sin_addr);
+  fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd_ < 0 || ::connect(fd_, reinterpret_cast<sockaddr*>(&sa), sizeof sa) != 0)
+    throw std::runtime_error("raw_connection: cannot connect to " + address);
+}
+
+raw_connection::~raw_connection() { close(); }
+
+void raw_connection::close() {
+  if (fd_ >= 0)
+    ::close(fd_);
+  fd_ = -1;
+}
+
+bool raw_connection::send(const std::string& bytes) {
+  std::size_t done = 0;
+  while (done < bytes.size()) {
+    auto n = ::send(fd_, bytes.data() + done, bytes.size() - done, MSG_NOSIGNAL);
+    if (n <= 0)
+      return false;
+    done += static_cast<std::size_t>(n);
+  }
+  return true;
+}
+
+bool raw_connection::fill(std::chrono::steady_clock::time_point until) {
+  if (ended_)
+    return false;
+  auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+      until - std::chrono::steady_clock::now());
+  pollfd p{fd_, POLLIN, 0};
+  if (left.count() <= 0 || ::poll(&p, 1, static_cast<int>(left.count())) <= 0)
+    return false;
+  char buf[16384];
+  auto n = ::recv(fd_, buf, sizeof buf, 0);
+  if (n <= 0) {
+    ended_ = true;
+    return false;
+  }
+  pending_.append(buf, static_cast<std::size_t>(n));
+  return true;
+}
+
+std::optional<response> raw_connection::read_response(bool head_only,
+                                                      std::chrono::milliseconds deadline) {
+  auto until = std::chrono::steady_clock::now() + deadline;
+  std::size_t end;
+  while ((end = pending_.find("\r\n\r\n")) == std::string::npos)
+    if (!fill(until))
+      return std::nullopt;
+  response r;
+  auto head = pending_.substr(0, end);
+  r.status = std::stoi(head.substr(9, 3));
+  std::size_t at = head.find("\r\n");
+  while (at != std::string::npos && at < head.size()) {
+    auto next = head.find("\r\n", at + 2);
+    auto line = head.substr(at + 2, next == std::string::npos ? std::string::npos : next - at - 2);
+    auto colon = line.find(':');
+    if (colon != std::string::npos) {
+      std::string name = line.substr(0, colon);
+      for (auto& c : name)
+        c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+      auto value = line.substr(colon + 1);
+      while (!value.empty() && value.front() == ' ')
+        value.erase(0, 1);
+      r.headers[name] = value;
+    }
+    at = next;
+  }
+  pending_.erase(0, end + 4);
+  std::size_t length = 0;
+  if (!head_only && r.headers.count("content-length"))
+    length = std::stoul(r.headers["content-length"]);
+  while (pending_.size() < length)
+    if (!fill(until))
+      return std::nullopt;
+  r.body = pending_.substr(0, length);
+  pending_.erase(0, length);
+  return r;
+}
+
+std::optional<std::string> raw_connection::read_until_closed(std::chrono::milliseconds deadline) {
+  auto until = std::chrono::steady_clock::now() + deadline;
+  while (!ended_)
+    if (!fill(until) && !ended_)
+      return std::nullopt;
+  return std::exchange(pending_, {});
+}
+
 test_node::test_node(const std::string& conninfo,
                      const std::function<void(config::settings&)>& adjust) {
   log::set_level(log::level::warn);
@@ -96,6 +196,10 @@ test_node::test_node(const std::string& conninfo,
   settings.server.listen = "127.0.0.1:0";
   settings.server.io_threads = 2;
   settings.auth.allow_registration = true;
+  // Every test user signs up and in from 127.0.0.1: the per-address limit
+  // would otherwise count the whole suite as one client. Tests of the limit
+  // set their own.
+  settings.auth.login_attempts_per_address = 1000000;
   if (adjust)
     adjust(settings);
   node = std::make_unique<runtime::node>(settings);

@@ -13,8 +13,10 @@
 #include <chrono>
 #include <filesystem>
 #include <functional>
+#include <gtest/gtest.h>
 #include <map>
 #include <memory>
+#include <optional>
 #include <nlohmann/json.hpp>
 #include <pqxx/pqxx>
 #include <string>
@@ -90,6 +92,37 @@ private:
   void connect();
 };
 
+// A raw TCP connection for framing tests: bytes exactly as given, and reads
+// with a deadline, so a server that neither answers nor closes fails the
+// test instead of hanging it.
+class raw_connection {
+public:
+  explicit raw_connection(const std::string& address);
+  ~raw_connection();
+  raw_connection(const raw_connection&) = delete;
+  raw_connection& operator=(const raw_connection&) = delete;
+
+  // False once the server has closed or reset the connection.
+  bool send(const std::string& bytes);
+  // One response (head, and a Content-Length body unless `head_only`), or
+  // nothing when the connection ended or `deadline` passed first.
+  std::optional<response> read_response(bool head_only = false,
+                                        std::chrono::milliseconds deadline = std::chrono::seconds{10});
+  // Everything until the server closes; nothing when `deadline` passed first.
+  std::optional<std::string> read_until_closed(
+      std::chrono::milliseconds deadline = std::chrono::seconds{10});
+  // Bytes received but not consumed by read_response.
+  const std::string& pending() const { return pending_; }
+  void close();
+
+private:
+  // Reads what arrives before `until`; false when the connection ended or time ran out.
+  bool fill(std::chrono::steady_clock::time_point until);
+  int fd_ = -1;
+  bool ended_ = false;
+  std::string pending_;
+};
+
 // A node with its settings, started on construction.
 struct test_node {
   temp_dir dir;
@@ -100,6 +133,26 @@ struct test_node {
                      const std::function<void(config::settings&)>& adjust = {});
   ~test_node();
   const std::string& address() const { return node->address(); }
+};
+
+// A test suite whose tests share one node on the shared database, started
+// before its first test and stopped after its last. `Suite` may define
+// `static void configure(config::settings&)` to adjust the node's settings.
+template <class Suite>
+class node_suite : public ::testing::Test {
+protected:
+  static void SetUpTestSuite() {
+    node_ = new test_node(shared_database().conninfo(), [](config::settings& s) {
+      if constexpr (requires { Suite::configure(s); })
+        Suite::configure(s);
+    });
+  }
+  static void TearDownTestSuite() {
+    delete node_;
+    node_ = nullptr;
+  }
+  static const std::string& address() { return node_->address(); }
+  inline static test_node* node_ = nullptr;
 };
 
 // A user registered and logged in through the API.

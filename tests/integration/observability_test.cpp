@@ -383,7 +383,10 @@ TEST(Status, ReflectsQueuedAndRunningJobs) {
     }));
   }
   // The worker drained and left the registry.
-  for (const auto& n : status_of(api.address())["nodes"])
+  // (The status is held in a variable: a range-for keeps only the outermost
+  // temporary alive, not the document the index reads from.)
+  auto status = status_of(api.address());
+  for (const auto& n : status["nodes"])
     EXPECT_NE(n["id"], worker_id);
 }
 

@@ -75,23 +75,69 @@ public:
   // while one thread blocks in next().
   int pings() const { return pings_.load(); }
 
-  // The next event, or nothing when the connection ended or stayed silent.
+  // The next event, or nothing when the connection ended or stayed silent
+  // for 10 s (asio's blocking reads ignore SO_RCVTIMEO, so the read is
+  // asynchronous with a deadline; after a timeout the stream is closed).
   std::optional<event> next() {
     beast::flat_buffer buffer;
-    beast::error_code ec;
-    ws_.read(buffer, ec);
-    if (ec)
+    auto text = read_message(buffer);
+    if (!text)
       return std::nullopt;
-    auto j = json::parse(beast::buffers_to_string(buffer.data()));
+    auto j = json::parse(*text);
     return event{j["id"].get<long long>(), j["topic"], j["data"]};
   }
+
+  // Sends a text message (clients are expected to send none).
+  beast::error_code send_text(const std::string& text) {
+    beast::error_code ec;
+    ws_.write(asio::buffer(text), ec);
+    return ec;
+  }
+
+  // The close reason the server sent, once a read ended with a close frame.
+  websocket::close_reason close_reason() const { return ws_.reason(); }
+
+  // Reads until the connection ends; the error it ended with.
+  beast::error_code read_until_closed() {
+    for (;;) {
+      beast::flat_buffer buffer;
+      if (!read_message(buffer))
+        return last_error_;
+    }
+  }
+
+  tcp::socket& socket() { return ws_.next_layer(); }
 
   std::vector<event> take(std::size_t n) { return take_from(*this, n); }
 
 private:
+  std::optional<std::string> read_message(beast::flat_buffer& buffer) {
+    bool done = false;
+    beast::error_code ec;
+    ws_.async_read(buffer, [&](beast::error_code e, std::size_t) {
+      ec = e;
+      done = true;
+    });
+    ioc_.restart();
+    ioc_.run_for(10s);
+    if (!done) {
+      beast::error_code ignored;
+      ws_.next_layer().close(ignored);
+      ioc_.restart();
+      ioc_.run();
+      last_error_ = beast::error::timeout;
+      return std::nullopt;
+    }
+    last_error_ = ec;
+    if (ec)
+      return std::nullopt;
+    return beast::buffers_to_string(buffer.data());
+  }
+
   asio::io_context ioc_;
   websocket::stream<tcp::socket> ws_;
   std::atomic<int> pings_{0};
+  beast::error_code last_error_;
 };
 
 // A Server-Sent Events subscriber on a raw socket.

@@ -116,6 +116,11 @@ TEST(Scopes, Validity) {
   EXPECT_TRUE(valid_scope("*"));
   EXPECT_TRUE(valid_scope("playbooks:*"));
   EXPECT_TRUE(valid_scope("usage:read"));
+  EXPECT_TRUE(valid_scope("keys:read"));
+  EXPECT_TRUE(valid_scope("keys:write"));
+  EXPECT_TRUE(valid_scope("keys:*"));
+  EXPECT_TRUE(scope_allows({"*"}, "keys:write"));
+  EXPECT_FALSE(scope_allows({"playbooks:*"}, "keys:read"));
   EXPECT_FALSE(valid_scope("usage:write"));
   EXPECT_FALSE(valid_scope("nothing:*"));
   EXPECT_FALSE(valid_scope(""));

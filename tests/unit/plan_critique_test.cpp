@@ -414,4 +414,29 @@ TEST(PlanCritique, JsonShapes) {
   EXPECT_TRUE(cr::to_json(cr::iteration{})["feedback"].is_array());
 }
 
+TEST(PlanCritique, DependencyCyclesAreFoundAndNamed) {
+  using steps = std::vector<cr::plan_step>;
+  EXPECT_FALSE(cr::dependency_cycle(steps{{"a", "x", {}}, {"b", "y", {"a"}}}));
+  EXPECT_FALSE(cr::dependency_cycle(steps{}));
+  // A diamond is no cycle.
+  EXPECT_FALSE(cr::dependency_cycle(
+      steps{{"a", "x", {}}, {"b", "y", {"a"}}, {"c", "z", {"a"}}, {"d", "w", {"b", "c"}}}));
+  EXPECT_EQ(cr::dependency_cycle(steps{{"a", "x", {"a"}}}), (std::vector<std::string>{"a", "a"}));
+  EXPECT_EQ(cr::dependency_cycle(steps{{"s0", "w", {}}, {"s1", "x", {"s3"}}, {"s2", "y", {"s1"}},
+                                       {"s3", "z", {"s2", "s0"}}}),
+            (std::vector<std::string>{"s1", "s3", "s2", "s1"}));
+  // Unknown ids are the reader's business, not a cycle.
+  EXPECT_FALSE(cr::dependency_cycle(steps{{"a", "x", {"ghost"}}}));
+}
+
+TEST(PlanCritique, RefiningAnAcyclicPlanKeepsItAcyclic) {
+  for (auto p : {risky_plan(), cr::plan{{"Ship it", "Tell users"},
+                                        {{"s1", "Write the code", {}},
+                                         {"s2", "Write the code", {}},
+                                         {"s3", "Deploy to production", {"s1", "s2"}}}}}) {
+    auto result = cr::run(p, {});
+    EXPECT_FALSE(cr::dependency_cycle(result.final_plan.steps));
+  }
+}
+
 } // namespace

@@ -1,4 +1,5 @@
 #include "actors/playbooks/playbook_format.hpp"
+#include "runtime/utf8.hpp"
 
 #include <gtest/gtest.h>
 
@@ -480,38 +481,38 @@ TEST(PlaybookUtf8, NonUtf8SurvivesByteExactly) {
   EXPECT_EQ(doc.sections[0].lines[0].b.id, "\xa0id");
   EXPECT_EQ(doc.sections[0].lines[0].b.content, bad_content);
   EXPECT_EQ(pb::print(doc), text);
-  EXPECT_FALSE(pb::valid_utf8(text));
-  EXPECT_FALSE(pb::valid_utf8(bad_content));
+  EXPECT_FALSE(troupe::text::valid_utf8(text));
+  EXPECT_FALSE(troupe::text::valid_utf8(bad_content));
 }
 
 TEST(PlaybookUtf8, Validation) {
-  EXPECT_TRUE(pb::valid_utf8(""));
-  EXPECT_TRUE(pb::valid_utf8("plain ascii"));
-  EXPECT_TRUE(pb::valid_utf8("caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x9a\x80 東京"));
-  EXPECT_TRUE(pb::valid_utf8("\xc2\x80"));              // U+0080, smallest 2-byte
-  EXPECT_TRUE(pb::valid_utf8("\xe0\xa0\x80"));          // U+0800, smallest 3-byte
-  EXPECT_TRUE(pb::valid_utf8("\xed\x9f\xbf"));          // U+D7FF, just below surrogates
-  EXPECT_TRUE(pb::valid_utf8("\xee\x80\x80"));          // U+E000, just above surrogates
-  EXPECT_TRUE(pb::valid_utf8("\xf0\x90\x80\x80"));      // U+10000
-  EXPECT_TRUE(pb::valid_utf8("\xf4\x8f\xbf\xbf"));      // U+10FFFF
-  EXPECT_TRUE(pb::valid_utf8(std::string("a\0b", 3)));  // NUL is valid UTF-8
+  EXPECT_TRUE(troupe::text::valid_utf8(""));
+  EXPECT_TRUE(troupe::text::valid_utf8("plain ascii"));
+  EXPECT_TRUE(troupe::text::valid_utf8("caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x9a\x80 東京"));
+  EXPECT_TRUE(troupe::text::valid_utf8("\xc2\x80"));              // U+0080, smallest 2-byte
+  EXPECT_TRUE(troupe::text::valid_utf8("\xe0\xa0\x80"));          // U+0800, smallest 3-byte
+  EXPECT_TRUE(troupe::text::valid_utf8("\xed\x9f\xbf"));          // U+D7FF, just below surrogates
+  EXPECT_TRUE(troupe::text::valid_utf8("\xee\x80\x80"));          // U+E000, just above surrogates
+  EXPECT_TRUE(troupe::text::valid_utf8("\xf0\x90\x80\x80"));      // U+10000
+  EXPECT_TRUE(troupe::text::valid_utf8("\xf4\x8f\xbf\xbf"));      // U+10FFFF
+  EXPECT_TRUE(troupe::text::valid_utf8(std::string("a\0b", 3)));  // NUL is valid UTF-8
 
-  EXPECT_FALSE(pb::valid_utf8("\xc0\xaf"));             // overlong '/'
-  EXPECT_FALSE(pb::valid_utf8("\xc1\xbf"));             // overlong
-  EXPECT_FALSE(pb::valid_utf8("\xe0\x80\xaf"));         // overlong 3-byte
-  EXPECT_FALSE(pb::valid_utf8("\xf0\x80\x80\xaf"));     // overlong 4-byte
-  EXPECT_FALSE(pb::valid_utf8("\xed\xa0\x80"));         // U+D800 surrogate
-  EXPECT_FALSE(pb::valid_utf8("\xed\xbf\xbf"));         // U+DFFF surrogate
-  EXPECT_FALSE(pb::valid_utf8("\xf4\x90\x80\x80"));     // U+110000
-  EXPECT_FALSE(pb::valid_utf8("\xf5\x80\x80\x80"));     // lead byte beyond range
-  EXPECT_FALSE(pb::valid_utf8("\xf8\x88\x80\x80\x80")); // 5-byte form
-  EXPECT_FALSE(pb::valid_utf8("\xff"));
-  EXPECT_FALSE(pb::valid_utf8("\x80"));                 // stray continuation
-  EXPECT_FALSE(pb::valid_utf8("\xc3"));                 // truncated at end
-  EXPECT_FALSE(pb::valid_utf8("\xe2\x82"));             // truncated at end
-  EXPECT_FALSE(pb::valid_utf8("\xf0\x9f\x9a"));         // truncated at end
-  EXPECT_FALSE(pb::valid_utf8("\xe2\x82x"));            // truncated mid-string
-  EXPECT_FALSE(pb::valid_utf8("ok \xc3\xa9 then \xc3"));
+  EXPECT_FALSE(troupe::text::valid_utf8("\xc0\xaf"));             // overlong '/'
+  EXPECT_FALSE(troupe::text::valid_utf8("\xc1\xbf"));             // overlong
+  EXPECT_FALSE(troupe::text::valid_utf8("\xe0\x80\xaf"));         // overlong 3-byte
+  EXPECT_FALSE(troupe::text::valid_utf8("\xf0\x80\x80\xaf"));     // overlong 4-byte
+  EXPECT_FALSE(troupe::text::valid_utf8("\xed\xa0\x80"));         // U+D800 surrogate
+  EXPECT_FALSE(troupe::text::valid_utf8("\xed\xbf\xbf"));         // U+DFFF surrogate
+  EXPECT_FALSE(troupe::text::valid_utf8("\xf4\x90\x80\x80"));     // U+110000
+  EXPECT_FALSE(troupe::text::valid_utf8("\xf5\x80\x80\x80"));     // lead byte beyond range
+  EXPECT_FALSE(troupe::text::valid_utf8("\xf8\x88\x80\x80\x80")); // 5-byte form
+  EXPECT_FALSE(troupe::text::valid_utf8("\xff"));
+  EXPECT_FALSE(troupe::text::valid_utf8("\x80"));                 // stray continuation
+  EXPECT_FALSE(troupe::text::valid_utf8("\xc3"));                 // truncated at end
+  EXPECT_FALSE(troupe::text::valid_utf8("\xe2\x82"));             // truncated at end
+  EXPECT_FALSE(troupe::text::valid_utf8("\xf0\x9f\x9a"));         // truncated at end
+  EXPECT_FALSE(troupe::text::valid_utf8("\xe2\x82x"));            // truncated mid-string
+  EXPECT_FALSE(troupe::text::valid_utf8("ok \xc3\xa9 then \xc3"));
 }
 
 // ------------------------------------------------------------------ ids

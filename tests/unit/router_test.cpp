@@ -28,8 +28,8 @@ TEST(Router, UnknownPathIsNotFound) {
 TEST(Router, KnownPathWrongMethodListsAllowed) {
   auto m = match("PUT", "/v1/playbooks/abc");
   ASSERT_EQ(m.kind, match_result::method_not_allowed);
-  EXPECT_EQ(m.allow, "DELETE, GET, PATCH");
-  EXPECT_EQ(match("DELETE", "/healthz").allow, "GET");
+  EXPECT_EQ(m.allow, "DELETE, GET, HEAD, PATCH");
+  EXPECT_EQ(match("DELETE", "/healthz").allow, "GET, HEAD");
 }
 
 TEST(Router, QueryStrings) {

@@ -1,0 +1,136 @@
+#include "gateway/http_framing.hpp"
+
+#include <algorithm>
+
+namespace troupe::gateway {
+namespace {
+
+namespace beast = boost::beast;
+
+std::string lower(std::string_view s) {
+  std::string out{s};
+  for (auto& c : out)
+    c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return out;
+}
+
+bool same_token(std::string_view a, std::string_view b) {
+  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+           return std::tolower(static_cast<unsigned char>(x)) ==
+                  std::tolower(static_cast<unsigned char>(y));
+         });
+}
+
+std::string_view trim(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t'))
+    s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t'))
+    s.remove_suffix(1);
+  return s;
+}
+
+// The comma-separated members of every field named `name`, trimmed; empty
+// members kept, so that "chunked," is not mistaken for "chunked".
+std::vector<std::string_view> members(const http::fields& f, std::string_view name) {
+  std::vector<std::string_view> out;
+  auto [first, last] = f.equal_range(beast::string_view{name.data(), name.size()});
+  for (auto it = first; it != last; ++it) {
+    std::string_view value{it->value().data(), it->value().size()};
+    std::size_t start = 0;
+    for (;;) {
+      auto comma = value.find(',', start);
+      out.push_back(trim(value.substr(start, comma - start)));
+      if (comma == std::string_view::npos)
+        break;
+      start = comma + 1;
+    }
+  }
+  return out;
+}
+
+} // namespace
+
+void limit_parser(request_parser& parser, const http_server_options& opts) {
+  parser.body_limit(opts.max_body_bytes);
+  parser.header_limit(static_cast<std::uint32_t>(opts.max_header_bytes));
+}
+
+std::optional<framing_problem> check_head(const http::request_header<>& head) {
+  if (head.find(http::field::transfer_encoding) == head.end())
+    return std::nullopt;
+  if (head.version() < 11)
+    return framing_problem{400, "invalid_argument",
+                           "Transfer-Encoding is not allowed in an HTTP/1.0 request"};
+  auto codings = members(head, "transfer-encoding");
+  if (codings.size() != 1 || !same_token(codings.front(), "chunked"))
+    return framing_problem{400, "invalid_argument",
+                           "Transfer-Encoding must be \"chunked\" alone: other transfer codings "
+                           "are not supported"};
+  return std::nullopt;
+}
+
+framing_problem problem_of(const beast::error_code& ec) {
+  if (ec == http::error::body_limit)
+    return {413, "payload_too_large", "request body exceeds the server's limit"};
+  if (ec == http::error::header_limit)
+    return {413, "payload_too_large", "request headers exceed the server's limit"};
+  return {400, "invalid_argument", "malformed HTTP request: " + ec.message()};
+}
+
+std::size_t skip_empty_lines(beast::flat_buffer& buffer) {
+  auto data = buffer.data();
+  auto* p = static_cast<const char*>(data.data());
+  std::size_t n = 0;
+  while (n < data.size() && (p[n] == '\r' || p[n] == '\n'))
+    ++n;
+  buffer.consume(n);
+  return n;
+}
+
+bool expects_continue(const http::request_header<>& head) {
+  auto it = head.find(http::field::expect);
+  return it != head.end() && head.version() >= 11 &&
+         same_token(trim({it->value().data(), it->value().size()}), "100-continue");
+}
+
+std::string client_address(const boost::asio::ip::address& peer, const http::fields& headers,
+                           const std::vector<boost::asio::ip::address>& trusted_proxies) {
+  auto trusted = [&](const boost::asio::ip::address& a) {
+    return std::find(trusted_proxies.begin(), trusted_proxies.end(), a) != trusted_proxies.end();
+  };
+  if (!trusted(peer))
+    return peer.to_string();
+  auto hops = members(headers, "x-forwarded-for");
+  auto client = peer;
+  for (auto it = hops.rbegin(); it != hops.rend(); ++it) {
+    boost::system::error_code ec;
+    auto a = boost::asio::ip::make_address(std::string(*it), ec);
+    if (ec)
+      break; // a malformed hop: trust nothing before it
+    client = a;
+    if (!trusted(a))
+      break;
+  }
+  return client.to_string();
+}
+
+incoming_request to_incoming(http::request<http::string_body>& req, std::string client_address) {
+  incoming_request in;
+  in.method = std::string{req.method_string()};
+  auto target = std::string_view{req.target().data(), req.target().size()};
+  auto q = target.find('?');
+  in.path = std::string{target.substr(0, q)};
+  if (q != target.npos)
+    in.query = std::string{target.substr(q + 1)};
+  for (const auto& field : req)
+    in.headers[lower({field.name_string().data(), field.name_string().size()})] =
+        std::string{field.value()};
+  in.request_id = request_id_for(in.headers["x-request-id"]);
+  in.content_type = in.headers["content-type"];
+  in.client_address = std::move(client_address);
+  in.body = std::move(req.body());
+  in.matched = match(in.method, in.path);
+  return in;
+}
+
+} // namespace troupe::gateway

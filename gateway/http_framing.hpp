@@ -1,0 +1,58 @@
+// The HTTP/1.1 framing rules the server applies to a request head before it
+// reads the body (RFC 9112), and the conversion of a parsed request into the
+// dispatcher's incoming_request. Pure functions on Beast's types, shared by
+// the server's sessions and the fuzz target of the request path.
+#pragma once
+
+#include "gateway/http_server.hpp"
+
+#include <boost/asio/ip/address.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/http.hpp>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace troupe::gateway {
+
+namespace http = boost::beast::http;
+
+using request_parser = http::request_parser<http::string_body>;
+
+// Why a request cannot be read on: answered with `status` and the
+// connection closed, since its framing can no longer be trusted.
+struct framing_problem {
+  std::uint16_t status = 400;
+  std::string code = "invalid_argument";
+  std::string message;
+};
+
+// Configures a fresh parser with the server's limits.
+void limit_parser(request_parser& parser, const http_server_options& opts);
+
+// The problem of a request head that Beast accepted but troupe must refuse:
+// a Transfer-Encoding other than "chunked" alone (RFC 9112 §6.1: a body whose
+// final coding is not chunked cannot be delimited; troupe decodes no other
+// coding), or any Transfer-Encoding in an HTTP/1.0 request.
+std::optional<framing_problem> check_head(const http::request_header<>& head);
+
+// The problem a Beast parse error stands for (413 for the limits, else 400).
+framing_problem problem_of(const boost::beast::error_code& ec);
+
+// Consumes CR and LF bytes at the front of `buffer`: empty lines before a
+// request line are ignored (RFC 9112 §2.2). Returns how many were consumed.
+std::size_t skip_empty_lines(boost::beast::flat_buffer& buffer);
+
+// True when the client waits for "100 Continue" before sending its body.
+bool expects_continue(const http::request_header<>& head);
+
+// The client's address: the peer, or — when the peer is one of
+// `trusted_proxies` — the right-most X-Forwarded-For entry that is not.
+std::string client_address(const boost::asio::ip::address& peer, const http::fields& headers,
+                           const std::vector<boost::asio::ip::address>& trusted_proxies);
+
+// The request as the dispatcher sees it (route matched, headers lower-cased).
+// Moves the body out of `req`; its head stays, for a WebSocket handshake.
+incoming_request to_incoming(http::request<http::string_body>& req, std::string client_address);
+
+} // namespace troupe::gateway

@@ -1,0 +1,106 @@
+#include "runtime/rate_limiter.hpp"
+
+#include <algorithm>
+#include <cmath>
+
+namespace troupe::runtime {
+namespace {
+
+int whole_seconds_up(double seconds) {
+  return static_cast<int>(std::ceil(seconds - 1e-9));
+}
+
+} // namespace
+
+sliding_window_limiter::sliding_window_limiter(int limit, std::chrono::seconds window,
+                                               std::size_t max_keys)
+    : limit_(std::max(limit, 1)), window_(window), max_keys_(std::max<std::size_t>(max_keys, 1)) {}
+
+void sliding_window_limiter::roll(entry& e, std::int64_t index) const {
+  if (e.window_index == index)
+    return;
+  e.previous = e.window_index == index - 1 ? e.current : 0;
+  e.current = 0;
+  e.window_index = index;
+}
+
+// `e` is rolled to the current window by the caller; `f` is the elapsed
+// fraction of that window.
+sliding_window_limiter::decision sliding_window_limiter::judge(const entry& e, double f) const {
+  double window_s = std::chrono::duration<double>(window_).count();
+  double count = e.previous * (1 - f) + e.current;
+  decision d;
+  d.limit = limit_;
+  d.allowed = count < limit_;
+  d.remaining = std::max(0, static_cast<int>(std::floor(limit_ - count - (d.allowed ? 1 : 0))));
+  double reset = e.current > 0 ? (2 - f) * window_s : e.previous > 0 ? (1 - f) * window_s : 0;
+  d.reset_s = whole_seconds_up(reset);
+  if (!d.allowed) {
+    double wait = 0;
+    if (e.current >= limit_) {
+      // Into the next window, until the current hits have slid far enough.
+      wait = (1 - f) * window_s + window_s * (1 - static_cast<double>(limit_) / e.current);
+    } else {
+      double within = window_s * (1 - static_cast<double>(limit_ - e.current) / e.previous) -
+                      f * window_s;
+      wait = std::min(within, (1 - f) * window_s);
+    }
+    d.retry_after_s = std::max(1, whole_seconds_up(wait));
+  }
+  return d;
+}
+
+void sliding_window_limiter::make_room(std::int64_t index) {
+  // Forget keys idle for two windows (their count is zero anyway); if every
+  // key is recent, forget the least recently seen one.
+  bool evicted = false;
+  while (!lru_.empty() && entries_.size() >= max_keys_) {
+    auto it = entries_.find(lru_.back());
+    bool stale = it->second.window_index < index - 1;
+    if (evicted && !stale)
+      break;
+    entries_.erase(it);
+    lru_.pop_back();
+    evicted = true;
+  }
+}
+
+sliding_window_limiter::decision sliding_window_limiter::hit(const std::string& key,
+                                                             clock::time_point now) {
+  auto ns = now.time_since_epoch();
+  std::int64_t index = ns / window_;
+  double f = static_cast<double>((ns % window_).count()) / static_cast<double>(window_.count());
+  std::lock_guard guard{mutex_};
+  auto it = entries_.find(key);
+  if (it == entries_.end()) {
+    make_room(index);
+    lru_.push_front(key);
+    it = entries_.emplace(key, entry{index, 0, 0, lru_.begin()}).first;
+  } else {
+    lru_.splice(lru_.begin(), lru_, it->second.lru);
+  }
+  roll(it->second, index);
+  auto d = judge(it->second, f);
+  if (d.allowed)
+    ++it->second.current;
+  return d;
+}
+
+sliding_window_limiter::decision sliding_window_limiter::peek(const std::string& key,
+                                                              clock::time_point now) const {
+  auto ns = now.time_since_epoch();
+  std::int64_t index = ns / window_;
+  double f = static_cast<double>((ns % window_).count()) / static_cast<double>(window_.count());
+  std::lock_guard guard{mutex_};
+  auto it = entries_.find(key);
+  entry e = it == entries_.end() ? entry{index, 0, 0, {}} : it->second;
+  roll(e, index);
+  return judge(e, f);
+}
+
+std::size_t sliding_window_limiter::tracked_keys() const {
+  std::lock_guard guard{mutex_};
+  return entries_.size();
+}
+
+} // namespace troupe::runtime
