@@ -264,15 +264,30 @@ public:
     asio::post(strand_, [self = shared_from_this(), reason] {
       if (self->kind_ == kind::ws && !self->writing_ && !self->done_) {
         // A clear close frame when the connection can take one, but never a
-        // wait on a client that does not read: cut after goodbye_timeout.
+        // wait on a client that does not answer it: cut after
+        // goodbye_timeout. (The heartbeat's timer is free from here on; a
+        // stream timeout would not reach the read already pending.)
         self->writing_ = true;
-        self->lowest().expires_after(goodbye_timeout);
+        self->saying_goodbye_ = true;
         self->ws_->async_close(websocket::close_reason(websocket::close_code::going_away, reason),
                                [self, reason](beast::error_code) { self->fail(reason); });
+        self->heartbeat_.expires_after(goodbye_timeout);
+        self->heartbeat_.async_wait([self, reason](beast::error_code ec) {
+          if (!ec)
+            self->fail(reason + " (the client did not answer the close)");
+        });
         return;
       }
       self->fail(reason);
     });
+  }
+
+  // Closes the socket and stops the timer at once, so pending operations
+  // complete (and end the stream). Only while no io thread runs (the end of stop()).
+  void force_close() {
+    heartbeat_.cancel();
+    beast::error_code ec;
+    lowest().socket().close(ec);
   }
 
 private:
@@ -356,7 +371,7 @@ private:
   void arm_heartbeat() {
     heartbeat_.expires_after(server_->opts.stream_heartbeat);
     heartbeat_.async_wait([self = shared_from_this()](beast::error_code ec) {
-      if (ec || self->done_)
+      if (ec || self->done_ || self->saying_goodbye_)
         return;
       if (!self->writing_) {
         self->writing_ = true;
@@ -417,6 +432,7 @@ private:
   std::array<char, 512> scratch_{};
   bool writing_ = false; // strand only
   bool done_ = false;    // strand only
+  bool saying_goodbye_ = false; // a close frame is out; heartbeat_ times its answer (strand only)
   mutable std::mutex mutex_;
   std::deque<event_ptr> queue_; // guarded by mutex_
   bool scheduled_ = false;      // a pump is posted; guarded by mutex_
@@ -440,12 +456,17 @@ public:
   }
 
   void close() {
-    asio::post(stream_.get_executor(), [self = shared_from_this()] {
-      self->deadline_.cancel();
-      beast::error_code ec;
-      self->stream_.socket().shutdown(tcp::socket::shutdown_both, ec);
-      self->stream_.close();
-    });
+    asio::post(stream_.get_executor(), [self = shared_from_this()] { self->force_close(); });
+  }
+
+  // close() at once: only on an io thread of the session's, or while none runs.
+  void force_close() {
+    if (handed_over_)
+      return; // the socket belongs to an event stream now
+    deadline_.cancel();
+    beast::error_code ec;
+    stream_.socket().shutdown(tcp::socket::shutdown_both, ec);
+    stream_.close();
   }
 
 private:
@@ -593,6 +614,7 @@ private:
       server_->streams.insert(s);
     }
     server_->end_request(); // a stream is not a request in flight
+    handed_over_ = true;
     s->start(parser_->release(), std::move(r.body));
   }
 
@@ -676,7 +698,8 @@ private:
   http_server::impl* server_; // outlives every session (stop() drains the io_context)
   asio::ip::address peer_;
   bool keep_alive_ = true;
-  bool head_ = false; // the request being handled is a HEAD
+  bool head_ = false;        // the request being handled is a HEAD
+  bool handed_over_ = false; // the connection became an event stream
   asio::steady_timer deadline_;
   std::uint64_t serial_ = 0;   // the request being handled
   std::uint64_t answered_ = 0; // the last request answered
@@ -924,6 +947,17 @@ void http_server::stop() {
   for (auto& t : s.threads)
     if (t.joinable())
       t.join();
+  // If the goodbyes ran out of time, what is still open is cut now, so that
+  // its pending operations complete below.
+  {
+    std::lock_guard guard{s.mutex};
+    for (auto& weak : s.sessions)
+      if (auto sp = weak.lock())
+        sp->force_close();
+    for (auto& weak : s.streams)
+      if (auto sp = weak.lock())
+        sp->force_close();
+  }
   s.ioc.restart();
   for (int round = 0; round < 100 && s.ioc.poll() > 0; ++round) {
   }

@@ -20,6 +20,7 @@
 #include "runtime/migrations.hpp"
 #include "runtime/node.hpp"
 
+#include <algorithm>
 #include <csignal>
 #include <cstdlib>
 #include <iostream>
@@ -28,6 +29,7 @@
 #include <pthread.h>
 #include <set>
 #include <string>
+#include <sys/resource.h>
 #include <thread>
 #include <unistd.h>
 #include <vector>
@@ -326,9 +328,35 @@ void bootstrap_admin(const std::string& conninfo, const std::string& address) {
             << std::flush;
 }
 
+// Descriptors the process needs beside client connections: the store's pool,
+// Postgres' listener, CAF, log and data files.
+constexpr rlim_t descriptor_reserve = 256;
+
+// Every connection takes a descriptor: the soft limit is raised toward the
+// hard one so that server.max_connections can be reached, with a warning
+// when it cannot (connections beyond the limit are then refused with 503).
+void raise_descriptor_limit(const config::settings& s) {
+  rlimit r{};
+  if (getrlimit(RLIMIT_NOFILE, &r) != 0)
+    return;
+  rlim_t wanted = static_cast<rlim_t>(s.server.max_connections) + descriptor_reserve;
+  if (r.rlim_cur < wanted) {
+    rlimit raised = r;
+    raised.rlim_cur = r.rlim_max == RLIM_INFINITY ? wanted : std::min(wanted, r.rlim_max);
+    if (setrlimit(RLIMIT_NOFILE, &raised) == 0)
+      r = raised;
+  }
+  if (r.rlim_cur < wanted)
+    log::warn("the file descriptor limit is below server.max_connections plus a reserve; "
+              "connections past it are answered 503 (raise the hard limit, e.g. LimitNOFILE)",
+              {{"descriptor_limit", static_cast<std::int64_t>(r.rlim_cur)},
+               {"max_connections", s.server.max_connections}});
+}
+
 int cmd_serve(const parsed_args& a) {
   check_no_positional(a, 1);
   auto s = load_settings(a);
+  raise_descriptor_limit(s);
   // Signals are taken synchronously by this thread; every other thread
   // inherits the blocked mask.
   sigset_t signals;

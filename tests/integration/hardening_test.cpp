@@ -172,6 +172,20 @@ TEST(HostileStreams, UnfinishedHugeMessagesAreNotBuffered) {
   EXPECT_LT(rss_kib() - before, 8 * 1024);
 }
 
+// Shutting down says goodbye on every WebSocket: a close frame with 1001.
+TEST(HostileStreams, AStreamOpenAtShutdownIsClosedWithGoingAway) {
+  auto n = std::make_unique<test_node>(shared_database().conninfo());
+  auto u = make_user(n->address());
+  auto streams = [&] { return metric(n->address(), "troupe_event_subscribers{transport=\"ws\"}"); };
+  auto before = streams();
+  ws_client ws{n->address(), u.access_token};
+  ASSERT_TRUE(eventually([&] { return streams() == before + 1; }));
+  n.reset(); // drains and stops the node
+  EXPECT_NE(ws.read_until_closed(), beast::error::timeout);
+  EXPECT_EQ(ws.close_reason().code, websocket::close_code::going_away);
+  EXPECT_EQ(ws.close_reason().reason, "the server is shutting down");
+}
+
 // ---- sign-in limits and the hashing pool ------------------------------------------------
 
 TEST(SignInLimits, AnEmailIsLimitedAndTheRightPasswordWaitsToo) {
@@ -267,19 +281,28 @@ TEST(SignInLimits, AFloodOfSignInsNeitherStarvesDatabaseWorkNorQueuesWithoutBoun
       else
         ++other;
     });
-  ASSERT_TRUE(eventually([&] { return waiting() >= 5; }));
+  double max_waiting = 0;
+  ASSERT_TRUE(eventually([&] {
+    max_waiting = std::max(max_waiting, waiting());
+    return max_waiting >= 5;
+  }));
   http_client c{n.address()};
   auto listed = c.send("GET", "/v1/playbooks", "", u.auth());
   auto posted = c.send("POST", "/v1/playbooks/" + pb + "/outcomes",
                        json{{"task_description", "t"}, {"outcome", "success"}}.dump(), u.auth());
-  EXPECT_GT(waiting(), 0) << "the database work was answered while sign-ins still waited";
+  auto still_waiting = waiting();
+  max_waiting = std::max(max_waiting, still_waiting);
+  EXPECT_GT(still_waiting, 0) << "the database work was answered while sign-ins still waited";
   EXPECT_EQ(listed.status, 200);
   EXPECT_EQ(posted.status, 201);
   for (auto& t : flood)
     t.join();
   EXPECT_EQ(other, 0);
   EXPECT_EQ(unauthorized + unavailable, 64);
-  EXPECT_GE(unavailable, 64 - 25);
+  // The queue's bound (24 waiting, one hashing) refused the excess; how many
+  // is up to timing, since hashes finish while the flood still arrives.
+  EXPECT_GT(unavailable, 0);
+  EXPECT_LE(max_waiting, 24);
   EXPECT_EQ(metric(n.address(), "troupe_password_hash_rejected_total") - rejected_before,
             unavailable.load());
 }
