@@ -1,5 +1,7 @@
 #include "config/settings.hpp"
 
+#include "text/utf8.hpp"
+
 #include <arpa/inet.h>
 
 #include <algorithm>
@@ -567,6 +569,12 @@ std::optional<std::string> validate(const key_spec& spec, const value& v) {
   }
   if (spec.type == kind::string) {
     const auto& text = std::get<std::string>(v);
+    // Every value must be printable back as TOML, and no setting is binary.
+    // (The value is not echoed: the key may be a secret.)
+    if (!troupe::text::valid_utf8(text))
+      return std::string{"the value is not valid UTF-8"};
+    if (troupe::text::has_control_characters(text))
+      return std::string{"the value contains control characters"};
     if (!spec.allowed.empty() && !is_allowed(spec.allowed, text))
       return "\"" + text + "\" is not one of " + std::string(spec.allowed);
     if (spec.check)

@@ -1,6 +1,6 @@
 #include "gateway/router.hpp"
 
-#include "runtime/utf8.hpp"
+#include "text/utf8.hpp"
 
 #include <nlohmann/json.hpp>
 #include <set>

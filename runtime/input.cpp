@@ -1,7 +1,7 @@
 #include "runtime/input.hpp"
 
 #include "runtime/crypto.hpp"
-#include "runtime/utf8.hpp"
+#include "text/utf8.hpp"
 
 #include <algorithm>
 #include <charconv>

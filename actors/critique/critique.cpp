@@ -181,14 +181,6 @@ api_actor::behavior_type api(api_actor::stateful_pointer<api_state> self, store_
 
 // ---- the executor ---------------------------------------------------------------------
 
-plan plan_of(const json& j) {
-  plan p;
-  p.goals = j["goals"].get<std::vector<std::string>>();
-  for (const auto& s : j["steps"])
-    p.steps.push_back({s["id"], s["text"], s["depends_on"].get<std::vector<std::string>>()});
-  return p;
-}
-
 critique_config config_of(const json& payload) {
   critique_config cfg;
   cfg.max_iterations = payload.value("max_iterations", 3);
@@ -334,7 +326,7 @@ job_executor_actor::behavior_type executor(executor_pointer self, store_actor st
         try {
           auto payload = json::parse(a->job.payload);
           a->cfg = config_of(payload);
-          a->run = start_run(plan_of(payload["plan"]));
+          a->run = start_run(plan_from_json(payload["plan"]));
         } catch (const std::exception& e) {
           answer(self, a, "failed", std::string("unreadable critique payload: ") + e.what(), false);
           return a->promise;

@@ -638,6 +638,14 @@ json to_json(const plan& p) {
   return {{"goals", p.goals}, {"steps", std::move(steps)}};
 }
 
+plan plan_from_json(const json& j) {
+  plan p;
+  p.goals = j.at("goals").get<std::vector<std::string>>();
+  for (const auto& s : j.at("steps"))
+    p.steps.push_back({s.at("id"), s.at("text"), s.at("depends_on").get<std::vector<std::string>>()});
+  return p;
+}
+
 json to_json(const iteration& it) {
   return {{"number", it.number},
           {"plan", to_json(it.before)},

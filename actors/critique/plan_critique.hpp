@@ -113,6 +113,8 @@ critique_result finish_run(critique_run& run);
 critique_result run(const plan& p, const critique_config& cfg);
 
 nlohmann::json to_json(const plan& p);
+// The plan of to_json(p) (a critique job's payload); throws on another shape.
+plan plan_from_json(const nlohmann::json& j);
 nlohmann::json to_json(const iteration& it);
 
 // Words that make a step risky, and words that make a step a safeguard.

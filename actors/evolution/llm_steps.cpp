@@ -56,7 +56,8 @@ std::optional<json> parse_object(const std::string& content, std::string& proble
 bool has_keys(const json& j, std::initializer_list<std::string_view> required,
               std::initializer_list<std::string_view> optional, const std::string& where,
               std::string& problem) {
-  for (const auto& [key, value] : j.items()) {
+  for (const auto& item : j.items()) {
+    const std::string& key = item.key(); // (clang 14 cannot capture a structured binding)
     auto named = [&](std::string_view k) { return k == key; };
     if (std::none_of(required.begin(), required.end(), named) &&
         std::none_of(optional.begin(), optional.end(), named)) {

@@ -2,7 +2,7 @@
 
 #include "actors/playbooks/playbook_format.hpp"
 #include "runtime/input.hpp"
-#include "runtime/utf8.hpp"
+#include "text/utf8.hpp"
 
 #include <map>
 

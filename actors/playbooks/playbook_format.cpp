@@ -230,7 +230,7 @@ std::optional<std::string_view> match_list_item(std::string_view text) {
   std::string_view s = trim_left(text);
   if (s.size() < 2 || s[1] != ' ' || (s[0] != '-' && s[0] != '*' && s[0] != '+'))
     return std::nullopt;
-  return s.substr(2);
+  return trim(s.substr(2)); // the content, as a bullet line would read it back
 }
 
 // ---------------------------------------------------------------- printing
@@ -379,6 +379,10 @@ document from_markdown(std::string_view text, std::int64_t& next_id) {
       current->lines.push_back(bullet_line(std::move(b)));
       continue;
     }
+    // A markdown heading with an empty title ("## ##") would read back as
+    // an ACE heading if kept as text: it is dropped, like any empty heading.
+    if (match_ace_heading(raw))
+      continue;
     if (!current)
       current = &open_section(doc, "");
     current->lines.push_back(text_line(raw));

@@ -6,7 +6,7 @@
 #include "runtime/handlers.hpp"
 #include "runtime/input.hpp"
 #include "runtime/job_queue.hpp"
-#include "runtime/utf8.hpp"
+#include "text/utf8.hpp"
 #include "runtime/store.hpp"
 
 #include <pqxx/pqxx>

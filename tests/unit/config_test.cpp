@@ -254,6 +254,20 @@ TEST(ConfigEnv, UnknownTroupeVariableIsAnError) {
   EXPECT_NE(message.find("TROUPE_SERVER_THREADS"), std::string::npos) << message;
 }
 
+// Found by the config fuzz target: a value the effective TOML could not
+// render back. Text settings must be printable UTF-8, from any source.
+TEST(ConfigEnv, BinaryValuesAreRefusedWithoutEchoingThem) {
+  auto invalid = error_of(from_text("", {{"TROUPE_DATABASE_DATA_DIR", "4T\xff\xff"}}));
+  EXPECT_NE(invalid.find("TROUPE_DATABASE_DATA_DIR"), std::string::npos) << invalid;
+  EXPECT_NE(invalid.find("not valid UTF-8"), std::string::npos) << invalid;
+  auto control = error_of(from_text("", {{"TROUPE_AUTH_JWT_SECRET", "abc\x01" "def"}}));
+  EXPECT_NE(control.find("control characters"), std::string::npos) << control;
+  EXPECT_EQ(control.find("abc"), std::string::npos) << "a secret is never echoed: " << control;
+  auto from_file = error_of(from_text("[database]\ndata_dir = \"a\\u0000b\"\n"));
+  EXPECT_NE(from_file.find("database.data_dir"), std::string::npos) << from_file;
+  EXPECT_TRUE(from_text("[database]\ndata_dir = \"/srv/tröupe\"\n").value);
+}
+
 TEST(ConfigEnv, ReservedVariablesAreIgnored) {
   settings s = loaded("", {{"TROUPE_CONFIG", "/etc/troupe.toml"},
                            {"TROUPE_TEST_DATABASE", "whatever"},

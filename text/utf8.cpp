@@ -1,4 +1,4 @@
-#include "runtime/utf8.hpp"
+#include "text/utf8.hpp"
 
 #include <algorithm>
 #include <cstdint>
@@ -49,6 +49,13 @@ bool valid_utf8(std::string_view s) {
 std::size_t code_points(std::string_view s) {
   return static_cast<std::size_t>(std::count_if(
       s.begin(), s.end(), [](char c) { return (static_cast<unsigned char>(c) & 0xC0) != 0x80; }));
+}
+
+bool has_control_characters(std::string_view s) {
+  return std::any_of(s.begin(), s.end(), [](char c) {
+    auto u = static_cast<unsigned char>(c);
+    return u < 0x20 || u == 0x7f;
+  });
 }
 
 } // namespace troupe::text
