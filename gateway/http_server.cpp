@@ -76,8 +76,10 @@ struct http_server::impl : std::enable_shared_from_this<http_server::impl> {
   dispatcher dispatch;
   asio::io_context ioc;
   std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work;
-  tcp::acceptor acceptor{ioc};
-  asio::steady_timer accept_timer{ioc};
+  // The acceptor, its back-off timer and stop_accepting() share one strand.
+  asio::strand<asio::io_context::executor_type> accept_strand{ioc.get_executor()};
+  tcp::acceptor acceptor{accept_strand};
+  asio::steady_timer accept_timer{accept_strand};
   std::chrono::milliseconds accept_backoff{0}; // io threads, one accept at a time
   int spare_fd = -1; // kept open to refuse one connection when out of descriptors
   std::vector<std::thread> threads;
@@ -85,7 +87,9 @@ struct http_server::impl : std::enable_shared_from_this<http_server::impl> {
   std::atomic<bool> closing{false};
   std::shared_ptr<std::atomic<std::size_t>> connections =
       std::make_shared<std::atomic<std::size_t>>(0);
-  std::atomic<std::size_t> refusals{0};
+  // Refusals being written; shared, since one may outlive the server in ~io_context.
+  std::shared_ptr<std::atomic<std::size_t>> refusals =
+      std::make_shared<std::atomic<std::size_t>>(0);
   std::mutex mutex;
   std::condition_variable idle_cv;
   std::size_t active = 0;          // guarded by mutex
@@ -473,6 +477,8 @@ private:
   // Reads the next request's head; the body follows once the head passed
   // the framing rules (and, when asked, after "100 Continue").
   void read() {
+    head_ = false;
+    head_stream_ = false;
     parser_.emplace();
     limit_parser(*parser_, server_->opts);
     skip_empty_lines(buffer_);
@@ -487,19 +493,21 @@ private:
            ec == asio::error::eof;
   }
 
-  void on_header(beast::error_code ec, std::size_t) {
+  void on_header(beast::error_code ec, std::size_t consumed) {
     if (connection_ended(ec))
       return shutdown();
     if (ec) {
-      // Empty lines that arrived in front of a request line are ignored.
-      if (ec != http::error::body_limit && ec != http::error::header_limit &&
+      // Empty lines that arrived in front of a request line are ignored;
+      // only there: once the parser took part of a head, what follows a bad
+      // line is never read as a request of its own.
+      if (consumed == 0 && ec != http::error::body_limit && ec != http::error::header_limit &&
           skip_empty_lines(buffer_) > 0)
         return read();
       return refuse(problem_of(ec));
     }
+    head_ = parser_->get().method() == http::verb::head;
     if (auto problem = check_head(parser_->get()))
       return refuse(*problem);
-    head_ = parser_->get().method() == http::verb::head;
     if (parser_->is_done())
       return on_read({}, 0);
     auto self = shared_from_this();
@@ -583,9 +591,15 @@ private:
       r.headers["Content-Type"] = "text/event-stream";
       r.headers["Cache-Control"] = "no-cache";
       r.body.clear();
+      head_stream_ = true; // a stream has no length and ends with its connection
+      keep_alive_ = false;
       return write(std::move(r), id);
     }
-    auto user = nlohmann::json::parse(r.body, nullptr, false).value("user_id", std::string{});
+    if (server_->closing)
+      return write(error_response(503, "unavailable", "the server is shutting down", id), id);
+    auto subscription = nlohmann::json::parse(r.body, nullptr, false);
+    auto user = subscription.is_object() ? subscription.value("user_id", std::string{})
+                                         : std::string{};
     if (auto full = server_->take_stream_slot(user); !full.empty()) {
       metrics::event_stream_refused(full);
       if (full == "node")
@@ -634,7 +648,8 @@ private:
     res->keep_alive(keep_alive_);
     if (head_) {
       // The head a GET would get, without its content (RFC 9110 §9.3.2).
-      res->content_length(r.body.size());
+      if (!head_stream_)
+        res->content_length(r.body.size());
     } else {
       res->body() = std::move(r.body);
       res->prepare_payload();
@@ -699,6 +714,7 @@ private:
   asio::ip::address peer_;
   bool keep_alive_ = true;
   bool head_ = false;        // the request being handled is a HEAD
+  bool head_stream_ = false; // …of an event stream: no Content-Length
   bool handed_over_ = false; // the connection became an event stream
   asio::steady_timer deadline_;
   std::uint64_t serial_ = 0;   // the request being handled
@@ -737,11 +753,12 @@ bool out_of_descriptors(const beast::error_code& ec) {
 // after goodbye_timeout at the latest.
 struct refusal : std::enable_shared_from_this<refusal> {
   beast::tcp_stream stream;
-  std::atomic<std::size_t>& in_flight;
+  std::shared_ptr<std::atomic<std::size_t>> in_flight;
   std::array<char, 4096> sink{};
 
-  refusal(tcp::socket s, std::atomic<std::size_t>& n) : stream(std::move(s)), in_flight(n) {}
-  ~refusal() { --in_flight; }
+  refusal(tcp::socket s, std::shared_ptr<std::atomic<std::size_t>> n)
+      : stream(std::move(s)), in_flight(std::move(n)) {}
+  ~refusal() { --*in_flight; }
 
   void run() {
     stream.expires_after(goodbye_timeout);
@@ -841,8 +858,8 @@ void http_server::impl::admit(tcp::socket socket) {
 
 void http_server::impl::refuse(tcp::socket socket) {
   metrics::http_connection_refused("limit");
-  if (refusals.fetch_add(1) >= max_refusals_in_flight) {
-    --refusals;
+  if (refusals->fetch_add(1) >= max_refusals_in_flight) {
+    --*refusals;
     beast::error_code ec;
     socket.close(ec);
     return;
@@ -891,7 +908,7 @@ void http_server::stop_accepting() {
   auto& s = *impl_;
   if (!s.accepting.exchange(false))
     return;
-  asio::post(s.ioc, [&s] {
+  asio::post(s.accept_strand, [&s] {
     beast::error_code ec;
     s.acceptor.close(ec);
     s.accept_timer.cancel();

@@ -26,16 +26,6 @@ using namespace troupe::test;
 
 namespace {
 
-// One sample of this node's /metrics, e.g. `troupe_event_subscribers{transport="ws"}`.
-double metric(const std::string& address, const std::string& series) {
-  http_client c{address};
-  std::istringstream lines{c.send("GET", "/metrics").body};
-  for (std::string line; std::getline(lines, line);)
-    if (line.rfind(series + " ", 0) == 0)
-      return std::stod(line.substr(series.size() + 1));
-  return -1;
-}
-
 json create_playbook(const std::string& address, const user& u, const std::string& name = "pb") {
   http_client c{address};
   auto r = c.send("POST", "/v1/playbooks", json{{"name", name}}.dump(), u.auth());
@@ -371,6 +361,34 @@ TEST_F(Framing, EmptyLinesBeforeARequestLineAreIgnored) {
   }
 }
 
+// Only lines before a request line are skipped: a bad line inside a head
+// must not let the rest of the bytes run as a request of their own.
+TEST_F(Framing, ABadLineInsideAHeadIsNeverSkippedIntoANewRequest) {
+  for (std::string bad : {"\n", "\rX\r\n"}) {
+    raw_connection c{address()};
+    c.send("POST /v1/playbooks HTTP/1.1\r\nHost: t\r\nContent-Length: 40\r\n" + bad +
+           request("GET", "/healthz"));
+    auto all = c.read_until_closed();
+    ASSERT_TRUE(all);
+    EXPECT_EQ(all->rfind("HTTP/1.1 400", 0), 0u) << *all;
+    EXPECT_EQ(all->find("HTTP/1.1", 1), std::string::npos) << "a smuggled request ran: " << *all;
+  }
+}
+
+// A refusal after a HEAD on the same connection is a whole response.
+TEST_F(Framing, ARefusalAfterAHeadCarriesItsBody) {
+  raw_connection c{address()};
+  c.send(request("HEAD", "/healthz") +
+         "POST /v1/playbooks HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: gzip\r\n\r\n");
+  auto head = c.read_response(true);
+  ASSERT_TRUE(head);
+  EXPECT_EQ(head->status, 200);
+  auto refused = c.read_response();
+  ASSERT_TRUE(refused);
+  EXPECT_EQ(refused->status, 400);
+  EXPECT_NE(refused->body.find("Transfer-Encoding"), std::string::npos) << refused->body;
+}
+
 TEST_F(Framing, HeadIsAnsweredLikeGetWithoutContent) {
   auto u = make_user(address());
   create_playbook(address(), u);
@@ -387,16 +405,18 @@ TEST_F(Framing, HeadIsAnsweredLikeGetWithoutContent) {
   ASSERT_TRUE(health) << "the first HEAD sent content: " << c.pending();
   EXPECT_EQ(health->status, 200);
   EXPECT_TRUE(c.pending().empty());
-  // An event stream's HEAD is its head, with no stream behind it.
+  // An event stream's HEAD is its head, with no stream behind it: no
+  // length, and the connection ends as the stream's would.
   raw_connection s{address()};
-  s.send(request("HEAD", "/v1/events", bearer_header(u)) + request("HEAD", "/healthz"));
+  s.send(request("HEAD", "/v1/events", bearer_header(u)));
   auto events = s.read_response(true);
   ASSERT_TRUE(events);
   EXPECT_EQ(events->status, 200);
   EXPECT_EQ(events->headers["content-type"], "text/event-stream");
-  auto after = s.read_response(true);
-  ASSERT_TRUE(after);
-  EXPECT_EQ(after->status, 200);
+  EXPECT_EQ(events->headers.count("content-length"), 0u);
+  auto rest = s.read_until_closed();
+  ASSERT_TRUE(rest) << "the connection stayed open";
+  EXPECT_TRUE(rest->empty()) << *rest;
   http_client c2{address()};
   EXPECT_EQ(c2.send("PUT", "/healthz").header("allow"), "GET, HEAD");
 }

@@ -7,6 +7,7 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <sys/socket.h>
+#include <sstream>
 #include <thread>
 #include <unistd.h>
 #include <utility>
@@ -185,6 +186,15 @@ std::optional<std::string> raw_connection::read_until_closed(std::chrono::millis
     if (!fill(until) && !ended_)
       return std::nullopt;
   return std::exchange(pending_, {});
+}
+
+double metric(const std::string& address, const std::string& series) {
+  http_client c{address};
+  std::istringstream lines{c.send("GET", "/metrics").body};
+  for (std::string line; std::getline(lines, line);)
+    if (line.rfind(series + " ", 0) == 0)
+      return std::stod(line.substr(series.size() + 1));
+  return -1;
 }
 
 test_node::test_node(const std::string& conninfo,

@@ -186,6 +186,10 @@ std::string fresh_database(const std::string& name);
 std::string enqueue_noop(const std::string& conninfo, const std::string& user_id, json payload,
                          int max_attempts = 3, bool notify = true, int delay_s = 0);
 
+// One sample of a node's /metrics, e.g. `troupe_event_subscribers{transport="ws"}`
+// (labels as the exposition writes them); -1 when the series is absent.
+double metric(const std::string& address, const std::string& series);
+
 // Row counts of every table, to assert that a refused request changed nothing.
 std::map<std::string, long long> table_counts(const std::string& conninfo);
 
