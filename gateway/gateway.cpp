@@ -62,31 +62,27 @@ auth_outcome check_jwt(const std::string& token, const std::string& secret) {
 }
 
 // Runs in a store worker: looks the key up by prefix and checks it.
-api_response lookup_key(pqxx::connection& conn, const std::string& prefix,
+auth_outcome lookup_key(pqxx::connection& conn, const std::string& prefix,
                         const std::string& key_hash) {
   pqxx::work tx{conn};
   auto rows = tx.exec_prepared("troupe.api_key_lookup", prefix);
-  auto answer = [](int status, const std::string& message, json extra = json::object()) {
-    extra["message"] = message;
-    return json_response(static_cast<std::uint16_t>(status), extra);
-  };
   if (rows.empty())
-    return answer(401, "unknown API key");
+    return refused("unknown API key");
   auto row = rows[0];
   pqxx::binarystring stored{row[1]};
   if (!crypto::equal_constant_time(stored.str(), key_hash))
-    return answer(401, "unknown API key");
+    return refused("unknown API key");
   if (row[2].as<bool>())
-    return answer(401, "API key revoked");
+    return refused("API key revoked");
   if (row[3].as<bool>())
-    return answer(401, "API key expired");
+    return refused("API key expired");
   if (!row[7].as<bool>())
-    return answer(401, "the user of this API key is disabled");
+    return refused("the user of this API key is disabled");
   tx.exec_prepared("troupe.api_key_touch", row[0].c_str());
   tx.commit();
-  return answer(200, "", {{"user_id", row[4].c_str()},
-                          {"email", row[5].c_str()},
-                          {"scopes", json::parse(row[6].c_str())}});
+  principal who{row[4].c_str(), row[5].c_str(),
+                json::parse(row[6].c_str()).get<std::vector<std::string>>(), prefix};
+  return {true, 200, "", std::move(who)};
 }
 
 credential_actor::behavior_type verifier(credential_actor::stateful_pointer<verifier_state> self,
@@ -111,33 +107,21 @@ credential_actor::behavior_type verifier(credential_actor::stateful_pointer<veri
         }
         auto promise = self->make_response_promise<auth_outcome>();
         auto p = *prefix;
-        self->request(store, caf::infinite,
-                      db_task{[p, hash](pqxx::connection& conn) { return lookup_key(conn, p, hash); },
-                              c.request_id})
-            .then(
-                [=](api_response& r) mutable {
-                  auto body = json::parse(r.body, nullptr, false);
-                  if (r.status != 200 || !body.is_object() || !body.contains("user_id")) {
-                    auto msg = body.is_object() && body.contains("message") &&
-                                       body["message"].is_string()
-                                   ? body["message"].get<std::string>()
-                                   : std::string{"the database is unavailable; retry shortly"};
-                    if (body.is_object() && body.contains("error"))
-                      msg = body["error"].value("message", msg);
-                    promise.deliver(auth_outcome{false, r.status == 401 ? std::uint16_t{401}
-                                                                          : std::uint16_t{503},
-                                                 msg, {}});
-                    return;
-                  }
-                  principal who{body["user_id"].get<std::string>(),
-                                body["email"].get<std::string>(),
-                                body["scopes"].get<std::vector<std::string>>(), p};
-                  cache->store(p, hash, who);
-                  promise.deliver(auth_outcome{true, 200, "", who});
-                },
-                [=](caf::error&) mutable {
-                  promise.deliver(auth_outcome{false, 503, "the database is unavailable", {}});
-                });
+        runtime::store_call(
+            self, store, c.request_id,
+            [p, hash](pqxx::connection& conn) { return lookup_key(conn, p, hash); },
+            [=](auth_outcome outcome) mutable {
+              if (outcome.ok)
+                cache->store(p, hash, outcome.who);
+              promise.deliver(std::move(outcome));
+            },
+            [=](caf::error& e) mutable {
+              promise.deliver(auth_outcome{false, 503,
+                                           code_of(e) == errc::unavailable
+                                               ? message_of(e)
+                                               : "credentials could not be checked",
+                                           {}});
+            });
         return promise;
       },
       [=](invalidate_atom, const std::string& user_id) { cache->invalidate_user(user_id); },

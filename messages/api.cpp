@@ -5,50 +5,11 @@
 
 namespace troupe {
 
-std::string to_string(errc code) {
-  switch (code) {
-    case errc::invalid_argument:
-      return "invalid_argument";
-    case errc::not_found:
-      return "not_found";
-    case errc::conflict:
-      return "conflict";
-    case errc::unprocessable:
-      return "unprocessable";
-    case errc::unavailable:
-      return "unavailable";
-    case errc::lease_lost:
-      return "lease_lost";
-    case errc::rate_limited:
-      return "rate_limited";
-    case errc::internal:
-      break;
-  }
-  return "internal";
-}
-
-caf::error make_error(errc code, std::string message) {
-  return {static_cast<std::uint8_t>(code), error_category(), caf::make_message(std::move(message))};
-}
-
-errc code_of(const caf::error& e) {
-  if (e.category() != error_category() || e.code() < 1 ||
-      e.code() > static_cast<std::uint8_t>(errc::internal))
-    return errc::internal;
-  return static_cast<errc>(e.code());
-}
-
-std::string message_of(const caf::error& e) {
-  if (e.category() == error_category() && e.context().match_elements<std::string>())
-    return e.context().get_as<std::string>(0);
-  return caf::to_string(e);
-}
-
 void register_message_types(caf::actor_system_config& cfg) {
   cfg.add_error_category(error_category(),
                          [](std::uint8_t code, caf::atom_value, const caf::message& ctx) {
                            auto text = "troupe: " + to_string(static_cast<errc>(code));
-                           if (ctx.match_elements<std::string>())
+                           if (ctx.size() >= 1 && ctx.match_element<std::string>(0))
                              text += " (" + ctx.get_as<std::string>(0) + ")";
                            return text;
                          });

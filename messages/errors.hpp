@@ -4,6 +4,7 @@
 #pragma once
 
 #include "messages/api.hpp"
+#include "messages/error_code.hpp"
 
 #include <nlohmann/json.hpp>
 #include <stdexcept>
@@ -47,6 +48,25 @@ inline api_response error_response(std::uint16_t status, const std::string& code
 
 inline api_response error_response(const api_error& e, const std::string& request_id) {
   return error_response(e.status, e.code, e.what(), request_id, e.field);
+}
+
+// The answer to an error value: a troupe error with its api.md status, code,
+// message and field; any other error (a dead actor, a CAF timeout) is a bug
+// and says no more than "internal error" (the caller logs it).
+inline api_response error_response(const caf::error& e, const std::string& request_id) {
+  auto code = code_of(e);
+  if (code == errc::internal || e.category() != error_category())
+    return error_response(500, "internal", "internal error", request_id);
+  auto message = message_of(e);
+  if (code == errc::unavailable && message.empty())
+    message = "the service is unavailable; retry shortly";
+  return error_response(http_status(code), to_string(code), message, request_id, field_of(e));
+}
+
+// An api_error as an error value (the status picks the code when the code
+// is not one of api.md's).
+inline caf::error to_error(const api_error& e) {
+  return make_error(errc_of_status(e.status, e.code), e.what(), e.field);
 }
 
 inline api_response json_response(std::uint16_t status, const nlohmann::json& body) {

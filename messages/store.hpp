@@ -1,9 +1,17 @@
 // The store's interface: a unit of database work and the actor that runs it.
 //
-// A db_task carries a function that runs on one of the store's blocking
-// workers with that worker's connection. The store is node-local by design
-// (each node has its own connection pool), so db_task carries a closure and
-// never crosses nodes; it is the one message type without inspect().
+// Work runs on one of the store's blocking workers with that worker's
+// connection. The store is node-local by design (each node has its own
+// connection pool), so its messages carry closures and never cross nodes;
+// they are the message types without inspect().
+//
+//   db_call  ─► void(pqxx::connection&) ─► an empty answer, or a troupe error
+//               (errc::unavailable when the database is unreachable; the
+//               errc of an api_error the work threw; internal otherwise).
+//               Typed results travel through runtime::store_call
+//               (runtime/store.hpp), never through JSON.
+//   db_task  ─► an HTTP route handler's answer (api_response); only for the
+//               handlers the gateway reaches through handler_task.
 #pragma once
 
 #include "messages/api.hpp"
@@ -22,8 +30,15 @@ struct db_task {
   std::string request_id;
 };
 
-using store_actor = caf::typed_actor<caf::replies_to<db_task>::with<api_response>>;
+struct db_call {
+  std::function<void(pqxx::connection&)> run;
+  std::string request_id; // for the log lines of a failure
+};
+
+using store_actor = caf::typed_actor<caf::replies_to<db_task>::with<api_response>,
+                                     caf::replies_to<db_call>::with<void>>;
 
 } // namespace troupe
 
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(troupe::db_task)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(troupe::db_call)

@@ -10,6 +10,7 @@
 #include <deque>
 #include <mutex>
 #include <pqxx/pqxx>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -88,39 +89,77 @@ bool ensure_connection(worker_pointer self) {
   }
 }
 
-api_response run_task(worker_pointer self, db_task& task) {
-  if (!ensure_connection(self))
-    return unavailable(task.request_id);
+// What a task threw, other than an api_error: a lost connection (dropped,
+// to reconnect with back-off) is unavailable; anything else is a failed
+// statement or a bug, logged, and internal.
+errc classify_failure(worker_pointer self, const std::string& request_id, std::exception_ptr ex) {
   try {
-    events_written() = false;
-    metrics::drop_pending();
-    auto r = task.run(*self->state.conn);
-    metrics::count_pending(); // the task returned: what it wrote committed
-    if (events_written() && self->state.opts.on_events_written)
-      self->state.opts.on_events_written();
-    return r;
-  } catch (const api_error& e) {
-    return error_response(e, task.request_id);
+    std::rethrow_exception(ex);
   } catch (const pqxx::broken_connection& e) {
     drop_connection(self, e.what());
-    return unavailable(task.request_id);
+    return errc::unavailable;
   } catch (const pqxx::sql_error& e) {
     if (connection_lost(e) || !self->state.conn->is_open()) {
       drop_connection(self, e.what());
-      return unavailable(task.request_id);
+      return errc::unavailable;
     }
     metrics::db_error("statement");
     log::error("database statement failed",
-               {{"request_id", task.request_id}, {"error", e.what()}, {"sqlstate", e.sqlstate()},
+               {{"request_id", request_id}, {"error", e.what()}, {"sqlstate", e.sqlstate()},
                 {"query", e.query()}});
-    return internal(task.request_id);
   } catch (const std::exception& e) {
     if (self->state.conn && !self->state.conn->is_open()) {
       drop_connection(self, e.what());
-      return unavailable(task.request_id);
+      return errc::unavailable;
     }
-    log::error("database task failed", {{"request_id", task.request_id}, {"error", e.what()}});
-    return internal(task.request_id);
+    log::error("database task failed", {{"request_id", request_id}, {"error", e.what()}});
+  } catch (...) {
+    log::error("database task failed", {{"request_id", request_id}, {"error", "unknown"}});
+  }
+  return errc::internal;
+}
+
+// Runs `work` on the worker's connection; what it wrote counts (metrics,
+// the event bridge's wake-up) only once it returned.
+template <class Work>
+void run_on_connection(worker_pointer self, Work&& work) {
+  events_written() = false;
+  metrics::drop_pending();
+  work(*self->state.conn);
+  metrics::count_pending(); // the work returned: what it wrote committed
+  if (events_written() && self->state.opts.on_events_written)
+    self->state.opts.on_events_written();
+}
+
+api_response run_task(worker_pointer self, db_task& task) {
+  if (!ensure_connection(self))
+    return unavailable(task.request_id);
+  api_response r;
+  try {
+    run_on_connection(self, [&](pqxx::connection& c) { r = task.run(c); });
+    return r;
+  } catch (const api_error& e) {
+    return error_response(e, task.request_id);
+  } catch (...) {
+    return classify_failure(self, task.request_id, std::current_exception()) == errc::unavailable
+               ? unavailable(task.request_id)
+               : internal(task.request_id);
+  }
+}
+
+const char* const database_unavailable = "the database is unavailable; retry shortly";
+
+caf::result<void> run_call(worker_pointer self, db_call& call) {
+  if (!ensure_connection(self))
+    return make_error(errc::unavailable, database_unavailable);
+  try {
+    run_on_connection(self, call.run);
+    return caf::unit;
+  } catch (const api_error& e) {
+    return to_error(e);
+  } catch (...) {
+    auto code = classify_failure(self, call.request_id, std::current_exception());
+    return make_error(code, code == errc::unavailable ? database_unavailable : "internal error");
   }
 }
 
@@ -134,17 +173,22 @@ worker_actor::behavior_type worker(worker_pointer self, store_options opts,
           self->send(front, idle_atom::value, caf::actor_cast<worker_actor>(self));
         return response;
       },
+      [=](db_call& call) -> caf::result<void> {
+        auto result = run_call(self, call);
+        if (auto front = caf::actor_cast<front_actor>(front_addr))
+          self->send(front, idle_atom::value, caf::actor_cast<worker_actor>(self));
+        return result;
+      },
   };
 }
 
-struct pending_task {
-  db_task task;
-  caf::typed_response_promise<api_response> promise;
-};
+// Work waiting for a worker: hands itself to the worker it is given and
+// delivers its caller's promise when the worker answers.
+using pending_work = std::function<void(worker_actor)>;
 
 struct front_state {
   std::vector<worker_actor> idle;
-  std::deque<pending_task> queue;
+  std::deque<pending_work> queue;
   std::size_t max_queue = 0;
   int pool_size = 0;
   // The pool's gauges are process-wide: take this store's share back out.
@@ -158,14 +202,50 @@ struct front_state {
 
 using front_pointer = front_actor::stateful_pointer<front_state>;
 
-void dispatch(front_pointer self, worker_actor w, db_task task,
-              caf::typed_response_promise<api_response> promise) {
-  self->request(w, caf::infinite, std::move(task))
-      .then([promise](api_response& r) mutable { promise.deliver(std::move(r)); },
-            [promise](caf::error& e) mutable {
-              log::error("store worker failed", {{"error", caf::to_string(e)}});
-              promise.deliver(internal(""));
-            });
+// The work of one message: sent to a worker, its answer (or the worker's
+// failure, a bug) delivered to the caller.
+template <class Message, class Result>
+pending_work work_for(front_pointer self, Message msg, caf::typed_response_promise<Result> promise) {
+  return [self, msg = std::move(msg), promise](worker_actor w) mutable {
+    auto failed = [promise](caf::error& e) mutable {
+      if (e.category() == error_category()) {
+        promise.deliver(std::move(e)); // the work's own error
+        return;
+      }
+      log::error("store worker failed", {{"error", caf::to_string(e)}});
+      if constexpr (std::is_same_v<Result, api_response>)
+        promise.deliver(internal(""));
+      else
+        promise.deliver(make_error(errc::internal, "internal error"));
+    };
+    if constexpr (std::is_same_v<Result, caf::unit_t>) // (a unit travels as an empty message)
+      self->request(w, caf::infinite, std::move(msg))
+          .then([promise]() mutable { promise.deliver(caf::unit); }, std::move(failed));
+    else
+      self->request(w, caf::infinite, std::move(msg))
+          .then([promise](Result& r) mutable { promise.deliver(std::move(r)); },
+                std::move(failed));
+  };
+}
+
+// Runs `work` on an idle worker, or queues it; false when the queue is full.
+bool admit(front_pointer self, pending_work work) {
+  auto& st = self->state;
+  if (!st.idle.empty()) {
+    auto w = st.idle.back();
+    st.idle.pop_back();
+    metrics::db_pool_in_use(1);
+    work(w);
+    return true;
+  }
+  if (st.queue.size() >= st.max_queue) {
+    metrics::db_pool_rejected();
+    return false;
+  }
+  metrics::db_pool_wait();
+  metrics::db_pool_queued(1);
+  st.queue.push_back(std::move(work));
+  return true;
 }
 
 front_actor::behavior_type front(front_pointer self, store_options opts) {
@@ -176,22 +256,16 @@ front_actor::behavior_type front(front_pointer self, store_options opts) {
   metrics::db_pool_size(opts.pool_size);
   return {
       [=](db_task& task) -> caf::result<api_response> {
-        auto& st = self->state;
         auto promise = self->make_response_promise<api_response>();
-        if (!st.idle.empty()) {
-          auto w = st.idle.back();
-          st.idle.pop_back();
-          metrics::db_pool_in_use(1);
-          dispatch(self, w, std::move(task), promise);
-        } else if (st.queue.size() >= st.max_queue) {
-          metrics::db_pool_rejected();
-          promise.deliver(error_response(503, "unavailable", "the store is overloaded",
-                                         task.request_id));
-        } else {
-          metrics::db_pool_wait();
-          metrics::db_pool_queued(1);
-          st.queue.push_back({std::move(task), promise});
-        }
+        auto id = task.request_id;
+        if (!admit(self, work_for(self, std::move(task), promise)))
+          promise.deliver(error_response(503, "unavailable", "the store is overloaded", id));
+        return promise;
+      },
+      [=](db_call& call) -> caf::result<void> {
+        auto promise = self->make_response_promise<caf::unit_t>();
+        if (!admit(self, work_for(self, std::move(call), promise)))
+          promise.deliver(make_error(errc::unavailable, "the store is overloaded"));
         return promise;
       },
       [=](idle_atom, worker_actor w) {
@@ -204,7 +278,7 @@ front_actor::behavior_type front(front_pointer self, store_options opts) {
         auto next = std::move(st.queue.front());
         st.queue.pop_front();
         metrics::db_pool_queued(-1);
-        dispatch(self, w, std::move(next.task), next.promise);
+        next(w);
       },
   };
 }

@@ -104,20 +104,19 @@ struct login_row {
   std::string id, email, password_hash;
 };
 
-api_response find_login(pqxx::connection& conn, const std::string& email,
-                        std::optional<login_row>& out) {
+std::optional<login_row> find_login(pqxx::connection& conn, const std::string& email) {
   pqxx::read_transaction tx{conn};
   auto rows = tx.exec_prepared("troupe.user_login", email);
-  if (!rows.empty())
-    out = login_row{rows[0][0].c_str(), rows[0][1].c_str(), rows[0][2].c_str()};
-  return no_content();
+  if (rows.empty())
+    return std::nullopt;
+  return login_row{rows[0][0].c_str(), rows[0][1].c_str(), rows[0][2].c_str()};
 }
 
-api_response sign_in(pqxx::connection& conn, const login_row& who, const accounts_options& opts) {
+json sign_in(pqxx::connection& conn, const login_row& who, const accounts_options& opts) {
   pqxx::work tx{conn};
   auto tokens = issue_tokens(tx, who.id, who.email, opts, std::nullopt);
   tx.commit();
-  return json_response(200, tokens);
+  return tokens;
 }
 
 api_response refresh(pqxx::connection& conn, const api_request& req,
@@ -351,16 +350,11 @@ std::optional<api_response> count_attempt(accounts_pointer self, const api_reque
   return std::nullopt;
 }
 
-api_response hasher_refusal(const caf::error& e, const std::string& request_id) {
-  if (code_of(e) == errc::unavailable)
-    return error_response(503, "unavailable", message_of(e), request_id);
-  log::error("password hashing failed", {{"request_id", request_id}, {"error", caf::to_string(e)}});
-  return error_response(500, "internal", "internal error", request_id);
-}
-
-api_response store_failure(const caf::error&, const std::string& request_id) {
-  return error_response(503, "unavailable", "the database is unavailable; retry shortly",
-                        request_id);
+// The answer to a failed step (the store, the hasher), logged when it is a bug.
+api_response failure(const caf::error& e, const std::string& request_id) {
+  if (code_of(e) == errc::internal)
+    log::error("sign-in step failed", {{"request_id", request_id}, {"error", caf::to_string(e)}});
+  return error_response(e, request_id);
 }
 
 // Login: the user is looked up in the store, the password checked on the
@@ -374,43 +368,29 @@ caf::result<api_response> login(accounts_pointer self, const store_actor& store,
   if (auto refusal = count_attempt(self, req, &c.email))
     return *refusal;
   auto promise = self->make_response_promise<api_response>();
-  auto found = std::make_shared<std::optional<login_row>>();
+  auto failed = [=](caf::error& e) mutable { promise.deliver(failure(e, id)); };
+  auto issue = [=](login_row who) mutable {
+    runtime::store_call(
+        self, store, id, [who, opts](pqxx::connection& conn) { return sign_in(conn, who, opts); },
+        [=](json tokens) mutable { promise.deliver(json_response(200, tokens)); }, failed);
+  };
+  auto check = [=](std::optional<login_row> found) mutable {
+    runtime::password_job job{runtime::password_job::kind::verify, c.password,
+                              found ? found->password_hash : dummy_hash()};
+    self->request(hasher, caf::infinite, std::move(job))
+        .then(
+            [=](runtime::password_result& checked) mutable {
+              if (found && checked.matches)
+                return issue(*found);
+              promise.deliver(
+                  error_response(401, "unauthenticated", "invalid email or password", id));
+            },
+            failed);
+  };
   auto email = c.email;
-  self->request(store, caf::infinite,
-                db_task{[email, found](pqxx::connection& conn) {
-                          return find_login(conn, email, *found);
-                        },
-                        id})
-      .then(
-          [=](api_response& r) mutable {
-            if (r.status != 204) {
-              promise.deliver(std::move(r));
-              return;
-            }
-            runtime::password_job job{runtime::password_job::kind::verify, c.password,
-                                      *found ? (*found)->password_hash : dummy_hash()};
-            self->request(hasher, caf::infinite, std::move(job))
-                .then(
-                    [=](runtime::password_result& checked) mutable {
-                      if (!*found || !checked.matches) {
-                        promise.deliver(error_response(401, "unauthenticated",
-                                                       "invalid email or password", id));
-                        return;
-                      }
-                      auto who = **found;
-                      self->request(store, caf::infinite,
-                                    db_task{[who, opts](pqxx::connection& conn) {
-                                              return sign_in(conn, who, opts);
-                                            },
-                                            id})
-                          .then([=](api_response& tokens) mutable { promise.deliver(tokens); },
-                                [=](caf::error& e) mutable {
-                                  promise.deliver(store_failure(e, id));
-                                });
-                    },
-                    [=](caf::error& e) mutable { promise.deliver(hasher_refusal(e, id)); });
-          },
-          [=](caf::error& e) mutable { promise.deliver(store_failure(e, id)); });
+  runtime::store_call(
+      self, store, id, [email](pqxx::connection& conn) { return find_login(conn, email); }, check,
+      failed);
   return promise;
 }
 
@@ -427,21 +407,19 @@ caf::result<api_response> register_user(accounts_pointer self, const store_actor
   if (auto refusal = count_attempt(self, req, nullptr))
     return *refusal;
   auto promise = self->make_response_promise<api_response>();
+  auto failed = [=](caf::error& e) mutable { promise.deliver(failure(e, id)); };
   self->request(hasher, caf::infinite,
                 runtime::password_job{runtime::password_job::kind::hash, c.password, {}})
       .then(
           [=](runtime::password_result& hashed) mutable {
             auto email = c.email;
             auto hash = hashed.phc_hash;
-            self->request(store, caf::infinite,
-                          db_task{[email, hash](pqxx::connection& conn) {
-                                    return json_response(201, insert_user(conn, email, hash));
-                                  },
-                                  id})
-                .then([=](api_response& r) mutable { promise.deliver(r); },
-                      [=](caf::error& e) mutable { promise.deliver(store_failure(e, id)); });
+            runtime::store_call(
+                self, store, id,
+                [email, hash](pqxx::connection& conn) { return insert_user(conn, email, hash); },
+                [=](json user) mutable { promise.deliver(json_response(201, user)); }, failed);
           },
-          [=](caf::error& e) mutable { promise.deliver(hasher_refusal(e, id)); });
+          failed);
   return promise;
 }
 

@@ -5,6 +5,7 @@
 #include "runtime/input.hpp"
 #include "runtime/log.hpp"
 #include "runtime/metrics.hpp"
+#include "runtime/store.hpp"
 
 #include <nlohmann/json.hpp>
 #include <charconv>
@@ -48,7 +49,8 @@ struct tail_read {
 
 std::uint64_t xid_of(const pqxx::result& r) { return std::stoull(r[0][0].c_str()); }
 
-api_response read_tail(pqxx::connection& conn, std::int64_t cursor, int batch, tail_read& out) {
+tail_read read_tail(pqxx::connection& conn, std::int64_t cursor, int batch) {
+  tail_read out;
   pqxx::nontransaction tx{conn}; // each statement its own snapshot, in this order
   out.xmin_before = xid_of(tx.exec("SELECT pg_snapshot_xmin(pg_current_snapshot())::text"));
   auto rows = tx.exec_params(std::string{event_columns} + "WHERE id > $1 ORDER BY id LIMIT $2",
@@ -57,18 +59,28 @@ api_response read_tail(pqxx::connection& conn, std::int64_t cursor, int batch, t
   out.events.reserve(rows.size());
   for (const auto& r : rows)
     out.events.push_back(frame_of(r));
-  return json_response(200, json::object());
+  return out;
 }
 
-api_response read_replay(pqxx::connection& conn, const subscription& sub, std::int64_t after,
-                         std::int64_t upto, int batch, std::vector<event_ptr>& out) {
+// Where live delivery starts: the newest event at start-up.
+tail_read read_start(pqxx::connection& conn) {
+  pqxx::read_transaction tx{conn};
+  tail_read out;
+  out.newest = tx.exec("SELECT coalesce(max(id), 0) FROM events")[0][0].as<std::int64_t>();
+  return out;
+}
+
+std::vector<event_ptr> read_replay(pqxx::connection& conn, const subscription& sub,
+                                   std::int64_t after, std::int64_t upto, int batch) {
   pqxx::read_transaction tx{conn};
   auto rows = tx.exec_params(std::string{event_columns} +
                                  "WHERE user_id = $1 AND id > $2 AND id <= $3 ORDER BY id LIMIT $4",
                              sub.user_id, after, upto, batch);
+  std::vector<event_ptr> out;
+  out.reserve(rows.size());
   for (const auto& r : rows)
     out.push_back(frame_of(r));
-  return json_response(200, json::object());
+  return out;
 }
 
 // A subscriber is live (offered each event as it is published) or catching
@@ -166,41 +178,35 @@ void catch_up(bridge_pointer self, const store_actor& store, const bridge_option
     return;
   }
   s->reading = true;
-  auto page = std::make_shared<std::vector<event_ptr>>();
   auto sub = s->sub;
   auto after = s->position;
   auto upto = st.cursor;
   int batch = opts.batch;
-  self->request(store, caf::infinite,
-                db_task{[sub, after, upto, batch, page](pqxx::connection& c) {
-                          return read_replay(c, sub, after, upto, batch, *page);
-                        },
-                        "events-catch-up"})
-      .then(
-          [=](api_response& r) {
-            s->reading = false;
-            if (r.status != 200)
-              return; // tried again on the next pass
-            bool cut = false;
-            for (const auto& e : *page) {
-              if (s->sub.matches(*e)) {
-                if (s->sink->backlog() >= opts.buffer) {
-                  cut = true;
-                  break;
-                }
-                if (!s->sink->offer(e))
-                  return;
-              }
-              s->position = e->id;
+  runtime::store_call(
+      self, store, "events-catch-up",
+      [sub, after, upto, batch](pqxx::connection& c) { return read_replay(c, sub, after, upto, batch); },
+      [=](std::vector<event_ptr> page) {
+        s->reading = false;
+        bool cut = false;
+        for (const auto& e : page) {
+          if (s->sub.matches(*e)) {
+            if (s->sink->backlog() >= opts.buffer) {
+              cut = true;
+              break;
             }
-            if (!cut && page->size() < static_cast<std::size_t>(batch))
-              s->position = std::max(s->position, upto); // the rest up to `upto` is not this user's
-            if (s->position >= self->state.cursor)
-              s->catching_up = false; // live from here: the next publish is past the cursor
-            else
-              catch_up(self, store, opts, s);
-          },
-          [=](caf::error&) { s->reading = false; });
+            if (!s->sink->offer(e))
+              return;
+          }
+          s->position = e->id;
+        }
+        if (!cut && page.size() < static_cast<std::size_t>(batch))
+          s->position = std::max(s->position, upto); // the rest up to `upto` is not this user's
+        if (s->position >= self->state.cursor)
+          s->catching_up = false; // live from here: the next publish is past the cursor
+        else
+          catch_up(self, store, opts, s);
+      },
+      [=](caf::error&) { s->reading = false; }); // tried again on the next pass
 }
 
 void attach(bridge_pointer self, const store_actor& store, const bridge_options& opts,
@@ -258,41 +264,34 @@ void tail(bridge_pointer self, const store_actor& store, const bridge_options& o
   }
   st.tailing = true;
   st.again = false;
-  auto read = std::make_shared<tail_read>();
   auto cursor = st.cursor;
   int batch = opts.batch;
-  db_task task;
-  task.request_id = "events-tail";
-  if (cursor < 0)
-    task.run = [read](pqxx::connection& c) {
-      pqxx::read_transaction tx{c};
-      read->newest = tx.exec("SELECT coalesce(max(id), 0) FROM events")[0][0].as<std::int64_t>();
-      return json_response(200, json::object());
-    };
-  else
-    task.run = [read, cursor, batch](pqxx::connection& c) {
-      return read_tail(c, cursor, batch, *read);
-    };
-  self->request(store, caf::infinite, std::move(task))
-      .then(
-          [=](api_response& r) {
-            auto& st = self->state;
-            st.tailing = false;
-            if (r.status == 200) {
-              if (st.cursor < 0) {
-                // Live delivery starts after the newest event at start-up.
-                st.cursor = read->newest;
-                for (const auto& s : st.waiting)
-                  attach(self, store, opts, s);
-                st.waiting.clear();
-              } else {
-                apply(self, store, opts, *read);
-              }
-            }
-            if (st.again)
-              tail(self, store, opts);
-          },
-          [=](caf::error&) { self->state.tailing = false; });
+  auto read = [cursor, batch](pqxx::connection& c) {
+    return cursor < 0 ? read_start(c) : read_tail(c, cursor, batch);
+  };
+  runtime::store_call(
+      self, store, "events-tail", std::move(read),
+      [=](tail_read read) {
+        auto& st = self->state;
+        st.tailing = false;
+        if (st.cursor < 0) {
+          // Live delivery starts after the newest event at start-up.
+          st.cursor = read.newest;
+          for (const auto& s : st.waiting)
+            attach(self, store, opts, s);
+          st.waiting.clear();
+        } else {
+          apply(self, store, opts, read);
+        }
+        if (st.again)
+          tail(self, store, opts);
+      },
+      [=](caf::error&) {
+        auto& st = self->state;
+        st.tailing = false;
+        if (st.again)
+          tail(self, store, opts);
+      });
 }
 
 event_bridge_actor::behavior_type bridge(bridge_pointer self, store_actor store,
