@@ -1,5 +1,6 @@
 #include "gateway/gateway.hpp"
 
+#include "actors/event_bridge/event_bridge.hpp"
 #include "gateway/auth.hpp"
 #include "gateway/credential_cache.hpp"
 #include "gateway/router.hpp"
@@ -150,8 +151,7 @@ api_actor target_of(const gateway_targets& t, service s) {
       return t.critiques;
     case service::usage:
       return t.usage;
-    case service::events:
-      return t.events;
+    case service::events: // answered by the gateway itself (open_stream)
     case service::system:
       break;
   }
@@ -167,12 +167,25 @@ std::optional<api_response> refuse_after_auth(screened_request& in) {
   return std::move(in.body_error);
 }
 
+// An accepted subscription turns the connection into an event stream; the
+// subscription never leaves the gateway as anything but a typed value.
+void open_stream(exchange& ex) {
+  try {
+    auto kind = ex.in.req.route == "/v1/events/ws" ? stream_kind::ws : stream_kind::sse;
+    ex.reply(stream_request{kind, event_bridge::read_subscription(ex.in.req)});
+  } catch (const api_error& e) {
+    ex.reply(error_response(e, ex.in.req.request_id));
+  }
+}
+
 // The HTTP session bounds the wait (server.request_timeout_ms), so the
 // request itself carries no timer.
 void forward(bridge_actor::stateful_pointer<bridge_state> self, const gateway_targets& targets,
              exchange ex) {
   auto reply = ex.reply;
   auto id = ex.in.req.request_id;
+  if (ex.in.rt->target == service::events)
+    return open_stream(ex);
   self->request(target_of(targets, ex.in.rt->target), caf::infinite, std::move(ex.in.req))
       .then([reply](api_response& r) { reply(std::move(r)); },
             [reply, id](caf::error& e) {

@@ -29,7 +29,6 @@ struct gateway_targets {
   api_actor jobs;
   api_actor critiques;
   api_actor usage;
-  api_actor events;
   credential_actor verifier;
 };
 

@@ -17,7 +17,6 @@
 #include <deque>
 #include <fcntl.h>
 #include <mutex>
-#include <nlohmann/json.hpp>
 #include <optional>
 #include <set>
 #include <sys/socket.h>
@@ -185,7 +184,7 @@ public:
       release();
   }
 
-  void start(http::request<http::string_body> req, std::string subscription_json) {
+  void start(http::request<http::string_body> req, subscription sub) {
     auto& socket = lowest().socket();
     beast::error_code ec;
     socket.set_option(asio::socket_base::send_buffer_size(server_->opts.stream_send_buffer_bytes), ec);
@@ -220,7 +219,7 @@ public:
     }
     arm_heartbeat();
     if (server_->opts.on_stream)
-      server_->opts.on_stream(subscription_json, self);
+      server_->opts.on_stream(sub, self);
   }
 
   bool offer(const event_ptr& e) override {
@@ -563,43 +562,38 @@ private:
       self->write(error_response(503, "unavailable", "the request timed out inside the server", id),
                   id);
     });
-    server_->dispatch(std::move(in), [self, id, serial](api_response r) {
+    server_->dispatch(std::move(in), [self, id, serial](reply r) {
       asio::post(self->stream_.get_executor(), [self, id, serial, r = std::move(r)]() mutable {
         if (self->answered_ >= serial)
           return; // answered 503 by the deadline already (maybe more since)
         self->answered_ = serial;
         self->deadline_.cancel();
-        auto stream = r.headers.find("X-Troupe-Stream");
-        if (r.status == 200 && stream != r.headers.end()) {
-          auto kind = stream->second;
-          r.headers.erase(stream);
-          return self->start_stream(kind, std::move(r), id);
-        }
-        self->write(std::move(r), id);
+        if (auto* stream = std::get_if<stream_request>(&r))
+          return self->start_stream(std::move(*stream), id);
+        self->write(std::get<api_response>(std::move(r)), id);
       });
     });
   }
 
   // Hands the connection to an event stream; the session ends here. A HEAD
   // request gets the stream's head and no stream.
-  void start_stream(const std::string& kind, api_response r, const std::string& id) {
-    if (kind == "ws" && !websocket::is_upgrade(parser_->get()))
+  void start_stream(stream_request stream, const std::string& id) {
+    bool ws = stream.kind == stream_kind::ws;
+    if (ws && !websocket::is_upgrade(parser_->get()))
       return write(error_response(426, "upgrade_required",
                                   "this endpoint speaks WebSocket: send an Upgrade request", id),
                    id);
     if (head_) {
+      api_response r;
       r.headers["Content-Type"] = "text/event-stream";
       r.headers["Cache-Control"] = "no-cache";
-      r.body.clear();
       head_stream_ = true; // a stream has no length and ends with its connection
       keep_alive_ = false;
       return write(std::move(r), id);
     }
     if (server_->closing)
       return write(error_response(503, "unavailable", "the server is shutting down", id), id);
-    auto subscription = nlohmann::json::parse(r.body, nullptr, false);
-    auto user = subscription.is_object() ? subscription.value("user_id", std::string{})
-                                         : std::string{};
+    const auto& user = stream.sub.user_id;
     if (auto full = server_->take_stream_slot(user); !full.empty()) {
       metrics::event_stream_refused(full);
       if (full == "node")
@@ -616,11 +610,10 @@ private:
       refusal.headers["Retry-After"] = "5";
       return write(std::move(refusal), id);
     }
-    log_request(kind == "ws" ? 101 : 200, id);
-    auto s = std::make_shared<event_stream>(
-        std::move(stream_), std::move(slot_),
-        kind == "ws" ? event_stream::kind::ws : event_stream::kind::sse,
-        server_->shared_from_this(), id, user);
+    log_request(ws ? 101 : 200, id);
+    auto s = std::make_shared<event_stream>(std::move(stream_), std::move(slot_),
+                                            ws ? event_stream::kind::ws : event_stream::kind::sse,
+                                            server_->shared_from_this(), id, user);
     {
       std::lock_guard guard{server_->mutex};
       for (auto it = server_->streams.begin(); it != server_->streams.end();)
@@ -629,7 +622,7 @@ private:
     }
     server_->end_request(); // a stream is not a request in flight
     handed_over_ = true;
-    s->start(parser_->release(), std::move(r.body));
+    s->start(parser_->release(), std::move(stream.sub));
   }
 
   void write(api_response r, const std::string& id) {

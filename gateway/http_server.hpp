@@ -16,6 +16,7 @@
 #include <memory>
 #include <string>
 #include <thread>
+#include <variant>
 #include <vector>
 
 namespace troupe::gateway {
@@ -32,8 +33,19 @@ struct incoming_request {
   match_result matched; // the route, matched once by the session (it labels metrics)
 };
 
-// Called exactly once with the response; safe from any thread.
-using responder = std::function<void(api_response)>;
+// A connection to hand to an event stream (GET /v1/events[/ws], accepted).
+enum class stream_kind { sse, ws };
+struct stream_request {
+  stream_kind kind = stream_kind::sse;
+  subscription sub;
+};
+
+// What a request is answered with: a response, or its connection turned
+// into an event stream.
+using reply = std::variant<api_response, stream_request>;
+
+// Called exactly once with the reply; safe from any thread.
+using responder = std::function<void(reply)>;
 using dispatcher = std::function<void(incoming_request, responder)>;
 
 struct http_server_options {
@@ -51,10 +63,10 @@ struct http_server_options {
   // Peers whose X-Forwarded-For names the client (addresses, e.g. a load balancer).
   std::vector<std::string> trusted_proxies;
 
-  // Event streams: a 200 answer carrying the header X-Troupe-Stream (sse or
-  // ws) turns its connection into a stream; on_stream gets the answer's body
-  // (the subscription) and the stream's sink, on an io thread.
-  std::function<void(const std::string& subscription_json, sink_ptr sink)> on_stream;
+  // Event streams: a stream_request reply turns its connection into a
+  // stream; on_stream gets the subscription and the stream's sink, on an io
+  // thread.
+  std::function<void(const subscription& sub, sink_ptr sink)> on_stream;
   // Called once when a stream's connection has closed, from an io thread.
   std::function<void(sink_ptr sink)> on_stream_closed;
   std::size_t max_streams = 16384;         // open streams on this server; beyond → 503

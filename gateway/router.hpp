@@ -9,7 +9,8 @@
 
 namespace troupe::gateway {
 
-// The domain actor that answers a route.
+// The domain actor that answers a route (events: the gateway itself, which
+// hands the connection to an event stream).
 enum class service { system, accounts, playbooks, ingestion, jobs, critiques, usage, events };
 
 struct route {

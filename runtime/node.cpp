@@ -317,7 +317,6 @@ std::string node::start() {
       jobs::spawn_jobs_api(sys, store, {s.jobs.max_attempts, s.evolution.manual_triggers_per_hour}),
       critique::spawn_critique_api(sys, store, {s.jobs.max_attempts, s.critique.max_iterations}),
       usage::spawn_usage_api(sys, store),
-      event_bridge::spawn_events_api(sys),
       verifier};
   event_bridge::bridge_options bo;
   bo.poll_interval = std::chrono::milliseconds{s.events.poll_interval_ms};
@@ -359,8 +358,7 @@ std::string node::start() {
                  caf::actor_cast<caf::actor>(targets.ingestion),
                  caf::actor_cast<caf::actor>(targets.jobs),
                  caf::actor_cast<caf::actor>(targets.critiques),
-                 caf::actor_cast<caf::actor>(targets.usage),
-                 caf::actor_cast<caf::actor>(targets.events), caf::actor_cast<caf::actor>(events),
+                 caf::actor_cast<caf::actor>(targets.usage), caf::actor_cast<caf::actor>(events),
                  bridge.actor})
     m.actors.push_back(a);
 
@@ -380,9 +378,8 @@ std::string node::start() {
   ho.ws_max_message_bytes = static_cast<std::size_t>(s.events.ws_max_message_bytes);
   ho.stream_buffer_events = static_cast<std::size_t>(s.events.subscriber_buffer);
   ho.stream_heartbeat = std::chrono::seconds{s.events.heartbeat_s};
-  ho.on_stream = [events](const std::string& body, sink_ptr sink) {
-    caf::anon_send(events, subscribe_atom::value, event_bridge::subscription_from_json(body),
-                   std::move(sink));
+  ho.on_stream = [events](const subscription& sub, sink_ptr sink) {
+    caf::anon_send(events, subscribe_atom::value, sub, std::move(sink));
   };
   ho.on_stream_closed = [events](sink_ptr sink) {
     caf::anon_send(events, unsubscribe_atom::value, std::move(sink));

@@ -332,7 +332,7 @@ caf::behavior ticker(caf::stateful_actor<ticker_state>* self, event_bridge_actor
   };
 }
 
-// ---- the events api ------------------------------------------------------------
+// ---- the subscription ------------------------------------------------------------
 
 std::string lower(std::string s) {
   for (auto& c : s)
@@ -340,7 +340,9 @@ std::string lower(std::string s) {
   return s;
 }
 
-api_response open_stream(const api_request& req) {
+} // namespace
+
+subscription read_subscription(const api_request& req) {
   subscription sub;
   sub.user_id = req.caller.user_id;
   auto q = [&](const char* key) -> const std::string* {
@@ -382,33 +384,8 @@ api_response open_stream(const api_request& req) {
       throw invalid_argument("after", "after (or Last-Event-ID) must be a non-negative event id");
     sub.after = n;
   }
-  json body = {{"user_id", sub.user_id},
-               {"topics", sub.topics},
-               {"playbook_id", sub.playbook_id},
-               {"job_id", sub.job_id},
-               {"after", sub.after}};
-  api_response r = json_response(200, body);
-  r.headers["X-Troupe-Stream"] = req.route == "/v1/events/ws" ? "ws" : "sse";
-  return r;
+  return sub;
 }
-
-struct events_api_state {
-  static inline const char* name = "troupe.events";
-};
-
-api_actor::behavior_type events_api(api_actor::stateful_pointer<events_api_state>) {
-  return {
-      [=](api_request& req) -> api_response {
-        try {
-          return open_stream(req);
-        } catch (const api_error& e) {
-          return error_response(e, req.request_id);
-        }
-      },
-  };
-}
-
-} // namespace
 
 const std::set<std::string>& known_topics() {
   static const std::set<std::string> topics = {
@@ -419,18 +396,6 @@ const std::set<std::string>& known_topics() {
   return topics;
 }
 
-subscription subscription_from_json(const std::string& body) {
-  auto j = json::parse(body);
-  subscription s;
-  s.user_id = j["user_id"];
-  for (const auto& t : j["topics"])
-    s.topics.insert(t.get<std::string>());
-  s.playbook_id = j["playbook_id"];
-  s.job_id = j["job_id"];
-  s.after = j["after"];
-  return s;
-}
-
 event_bridge_actor spawn_event_bridge(caf::actor_system& sys, store_actor store,
                                       bridge_options opts) {
   auto b = sys.spawn(bridge, std::move(store), opts);
@@ -439,7 +404,5 @@ event_bridge_actor spawn_event_bridge(caf::actor_system& sys, store_actor store,
   b->attach_functor([t](const caf::error&) { caf::anon_send_exit(t, caf::exit_reason::user_shutdown); });
   return b;
 }
-
-api_actor spawn_events_api(caf::actor_system& sys) { return sys.spawn(events_api); }
 
 } // namespace troupe::event_bridge

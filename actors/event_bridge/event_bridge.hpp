@@ -4,7 +4,7 @@
 //
 //   store worker committed events ──tail_atom──► bridge ──db_task──► store (read id > cursor)
 //   poll timer ─────────────────────tail_atom──┘   │
-//   GET /v1/events[/ws] ─► events api (validates) ─► gateway hands the connection
+//   GET /v1/events[/ws] ─► gateway: read_subscription ─► hands the connection
 //        to a stream ──subscribe_atom──► bridge ──replay (id > after)──► sink
 //                                               └─live events──────────► sink.offer()
 //   the stream's connection closed ──unsubscribe_atom──► bridge forgets the sink at once
@@ -38,13 +38,11 @@ struct bridge_options {
 event_bridge_actor spawn_event_bridge(caf::actor_system& sys, store_actor store,
                                       bridge_options opts);
 
-// GET /v1/events and GET /v1/events/ws: checks the filters and answers 200
-// with the header X-Troupe-Stream (sse | ws) and the subscription as JSON;
-// the HTTP server then turns the connection into a stream.
-api_actor spawn_events_api(caf::actor_system& sys);
-
-// The subscription an events api answer carries.
-subscription subscription_from_json(const std::string& body);
+// The subscription GET /v1/events[/ws] asks for: the caller's events,
+// filtered by the query (topics, playbook_id, job_id; after, or SSE's
+// Last-Event-ID). Throws api_error naming the parameter for anything else.
+// Pure: the gateway reads it and hands the connection to a stream.
+subscription read_subscription(const api_request& req);
 
 // The topics a subscriber may ask for.
 const std::set<std::string>& known_topics();
