@@ -1,43 +1,33 @@
 #include "gateway/http_server.hpp"
 
+#include "gateway/event_stream.hpp"
 #include "gateway/http_framing.hpp"
+#include "gateway/http_server_impl.hpp"
 #include "messages/errors.hpp"
 #include "runtime/crypto.hpp"
 #include "runtime/log.hpp"
 #include "runtime/metrics.hpp"
 
 #include <array>
-#include <boost/asio.hpp>
-#include <cmath>
-#include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/websocket.hpp>
 #include <cerrno>
-#include <condition_variable>
-#include <deque>
+#include <cmath>
 #include <fcntl.h>
-#include <mutex>
 #include <optional>
-#include <set>
 #include <sys/socket.h>
 #include <unistd.h>
 
+// The sessions of the HTTP server (one per connection: framing, dispatch,
+// responses), its accept loop and its life cycle; event streams are in
+// event_stream.cpp, the state both share in http_server_impl.hpp.
 namespace troupe::gateway {
 
-namespace asio = boost::asio;
-namespace beast = boost::beast;
 namespace http = beast::http;
 namespace websocket = beast::websocket;
-using tcp = asio::ip::tcp;
-
-class session;
-class event_stream;
 
 namespace {
 
-// How long a closing connection may take to say goodbye (a WebSocket close
-// frame, a refusal's 503) before it is cut.
-constexpr auto goodbye_timeout = std::chrono::seconds{2};
 // Bytes read and dropped from a client after its connection's last response.
 constexpr std::size_t max_linger_bytes = 1 << 20;
 // Refusals being written at once; beyond, a refused connection is just closed.
@@ -46,98 +36,6 @@ constexpr std::size_t max_refusals_in_flight = 64;
 // from the first value, doubling, up to the second.
 constexpr auto accept_backoff_min = std::chrono::milliseconds{10};
 constexpr auto accept_backoff_max = std::chrono::milliseconds{1000};
-
-// An open client connection, counted against server.max_connections. It
-// moves with the socket from a session to the event stream it becomes.
-class connection_slot {
-public:
-  explicit connection_slot(std::shared_ptr<std::atomic<std::size_t>> count)
-      : count_(std::move(count)) {
-    ++*count_;
-    metrics::http_connections(1);
-  }
-  ~connection_slot() {
-    --*count_;
-    metrics::http_connections(-1);
-  }
-  connection_slot(const connection_slot&) = delete;
-  connection_slot& operator=(const connection_slot&) = delete;
-
-private:
-  std::shared_ptr<std::atomic<std::size_t>> count_;
-};
-
-} // namespace
-
-struct http_server::impl : std::enable_shared_from_this<http_server::impl> {
-  http_server_options opts;
-  std::vector<asio::ip::address> trusted_proxies;
-  dispatcher dispatch;
-  asio::io_context ioc;
-  std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work;
-  // The acceptor, its back-off timer and stop_accepting() share one strand.
-  asio::strand<asio::io_context::executor_type> accept_strand{ioc.get_executor()};
-  tcp::acceptor acceptor{accept_strand};
-  asio::steady_timer accept_timer{accept_strand};
-  std::chrono::milliseconds accept_backoff{0}; // io threads, one accept at a time
-  int spare_fd = -1; // kept open to refuse one connection when out of descriptors
-  std::vector<std::thread> threads;
-  std::atomic<bool> accepting{false};
-  std::atomic<bool> closing{false};
-  std::shared_ptr<std::atomic<std::size_t>> connections =
-      std::make_shared<std::atomic<std::size_t>>(0);
-  // Refusals being written; shared, since one may outlive the server in ~io_context.
-  std::shared_ptr<std::atomic<std::size_t>> refusals =
-      std::make_shared<std::atomic<std::size_t>>(0);
-  std::mutex mutex;
-  std::condition_variable idle_cv;
-  std::size_t active = 0;          // guarded by mutex
-  std::size_t running_threads = 0; // guarded by mutex
-  std::set<std::weak_ptr<session>, std::owner_less<std::weak_ptr<session>>> sessions;
-  std::set<std::weak_ptr<event_stream>, std::owner_less<std::weak_ptr<event_stream>>> streams;
-  std::map<std::string, std::size_t> streams_by_user; // guarded by mutex
-  std::size_t stream_count = 0;                        // guarded by mutex
-
-  void begin_request() {
-    std::lock_guard guard{mutex};
-    ++active;
-  }
-  void end_request() {
-    std::lock_guard guard{mutex};
-    if (--active == 0)
-      idle_cv.notify_all();
-  }
-  void accept();
-  void on_accept_error(const beast::error_code& ec);
-  void admit(tcp::socket socket);
-  void refuse(tcp::socket socket);
-  void refuse_with_spare_descriptor();
-
-  // Takes a stream slot for `user`: "" when granted, else "user" or "node"
-  // for the limit that was reached.
-  std::string_view take_stream_slot(const std::string& user) {
-    std::lock_guard guard{mutex};
-    if (stream_count >= opts.max_streams)
-      return "node";
-    auto& mine = streams_by_user[user];
-    if (mine >= opts.max_streams_per_user) {
-      if (mine == 0)
-        streams_by_user.erase(user);
-      return "user";
-    }
-    ++mine;
-    ++stream_count;
-    return "";
-  }
-  void release_stream_slot(const std::string& user) {
-    std::lock_guard guard{mutex};
-    --stream_count;
-    if (auto it = streams_by_user.find(user); it != streams_by_user.end() && --it->second == 0)
-      streams_by_user.erase(it);
-  }
-};
-
-namespace {
 
 bool request_id_char(char c) {
   return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
@@ -151,298 +49,6 @@ std::string request_id_for(std::string_view v) {
     return std::string{v};
   return crypto::random_hex(12);
 }
-
-// An event stream: a connection handed over by its session after the events
-// api accepted the subscription. The bridge offers events from its own
-// thread; this object queues them (bounded) and writes them on the
-// connection's strand, batching what accumulated while a write was out. A
-// subscriber that lets the queue fill is disconnected; nobody else waits.
-class event_stream : public subscriber_sink, public std::enable_shared_from_this<event_stream> {
-public:
-  enum class kind { sse, ws };
-
-  // Holds the server so that its io_context outlives this stream's socket.
-  // The stream slot of `user` was taken by the caller and is given back when
-  // the connection closes.
-  event_stream(beast::tcp_stream stream, std::unique_ptr<connection_slot> slot, kind k,
-               std::shared_ptr<http_server::impl> server, std::string id, std::string user)
-      : kind_(k), server_(std::move(server)), id_(std::move(id)), user_(std::move(user)),
-        slot_(std::move(slot)), strand_(stream.get_executor()), heartbeat_(stream.get_executor()) {
-    if (k == kind::ws) {
-      ws_.emplace(std::move(stream));
-      // Clients send nothing but control frames: a message larger than this
-      // is refused with close code 1009 before it is buffered.
-      ws_->read_message_max(server_->opts.ws_max_message_bytes);
-    } else {
-      tcp_.emplace(std::move(stream));
-    }
-    metrics::event_subscribers(transport(), 1);
-  }
-
-  ~event_stream() override {
-    if (!done_)
-      release();
-  }
-
-  void start(http::request<http::string_body> req, subscription sub) {
-    auto& socket = lowest().socket();
-    beast::error_code ec;
-    socket.set_option(asio::socket_base::send_buffer_size(server_->opts.stream_send_buffer_bytes), ec);
-    lowest().expires_never();
-    writing_ = true; // the handshake goes first
-    auto self = shared_from_this();
-    if (kind_ == kind::sse) {
-      auto head = std::make_shared<std::string>(
-          "HTTP/1.1 200 OK\r\nServer: troupe\r\nContent-Type: text/event-stream\r\n"
-          "Cache-Control: no-cache\r\nConnection: close\r\nX-Accel-Buffering: no\r\n"
-          "X-Request-Id: " + id_ + "\r\n\r\n: subscribed\n\n");
-      asio::async_write(*tcp_, asio::buffer(*head), [self, head](beast::error_code ec, std::size_t) {
-        if (ec)
-          return self->fail("write failed");
-        self->writing_ = false;
-        self->watch_sse();
-        self->pump();
-      });
-    } else {
-      ws_->set_option(websocket::stream_base::decorator([id = id_](websocket::response_type& res) {
-        res.set(http::field::server, "troupe");
-        res.set("X-Request-Id", id);
-      }));
-      ws_->text(true);
-      ws_->async_accept(req, [self](beast::error_code ec) {
-        if (ec)
-          return self->fail("handshake failed");
-        self->writing_ = false;
-        self->watch_ws();
-        self->pump();
-      });
-    }
-    arm_heartbeat();
-    if (server_->opts.on_stream)
-      server_->opts.on_stream(sub, self);
-  }
-
-  bool offer(const event_ptr& e) override {
-    std::lock_guard guard{mutex_};
-    if (closed_)
-      return false;
-    if (queue_.size() >= 2 * server_->opts.stream_buffer_events) {
-      closed_ = true;
-      metrics::event_subscriber_dropped("overflow");
-      asio::post(strand_, [self = shared_from_this()] {
-        self->fail("fell behind by more than the stream buffer");
-      });
-      return false;
-    }
-    queue_.push_back(e);
-    if (!scheduled_) {
-      scheduled_ = true;
-      asio::post(strand_, [self = shared_from_this()] { self->pump(); });
-    }
-    return true;
-  }
-
-  bool closed() const override {
-    std::lock_guard guard{mutex_};
-    return closed_;
-  }
-
-  std::size_t backlog() const override {
-    std::lock_guard guard{mutex_};
-    return queue_.size() + in_flight_;
-  }
-
-  std::uint64_t written() const override {
-    std::lock_guard guard{mutex_};
-    return written_;
-  }
-
-  void disconnect(const std::string& reason) override {
-    {
-      std::lock_guard guard{mutex_};
-      if (closed_)
-        return; // closing already
-      closed_ = true;
-    }
-    asio::post(strand_, [self = shared_from_this(), reason] {
-      if (self->kind_ == kind::ws && !self->writing_ && !self->done_) {
-        // A clear close frame when the connection can take one, but never a
-        // wait on a client that does not answer it: cut after
-        // goodbye_timeout. (The heartbeat's timer is free from here on; a
-        // stream timeout would not reach the read already pending.)
-        self->writing_ = true;
-        self->saying_goodbye_ = true;
-        self->ws_->async_close(websocket::close_reason(websocket::close_code::going_away, reason),
-                               [self, reason](beast::error_code) { self->fail(reason); });
-        self->heartbeat_.expires_after(goodbye_timeout);
-        self->heartbeat_.async_wait([self, reason](beast::error_code ec) {
-          if (!ec)
-            self->fail(reason + " (the client did not answer the close)");
-        });
-        return;
-      }
-      self->fail(reason);
-    });
-  }
-
-  // Closes the socket and stops the timer at once, so pending operations
-  // complete (and end the stream). Only while no io thread runs (the end of stop()).
-  void force_close() {
-    heartbeat_.cancel();
-    beast::error_code ec;
-    lowest().socket().close(ec);
-  }
-
-private:
-  std::string_view transport() const { return kind_ == kind::ws ? "ws" : "sse"; }
-
-  beast::tcp_stream& lowest() { return ws_ ? beast::get_lowest_layer(*ws_) : *tcp_; }
-
-  // On the strand: writes what is queued, one batch at a time.
-  void pump() {
-    if (writing_ || done_)
-      return;
-    auto batch = std::make_shared<std::vector<event_ptr>>();
-    {
-      std::lock_guard guard{mutex_};
-      scheduled_ = false;
-      batch->assign(queue_.begin(), queue_.end());
-      queue_.clear();
-      in_flight_ = batch->size();
-    }
-    if (batch->empty())
-      return;
-    writing_ = true;
-    if (kind_ == kind::sse) {
-      auto text = std::make_shared<std::string>();
-      for (const auto& e : *batch)
-        *text += e->sse;
-      asio::async_write(*tcp_, asio::buffer(*text),
-                        [self = shared_from_this(), text](beast::error_code ec, std::size_t) {
-                          self->after_write(ec);
-                        });
-    } else {
-      write_ws(batch, 0);
-    }
-  }
-
-  void write_ws(std::shared_ptr<std::vector<event_ptr>> batch, std::size_t i) {
-    ws_->async_write(asio::buffer((*batch)[i]->json),
-                     [self = shared_from_this(), batch, i](beast::error_code ec, std::size_t) {
-                       if (ec || i + 1 == batch->size())
-                         return self->after_write(ec);
-                       self->write_ws(batch, i + 1);
-                     });
-  }
-
-  void after_write(beast::error_code ec) {
-    writing_ = false;
-    if (ec)
-      return fail("write failed");
-    std::size_t n = 0;
-    {
-      std::lock_guard guard{mutex_};
-      n = in_flight_;
-      written_ += in_flight_;
-      in_flight_ = 0;
-    }
-    if (n > 0)
-      metrics::events_delivered(transport(), n);
-    pump();
-  }
-
-  // The client sends nothing on an SSE stream; a read ends when it hangs up.
-  void watch_sse() {
-    tcp_->async_read_some(asio::buffer(scratch_),
-                          [self = shared_from_this()](beast::error_code ec, std::size_t) {
-                            if (ec)
-                              return self->fail("client closed");
-                            self->watch_sse();
-                          });
-  }
-
-  // Reading answers the client's pings and notices its close.
-  void watch_ws() {
-    ws_->async_read(inbox_, [self = shared_from_this()](beast::error_code ec, std::size_t) {
-      if (ec)
-        return self->fail("client closed");
-      self->inbox_.consume(self->inbox_.size());
-      self->watch_ws();
-    });
-  }
-
-  void arm_heartbeat() {
-    heartbeat_.expires_after(server_->opts.stream_heartbeat);
-    heartbeat_.async_wait([self = shared_from_this()](beast::error_code ec) {
-      if (ec || self->done_ || self->saying_goodbye_)
-        return;
-      if (!self->writing_) {
-        self->writing_ = true;
-        if (self->kind_ == kind::sse) {
-          static const std::string ping = ": ping\n\n";
-          asio::async_write(*self->tcp_, asio::buffer(ping),
-                            [self](beast::error_code ec, std::size_t) { self->after_write(ec); });
-        } else {
-          self->ws_->async_ping({}, [self](beast::error_code ec) { self->after_write(ec); });
-        }
-      }
-      self->arm_heartbeat();
-    });
-  }
-
-  // Ends the stream: the socket closes, the slots are given back, and the
-  // bridge is told to forget this sink, so nothing it holds outlives the
-  // connection (its buffers go with the last reference).
-  void fail(const std::string& reason) {
-    if (done_)
-      return;
-    done_ = true;
-    {
-      std::lock_guard guard{mutex_};
-      closed_ = true;
-      queue_.clear();
-    }
-    heartbeat_.cancel();
-    if (reason != "client closed")
-      log::info("event stream closed", {{"request_id", id_}, {"reason", reason}});
-    beast::error_code ec;
-    lowest().socket().shutdown(tcp::socket::shutdown_both, ec);
-    lowest().close();
-    inbox_.clear();
-    inbox_.shrink_to_fit();
-    release();
-    if (server_->opts.on_stream_closed)
-      server_->opts.on_stream_closed(shared_from_this());
-  }
-
-  // Gives back what the stream counted against the server's limits.
-  void release() {
-    metrics::event_subscribers(transport(), -1);
-    server_->release_stream_slot(user_);
-    slot_.reset();
-  }
-
-  kind kind_;
-  std::shared_ptr<http_server::impl> server_;
-  std::string id_;
-  std::string user_;
-  std::unique_ptr<connection_slot> slot_;
-  asio::any_io_executor strand_;
-  std::optional<beast::tcp_stream> tcp_;
-  std::optional<websocket::stream<beast::tcp_stream>> ws_;
-  asio::steady_timer heartbeat_;
-  beast::flat_buffer inbox_;
-  std::array<char, 512> scratch_{};
-  bool writing_ = false; // strand only
-  bool done_ = false;    // strand only
-  bool saying_goodbye_ = false; // a close frame is out; heartbeat_ times its answer (strand only)
-  mutable std::mutex mutex_;
-  std::deque<event_ptr> queue_; // guarded by mutex_
-  bool scheduled_ = false;      // a pump is posted; guarded by mutex_
-  bool closed_ = false;         // guarded by mutex_
-  std::size_t in_flight_ = 0;   // events of the write under way; guarded by mutex_
-  std::uint64_t written_ = 0;   // guarded by mutex_
-};
 
 class session : public std::enable_shared_from_this<session> {
 public:
@@ -593,8 +199,7 @@ private:
     }
     if (server_->closing)
       return write(error_response(503, "unavailable", "the server is shutting down", id), id);
-    const auto& user = stream.sub.user_id;
-    if (auto full = server_->take_stream_slot(user); !full.empty()) {
+    if (auto full = server_->take_stream_slot(stream.sub.user_id); !full.empty()) {
       metrics::event_stream_refused(full);
       if (full == "node")
         return write(error_response(503, "unavailable",
@@ -611,18 +216,15 @@ private:
       return write(std::move(refusal), id);
     }
     log_request(ws ? 101 : 200, id);
-    auto s = std::make_shared<event_stream>(std::move(stream_), std::move(slot_),
-                                            ws ? event_stream::kind::ws : event_stream::kind::sse,
-                                            server_->shared_from_this(), id, user);
-    {
-      std::lock_guard guard{server_->mutex};
-      for (auto it = server_->streams.begin(); it != server_->streams.end();)
-        it = it->expired() ? server_->streams.erase(it) : std::next(it);
-      server_->streams.insert(s);
-    }
     server_->end_request(); // a stream is not a request in flight
     handed_over_ = true;
-    s->start(parser_->release(), std::move(stream.sub));
+    auto s = open_event_stream(std::move(stream_), std::move(slot_), stream.kind,
+                               server_->shared_from_this(), id, parser_->release(),
+                               std::move(stream.sub));
+    std::lock_guard guard{server_->mutex};
+    for (auto it = server_->streams.begin(); it != server_->streams.end();)
+      it = it->expired() ? server_->streams.erase(it) : std::next(it);
+    server_->streams.insert(s);
   }
 
   void write(api_response r, const std::string& id) {
