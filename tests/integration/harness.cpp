@@ -212,7 +212,7 @@ test_node::test_node(const std::string& conninfo,
   settings.auth.login_attempts_per_address = 1000000;
   if (adjust)
     adjust(settings);
-  node = std::make_unique<runtime::node>(settings);
+  node = std::make_unique<app::node>(settings);
   node->start();
 }
 

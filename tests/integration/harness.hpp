@@ -5,7 +5,7 @@
 
 #include "config/settings.hpp"
 #include "runtime/embedded_postgres.hpp"
-#include "runtime/node.hpp"
+#include "app/node.hpp"
 
 #include <boost/asio.hpp>
 #include <boost/beast/core.hpp>
@@ -127,7 +127,7 @@ private:
 struct test_node {
   temp_dir dir;
   config::settings settings;
-  std::unique_ptr<runtime::node> node;
+  std::unique_ptr<app::node> node;
 
   explicit test_node(const std::string& conninfo,
                      const std::function<void(config::settings&)>& adjust = {});

@@ -13,7 +13,7 @@
 #include <memory>
 #include <string>
 
-namespace troupe::runtime {
+namespace troupe::app {
 
 extern const char* const troupe_version;
 
@@ -55,4 +55,4 @@ database_handle open_database(const config::settings& s, bool fsync = true);
 // generated once and kept in the database (shared by every node).
 std::string resolve_jwt_secret(const config::settings& s, const std::string& connection_string);
 
-} // namespace troupe::runtime
+} // namespace troupe::app

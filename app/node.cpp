@@ -1,4 +1,4 @@
-#include "runtime/node.hpp"
+#include "app/node.hpp"
 
 #include "actors/accounts/accounts.hpp"
 #include "actors/critic/critic.hpp"
@@ -32,7 +32,7 @@
 #include <sstream>
 #include <unistd.h>
 
-namespace troupe::runtime {
+namespace troupe::app {
 
 #ifndef TROUPE_VERSION
 #define TROUPE_VERSION "0.0.0-dev"
@@ -75,10 +75,10 @@ void write_file_atomically(const std::filesystem::path& path, const std::string&
 database_handle open_database(const config::settings& s, bool fsync) {
   if (!s.database.url.empty())
     return {s.database.url, nullptr};
-  embedded_postgres_options opts;
+  runtime::embedded_postgres_options opts;
   opts.data_dir = s.database.data_dir;
   opts.fsync = fsync;
-  auto pg = std::make_shared<embedded_postgres>(opts);
+  auto pg = std::make_shared<runtime::embedded_postgres>(opts);
   pg->start();
   return {pg->connection_string(), pg};
 }
@@ -269,8 +269,8 @@ std::string node::start() {
   m.conninfo = db.connection_string;
   m.database = db.keep_alive;
   {
-    auto conn = open_connection(m.conninfo, s.database.statement_timeout_ms);
-    auto r = migrate(*conn);
+    auto conn = runtime::open_connection(m.conninfo, s.database.statement_timeout_ms);
+    auto r = runtime::migrate(*conn);
     if (r.to != r.from)
       log::info("database migrated", {{"from", r.from}, {"to", r.to}});
   }
@@ -291,7 +291,7 @@ std::string node::start() {
     event_bridge::event_bridge_actor actor;
   };
   auto slot = std::make_shared<bridge_slot>();
-  store_options so;
+  runtime::store_options so;
   so.on_events_written = [slot] {
     std::lock_guard guard{slot->mutex};
     if (slot->actor)
@@ -301,11 +301,11 @@ std::string node::start() {
   so.pool_size = s.database.pool_size;
   so.statement_timeout_ms = s.database.statement_timeout_ms;
   so.reconnect_max_backoff_ms = s.database.reconnect_max_backoff_ms;
-  auto store = spawn_store(sys, so);
+  auto store = runtime::spawn_store(sys, so);
   auto cache = std::make_shared<gateway::credential_cache>(
       std::chrono::milliseconds{s.auth.cache_ttl_ms});
   auto verifier = gateway::spawn_verifier(sys, store, secret, cache);
-  auto hasher = spawn_password_hasher(sys, {s.auth.password_hash_threads, s.auth.password_hash_queue});
+  auto hasher = runtime::spawn_password_hasher(sys, {s.auth.password_hash_threads, s.auth.password_hash_queue});
   accounts::accounts_options ao{s.auth.allow_registration,     secret,
                                 s.auth.access_token_ttl_s,     s.auth.refresh_token_ttl_s,
                                 s.auth.login_attempts_per_email, s.auth.login_attempts_per_address};
@@ -447,4 +447,4 @@ const std::string& node::address() const { return impl_->address; }
 const std::string& node::node_id() const { return impl_->info.node_id; }
 const std::string& node::connection_string() const { return impl_->conninfo; }
 
-} // namespace troupe::runtime
+} // namespace troupe::app

@@ -18,7 +18,7 @@
 #include "runtime/crypto.hpp"
 #include "runtime/log.hpp"
 #include "runtime/migrations.hpp"
-#include "runtime/node.hpp"
+#include "app/node.hpp"
 
 #include <algorithm>
 #include <csignal>
@@ -193,7 +193,7 @@ void check_no_positional(const parsed_args& a, std::size_t allowed) {
 
 int cmd_version(const parsed_args& a) {
   check_no_positional(a, 1);
-  std::cout << "troupe " << runtime::troupe_version << "\n";
+  std::cout << "troupe " << app::troupe_version << "\n";
   return exit_ok;
 }
 
@@ -215,7 +215,7 @@ int cmd_config(const parsed_args& a) {
 int cmd_migrate(const parsed_args& a) {
   check_no_positional(a, 1);
   auto s = load_settings(a);
-  auto db = runtime::open_database(s);
+  auto db = app::open_database(s);
   pqxx::connection conn{db.connection_string};
   auto r = runtime::migrate(conn);
   std::cerr << (r.from == r.to ? "schema is up to date at version " + std::to_string(r.to)
@@ -266,7 +266,7 @@ int cmd_admin(const parsed_args& a) {
   } else {
     prefix = require_option(a, "prefix");
   }
-  auto db = runtime::open_database(s);
+  auto db = app::open_database(s);
   pqxx::connection conn{db.connection_string};
   // troupe owns an embedded database, so it brings it up to date; a database
   // someone else runs is migrated only by an explicit `troupe migrate`.
@@ -367,7 +367,7 @@ int cmd_serve(const parsed_args& a) {
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   std::signal(SIGPIPE, SIG_IGN);
 
-  runtime::node n{s};
+  app::node n{s};
   try {
     auto address = n.start();
     if (a.switches.count("bootstrap-admin"))
