@@ -13,7 +13,7 @@
 // failure, 2 usage or configuration error.
 #include "actors/accounts/accounts.hpp"
 #include "config/settings.hpp"
-#include "gateway/auth.hpp"
+#include "auth/credentials.hpp"
 #include "messages/errors.hpp"
 #include "runtime/crypto.hpp"
 #include "runtime/log.hpp"
@@ -261,7 +261,7 @@ int cmd_admin(const parsed_args& a) {
     if (scopes.empty())
       scopes = {"*"};
     for (auto& sc : scopes)
-      if (!gateway::valid_scope(sc))
+      if (!auth::valid_scope(sc))
         throw usage_error("unknown scope '" + sc + "'");
   } else {
     prefix = require_option(a, "prefix");

@@ -302,7 +302,7 @@ std::string node::start() {
   so.statement_timeout_ms = s.database.statement_timeout_ms;
   so.reconnect_max_backoff_ms = s.database.reconnect_max_backoff_ms;
   auto store = runtime::spawn_store(sys, so);
-  auto cache = std::make_shared<gateway::credential_cache>(
+  auto cache = std::make_shared<auth::credential_cache>(
       std::chrono::milliseconds{s.auth.cache_ttl_ms});
   auto verifier = gateway::spawn_verifier(sys, store, secret, cache);
   auto hasher = runtime::spawn_password_hasher(sys, {s.auth.password_hash_threads, s.auth.password_hash_queue});
@@ -348,7 +348,7 @@ std::string node::start() {
                                      s.events.retention_days,
                                      s.jobs.prune_batch};
   m.actors.push_back(scheduler::spawn_scheduler(sys, sched));
-  auto bridge = gateway::make_bridge(sys, targets, secret, cache);
+  auto bridge = gateway::make_bridge(sys, targets, secret, cache, troupe_version);
   m.release_bridge = bridge.release;
   for (auto a : {caf::actor_cast<caf::actor>(store), caf::actor_cast<caf::actor>(verifier),
                  caf::actor_cast<caf::actor>(hasher),

@@ -1,8 +1,8 @@
 #include "gateway/gateway.hpp"
 
 #include "actors/event_bridge/event_bridge.hpp"
-#include "gateway/auth.hpp"
-#include "gateway/credential_cache.hpp"
+#include "auth/credentials.hpp"
+#include "auth/credential_cache.hpp"
 #include "gateway/router.hpp"
 #include "messages/errors.hpp"
 #include "runtime/crypto.hpp"
@@ -30,6 +30,7 @@ namespace troupe::gateway {
 namespace {
 
 using json = nlohmann::json;
+using namespace troupe::auth; // credentials: JWTs, API keys, scopes, the cache
 
 // ---- credential verifier ------------------------------------------------
 
@@ -151,7 +152,8 @@ api_actor target_of(const gateway_targets& t, service s) {
       return t.critiques;
     case service::usage:
       return t.usage;
-    case service::events: // answered by the gateway itself (open_stream)
+    case service::events: // answered by the gateway itself (open_stream, make_bridge)
+    case service::openapi:
     case service::system:
       break;
   }
@@ -386,15 +388,18 @@ std::optional<api_response> screen(incoming_request in, const std::string& jwt_s
 }
 
 gateway_bridge make_bridge(caf::actor_system& sys, gateway_targets targets, std::string jwt_secret,
-                           std::shared_ptr<credential_cache> cache) {
+                           std::shared_ptr<auth::credential_cache> cache, const std::string& version) {
   auto handle = std::make_shared<bridge_actor>(sys.spawn(bridge, std::move(targets)));
   gateway_bridge out;
   out.actor = caf::actor_cast<caf::actor>(*handle);
   out.release = [handle] { *handle = nullptr; };
-  out.dispatch = [handle, jwt_secret, cache](incoming_request in, responder reply) {
+  auto openapi = std::make_shared<const api_response>(json_response(200, json::parse(openapi_json(version))));
+  out.dispatch = [handle, jwt_secret, cache, openapi](incoming_request in, responder reply) {
     exchange ex;
     if (auto answer = screen(std::move(in), jwt_secret, *cache, ex.in))
       return reply(std::move(*answer));
+    if (ex.in.rt->target == service::openapi)
+      return reply(*openapi);
     ex.reply = std::move(reply);
     caf::anon_send(*handle, std::move(ex));
   };

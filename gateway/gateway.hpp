@@ -11,7 +11,7 @@
 //        └─► responder (posts the write back to the connection's io thread)
 #pragma once
 
-#include "gateway/credential_cache.hpp"
+#include "auth/credential_cache.hpp"
 #include "gateway/http_server.hpp"
 #include "messages/api.hpp"
 #include "messages/store.hpp"
@@ -50,7 +50,7 @@ struct screened_request {
 // ready for the bridge (which still verifies `out.needs_verification` keys).
 // No database, no actor: also the fuzz target of the request path.
 std::optional<api_response> screen(incoming_request in, const std::string& jwt_secret,
-                                   const credential_cache& cache, screened_request& out);
+                                   const auth::credential_cache& cache, screened_request& out);
 
 struct gateway_bridge {
   dispatcher dispatch;           // what the HTTP server calls on its io threads
@@ -60,8 +60,9 @@ struct gateway_bridge {
 
 // Spawns the bridge actor and builds the dispatcher that feeds it. The
 // dispatcher authenticates on the io thread what it can (JWTs, cached keys).
+// `version` goes into the /openapi.json the gateway answers itself.
 gateway_bridge make_bridge(caf::actor_system& sys, gateway_targets targets, std::string jwt_secret,
-                           std::shared_ptr<credential_cache> cache);
+                           std::shared_ptr<auth::credential_cache> cache, const std::string& version);
 
 // Registers the verifier's prepared statements (call before spawn_store).
 void register_statements();
@@ -69,6 +70,6 @@ void register_statements();
 // The credential verifier: API keys missing from `cache` are looked up
 // through the store and cached; JWTs are checked with `jwt_secret`.
 credential_actor spawn_verifier(caf::actor_system& sys, store_actor store, std::string jwt_secret,
-                                std::shared_ptr<credential_cache> cache);
+                                std::shared_ptr<auth::credential_cache> cache);
 
 } // namespace troupe::gateway

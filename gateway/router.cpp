@@ -96,7 +96,7 @@ const std::vector<route>& routes() {
       r("GET", "/readyz", system, false, "", false, 200,
         "Readiness: 200 when the database is reachable and migrated and the node is not draining"),
       r("GET", "/v1/status", system, false, "", false, 200, "Node and queue status"),
-      r("GET", "/openapi.json", system, false, "", false, 200, "This OpenAPI document"),
+      r("GET", "/openapi.json", openapi, false, "", false, 200, "This OpenAPI document"),
       r("GET", "/metrics", system, false, "", false, 200,
         "Prometheus text exposition of this node's metrics (docs/metrics.md)"),
       r("POST", "/v1/auth/register", accounts, false, "", true, 201,

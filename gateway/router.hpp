@@ -9,9 +9,10 @@
 
 namespace troupe::gateway {
 
-// The domain actor that answers a route (events: the gateway itself, which
-// hands the connection to an event stream).
-enum class service { system, accounts, playbooks, ingestion, jobs, critiques, usage, events };
+// The domain actor that answers a route, or the gateway itself.
+// `openapi`: the gateway answers with this API's description; `events`: the
+// gateway hands the connection to an event stream.
+enum class service { system, accounts, playbooks, ingestion, jobs, critiques, usage, events, openapi };
 
 struct route {
   std::string method;

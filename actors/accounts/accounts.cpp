@@ -1,6 +1,6 @@
 #include "actors/accounts/accounts.hpp"
 
-#include "gateway/auth.hpp"
+#include "auth/credentials.hpp"
 #include "messages/errors.hpp"
 #include "runtime/crypto.hpp"
 #include "runtime/handlers.hpp"
@@ -61,7 +61,7 @@ void check_password(const std::string& password) {
 
 json issue_tokens(pqxx::work& tx, const std::string& user_id, const std::string& email,
                   const accounts_options& opts, std::optional<std::string> replacing) {
-  gateway::jwt_claims claims;
+  auth::jwt_claims claims;
   claims.subject = user_id;
   claims.email = email;
   claims.issued_at = unix_now();
@@ -75,7 +75,7 @@ json issue_tokens(pqxx::work& tx, const std::string& user_id, const std::string&
   if (replacing)
     tx.exec_params("UPDATE refresh_tokens SET revoked_at = now(), replaced_by = $2 WHERE id = $1",
                    *replacing, refresh_id);
-  return {{"access_token", gateway::jwt_sign(claims, opts.jwt_secret)},
+  return {{"access_token", auth::jwt_sign(claims, opts.jwt_secret)},
           {"refresh_token", refresh},
           {"token_type", "bearer"},
           {"expires_in", opts.access_token_ttl_s}};
@@ -163,10 +163,10 @@ std::vector<std::string> requested_scopes(const json& body, const principal& cal
   if (scopes.empty())
     scopes = {"*"};
   for (const auto& s : scopes) {
-    if (!gateway::valid_scope(s))
+    if (!auth::valid_scope(s))
       throw invalid_argument("scopes", "unknown scope '" + s + "'");
     // A key can never grant more than the credential that creates it.
-    bool covered = s == "*"              ? gateway::scope_allows(caller.scopes, "*") &&
+    bool covered = s == "*"              ? auth::scope_allows(caller.scopes, "*") &&
                                                std::find(caller.scopes.begin(),
                                                          caller.scopes.end(),
                                                          "*") != caller.scopes.end()
@@ -174,7 +174,7 @@ std::vector<std::string> requested_scopes(const json& body, const principal& cal
                                                       [&](const std::string& g) {
                                                         return g == "*" || g == s;
                                                       })
-                                        : gateway::scope_allows(caller.scopes, s);
+                                        : auth::scope_allows(caller.scopes, s);
     if (!covered)
       throw api_error(403, "permission_denied",
                       "a key cannot be given scope '" + s + "' that the caller lacks", "scopes");
@@ -264,9 +264,9 @@ nlohmann::json create_api_key(pqxx::connection& conn, const std::string& user_id
                               const std::string& name, const std::vector<std::string>& scopes,
                               std::optional<int> expires_in_days) {
   for (const auto& s : scopes)
-    if (!gateway::valid_scope(s))
+    if (!auth::valid_scope(s))
       throw invalid_argument("scopes", "unknown scope '" + s + "'");
-  auto key = gateway::generate_api_key();
+  auto key = auth::generate_api_key();
   pqxx::work tx{conn};
   auto rows = tx.exec_params(
       std::string{"INSERT INTO api_keys (id, user_id, name, prefix, key_hash, scopes, expires_at)"
@@ -424,7 +424,7 @@ caf::result<api_response> register_user(accounts_pointer self, const store_actor
 }
 
 caf::result<api_response> revoke(accounts_pointer self, const store_actor& store,
-                                 const std::shared_ptr<gateway::credential_cache>& cache,
+                                 const std::shared_ptr<auth::credential_cache>& cache,
                                  db_task task, const std::string& user) {
   auto id = task.request_id;
   auto promise = self->make_response_promise<api_response>();
@@ -443,7 +443,7 @@ caf::result<api_response> revoke(accounts_pointer self, const store_actor& store
 
 api_actor::behavior_type accounts_actor(accounts_pointer self, store_actor store,
                                         runtime::password_hasher_actor hasher,
-                                        std::shared_ptr<gateway::credential_cache> cache,
+                                        std::shared_ptr<auth::credential_cache> cache,
                                         accounts_options opts) {
   self->state.by_email = std::make_unique<runtime::sliding_window_limiter>(
       opts.login_attempts_per_email, limit_window, max_limited_keys);
@@ -482,7 +482,7 @@ void register_statements() {
 
 api_actor spawn_accounts(caf::actor_system& sys, store_actor store,
                          runtime::password_hasher_actor hasher,
-                         std::shared_ptr<gateway::credential_cache> cache, accounts_options opts) {
+                         std::shared_ptr<auth::credential_cache> cache, accounts_options opts) {
   dummy_hash();
   return sys.spawn(accounts_actor, std::move(store), std::move(hasher), std::move(cache),
                    std::move(opts));

@@ -6,7 +6,7 @@
 #pragma once
 
 #include "messages/api.hpp"
-#include "gateway/credential_cache.hpp"
+#include "auth/credential_cache.hpp"
 #include "messages/store.hpp"
 #include "runtime/password_hasher.hpp"
 
@@ -36,7 +36,7 @@ void register_statements();
 // and sign-ins also per email (429 with Retry-After), before any hashing.
 api_actor spawn_accounts(caf::actor_system& sys, store_actor store,
                          runtime::password_hasher_actor hasher,
-                         std::shared_ptr<gateway::credential_cache> cache, accounts_options opts);
+                         std::shared_ptr<auth::credential_cache> cache, accounts_options opts);
 
 // Creates a user; 400 for a bad email or password, 409 for a taken email.
 // Returns the user as the API shows it.

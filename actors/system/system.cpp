@@ -1,6 +1,5 @@
 #include "actors/system/system.hpp"
 
-#include "gateway/router.hpp"
 #include "messages/errors.hpp"
 #include "runtime/metrics.hpp"
 #include "runtime/migrations.hpp"
@@ -142,8 +141,6 @@ api_actor::behavior_type system_actor(api_actor::stateful_pointer<system_state> 
       [=](api_request& req) -> caf::result<api_response> {
         if (req.route == "/healthz")
           return json_response(200, {{"status", "ok"}});
-        if (req.route == "/openapi.json")
-          return json_response(200, json::parse(gateway::openapi_json(info.version)));
         auto kind = req.route == "/v1/status" ? probe_kind::status
                     : req.route == "/metrics" ? probe_kind::metrics
                                               : probe_kind::readiness;

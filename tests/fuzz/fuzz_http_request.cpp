@@ -47,7 +47,7 @@ void validate_body(const screened_request& s) {
 } // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
-  static const credential_cache cache{std::chrono::milliseconds{0}};
+  static const auth::credential_cache cache{std::chrono::milliseconds{0}};
   http_server_options opts;
   request_parser parser;
   limit_parser(parser, opts);

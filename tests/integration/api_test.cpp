@@ -1,7 +1,7 @@
 // Every route of the foundation through a real gateway on a loopback port,
 // backed by a real (throwaway) Postgres: happy paths, tenancy, each auth
 // failure, and bad input that must be refused without changing anything.
-#include "gateway/auth.hpp"
+#include "auth/credentials.hpp"
 #include "runtime/crypto.hpp"
 #include "tests/integration/harness.hpp"
 
@@ -227,7 +227,7 @@ TEST_F(Api, EveryAuthFailure) {
   expect_error(c.send("GET", "/v1/playbooks", "", {{"Authorization", "Basic dXNlcjpwYXNz"}}), 401,
                "unauthenticated");
   expect_error(c.send("GET", "/v1/playbooks", "", bearer("tr_short")), 401, "unauthenticated");
-  auto unknown = gateway::generate_api_key();
+  auto unknown = auth::generate_api_key();
   expect_error(c.send("GET", "/v1/playbooks", "", bearer(unknown.key)), 401, "unauthenticated");
   expect_error(c.send("GET", "/v1/playbooks", "", bearer("not.a.jwt")), 401, "unauthenticated");
 
@@ -243,7 +243,7 @@ TEST_F(Api, EveryAuthFailure) {
     pqxx::connection conn{conninfo()};
     pqxx::work tx{conn};
     tx.exec_params("UPDATE api_keys SET expires_at = now() - interval '1 second' WHERE prefix = $1",
-                   *gateway::api_key_prefix(expiring));
+                   *auth::api_key_prefix(expiring));
     tx.commit();
   }
   // The credential cache may still hold the key for auth.cache_ttl.
@@ -261,10 +261,10 @@ TEST_F(Api, EveryAuthFailure) {
   auto now = std::chrono::duration_cast<std::chrono::seconds>(
                  std::chrono::system_clock::now().time_since_epoch())
                  .count();
-  auto expired = gateway::jwt_sign({u.id, u.email, now - 100, now - 1}, secret);
+  auto expired = auth::jwt_sign({u.id, u.email, now - 100, now - 1}, secret);
   e = expect_error(c.send("GET", "/v1/auth/me", "", bearer(expired)), 401, "unauthenticated");
   EXPECT_NE(e["message"].get<std::string>().find("expired"), std::string::npos);
-  auto forged_jwt = gateway::jwt_sign({u.id, u.email, now, now + 100}, "another secret");
+  auto forged_jwt = auth::jwt_sign({u.id, u.email, now, now + 100}, "another secret");
   expect_error(c.send("GET", "/v1/auth/me", "", bearer(forged_jwt)), 401, "unauthenticated");
 }
 

@@ -1,7 +1,7 @@
 // The troupe executable as an operator meets it: exit codes, config checks,
 // admin commands against an embedded database, and `serve` as a real process
 // that answers HTTP and drains on SIGTERM.
-#include "gateway/auth.hpp"
+#include "auth/credentials.hpp"
 #include "tests/integration/harness.hpp"
 
 #include <csignal>
@@ -147,7 +147,7 @@ TEST(Cli, AdminCommandsOnAnEmbeddedDatabase) {
   ASSERT_FALSE(key.out.empty());
   EXPECT_EQ(key.out.back(), '\n');
   auto k = key.out.substr(0, key.out.size() - 1);
-  auto prefix = troupe::gateway::api_key_prefix(k);
+  auto prefix = troupe::auth::api_key_prefix(k);
   ASSERT_TRUE(prefix.has_value()) << key.out;
 
   auto dup = troupe_cmd({"admin", "create-user", "--email", "OPS@example.com", "--password-stdin",

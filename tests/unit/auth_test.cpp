@@ -1,12 +1,12 @@
 // JWT, API key format and scope matching.
-#include "gateway/auth.hpp"
+#include "auth/credentials.hpp"
 #include "runtime/crypto.hpp"
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
 using namespace troupe;
-using namespace troupe::gateway;
+using namespace troupe::auth;
 
 namespace {
 

@@ -12,7 +12,7 @@
 #include <string>
 #include <unordered_map>
 
-namespace troupe::gateway {
+namespace troupe::auth {
 
 class credential_cache {
 public:
@@ -40,4 +40,4 @@ private:
   std::unordered_map<std::string, entry> entries_;
 };
 
-} // namespace troupe::gateway
+} // namespace troupe::auth

@@ -1,10 +1,10 @@
-#include "gateway/credential_cache.hpp"
+#include "auth/credential_cache.hpp"
 
 #include "runtime/crypto.hpp"
 
 #include <mutex>
 
-namespace troupe::gateway {
+namespace troupe::auth {
 
 credential_cache::verdict credential_cache::lookup(const std::string& prefix,
                                                    const std::string& key_hash,
@@ -31,4 +31,4 @@ void credential_cache::invalidate_user(const std::string& user_id) {
     it = it->second.who.user_id == user_id ? entries_.erase(it) : std::next(it);
 }
 
-} // namespace troupe::gateway
+} // namespace troupe::auth

@@ -8,7 +8,7 @@
 #include <string_view>
 #include <vector>
 
-namespace troupe::gateway {
+namespace troupe::auth {
 
 // ---- JWT ----------------------------------------------------------------
 
@@ -62,4 +62,4 @@ bool scope_allows(const std::vector<std::string>& granted, std::string_view requ
 // of a known group.
 bool valid_scope(std::string_view scope);
 
-} // namespace troupe::gateway
+} // namespace troupe::auth

@@ -1,11 +1,11 @@
-#include "gateway/auth.hpp"
+#include "auth/credentials.hpp"
 
 #include "runtime/crypto.hpp"
 
 #include <algorithm>
 #include <nlohmann/json.hpp>
 
-namespace troupe::gateway {
+namespace troupe::auth {
 namespace {
 
 constexpr std::string_view key_tag = "tr_";
@@ -129,4 +129,4 @@ bool valid_scope(std::string_view scope) {
   return std::find(all.begin(), all.end(), scope) != all.end();
 }
 
-} // namespace troupe::gateway
+} // namespace troupe::auth
