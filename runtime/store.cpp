@@ -6,6 +6,7 @@
 #include "runtime/log.hpp"
 #include "runtime/metrics.hpp"
 
+#include <atomic>
 #include <chrono>
 #include <deque>
 #include <mutex>
@@ -45,9 +46,16 @@ api_response internal(const std::string& request_id) {
   return error_response(500, "internal", "internal error", request_id);
 }
 
+// Counts reconnects across the pool: once one worker reaches the database
+// again, the others stop waiting out their back-off and try at once, so no
+// request gets a stale 503 after the database is back.
+using reconnect_count = std::shared_ptr<std::atomic<std::uint64_t>>;
+
 struct worker_state {
   std::unique_ptr<pqxx::connection> conn;
   store_options opts;
+  reconnect_count pool_reconnects;
+  std::uint64_t reconnects_seen = 0; // the pool's count when this connection was lost
   std::chrono::milliseconds backoff{0};
   std::chrono::steady_clock::time_point next_attempt{};
   bool reported_down = false;
@@ -64,6 +72,7 @@ void drop_connection(worker_pointer self, const std::string& why) {
   st.backoff = st.backoff.count() == 0 ? std::chrono::milliseconds{50}
                                        : std::min(cap, st.backoff * 2);
   st.next_attempt = std::chrono::steady_clock::now() + st.backoff;
+  st.reconnects_seen = st.pool_reconnects->load();
   if (!st.reported_down) {
     log::warn("database connection lost", {{"error", why}});
     st.reported_down = true;
@@ -74,12 +83,15 @@ bool ensure_connection(worker_pointer self) {
   auto& st = self->state;
   if (st.conn)
     return true;
-  if (std::chrono::steady_clock::now() < st.next_attempt)
+  if (std::chrono::steady_clock::now() < st.next_attempt &&
+      st.pool_reconnects->load() == st.reconnects_seen)
     return false;
   try {
     st.conn = open_connection(st.opts.connection_string, st.opts.statement_timeout_ms);
-    if (st.reported_down)
+    if (st.reported_down) {
       log::info("database connection restored");
+      st.pool_reconnects->fetch_add(1);
+    }
     st.backoff = std::chrono::milliseconds{0};
     st.reported_down = false;
     return true;
@@ -164,8 +176,9 @@ caf::result<void> run_call(worker_pointer self, db_call& call) {
 }
 
 worker_actor::behavior_type worker(worker_pointer self, store_options opts,
-                                   caf::actor_addr front_addr) {
+                                   reconnect_count reconnects, caf::actor_addr front_addr) {
   self->state.opts = std::move(opts);
+  self->state.pool_reconnects = std::move(reconnects);
   return {
       [=](db_task& task) -> api_response {
         auto response = run_task(self, task);
@@ -250,8 +263,10 @@ bool admit(front_pointer self, pending_work work) {
 
 front_actor::behavior_type front(front_pointer self, store_options opts) {
   self->state.max_queue = opts.max_queue;
+  auto reconnects = std::make_shared<std::atomic<std::uint64_t>>(0);
   for (int i = 0; i < opts.pool_size; ++i)
-    self->state.idle.push_back(self->spawn<caf::detached + caf::linked>(worker, opts, self->address()));
+    self->state.idle.push_back(
+        self->spawn<caf::detached + caf::linked>(worker, opts, reconnects, self->address()));
   self->state.pool_size = opts.pool_size;
   metrics::db_pool_size(opts.pool_size);
   return {

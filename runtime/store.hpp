@@ -8,8 +8,9 @@
 // Each worker is a detached actor that owns one connection, so blocking
 // libpq calls never run on CAF's shared scheduler threads. A worker whose
 // connection broke answers 503 at once and reconnects with capped
-// exponential back-off; prepared statements are registered again on each
-// new connection.
+// exponential back-off; once any worker of the pool has reconnected, the
+// others try again at once instead of waiting out their back-off. Prepared
+// statements are registered again on each new connection.
 #pragma once
 
 #include "messages/store.hpp"
