@@ -1,5 +1,6 @@
 #include "config/settings.hpp"
 
+#include "text/ascii.hpp"
 #include "text/utf8.hpp"
 
 #include <arpa/inet.h>
@@ -480,19 +481,8 @@ constexpr std::string_view env_prefix = "TROUPE_";
 
 std::string_view leaf_of(std::string_view name) { return name.substr(name.find('.') + 1); }
 
-std::string upper(std::string_view text) {
-  std::string out(text);
-  std::transform(out.begin(), out.end(), out.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::toupper(c)); });
-  return out;
-}
-
-std::string lower(std::string_view text) {
-  std::string out(text);
-  std::transform(out.begin(), out.end(), out.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return out;
-}
+using troupe::text::lower;
+using troupe::text::upper;
 
 std::string env_name_of(const key_spec& spec) {
   return std::string(env_prefix) + upper(section_of(spec.name)) + "_" + upper(leaf_of(spec.name));

@@ -9,6 +9,7 @@
 #include "runtime/input.hpp"
 #include "runtime/log.hpp"
 #include "runtime/store.hpp"
+#include "text/ascii.hpp"
 
 #include <optional>
 #include <pqxx/pqxx>
@@ -275,14 +276,7 @@ std::string extract_token(const incoming_request& in, bool& bad) {
 }
 
 bool is_json_content_type(std::string_view ct) {
-  auto semi = ct.find(';');
-  auto base = ct.substr(0, semi);
-  while (!base.empty() && base.back() == ' ')
-    base.remove_suffix(1);
-  std::string lowered{base};
-  for (auto& c : lowered)
-    c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return lowered == "application/json";
+  return text::iequals(text::trim(ct.substr(0, ct.find(';'))), "application/json");
 }
 
 // Routing, decided on the io thread (the session matched the route): 404,

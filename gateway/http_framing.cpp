@@ -1,5 +1,7 @@
 #include "gateway/http_framing.hpp"
 
+#include "text/ascii.hpp"
+
 #include <algorithm>
 
 namespace troupe::gateway {
@@ -7,21 +9,9 @@ namespace {
 
 namespace beast = boost::beast;
 
-std::string lower(std::string_view s) {
-  std::string out{s};
-  for (auto& c : out)
-    c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
-}
-
-bool same_token(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-           return std::tolower(static_cast<unsigned char>(x)) ==
-                  std::tolower(static_cast<unsigned char>(y));
-         });
-}
-
-std::string_view trim(std::string_view s) {
+// Optional whitespace around a field value or list member (RFC 9110 §5.6.3):
+// spaces and tabs only.
+std::string_view trim_ows(std::string_view s) {
   while (!s.empty() && (s.front() == ' ' || s.front() == '\t'))
     s.remove_prefix(1);
   while (!s.empty() && (s.back() == ' ' || s.back() == '\t'))
@@ -39,7 +29,7 @@ std::vector<std::string_view> members(const http::fields& f, std::string_view na
     std::size_t start = 0;
     for (;;) {
       auto comma = value.find(',', start);
-      out.push_back(trim(value.substr(start, comma - start)));
+      out.push_back(trim_ows(value.substr(start, comma - start)));
       if (comma == std::string_view::npos)
         break;
       start = comma + 1;
@@ -62,7 +52,7 @@ std::optional<framing_problem> check_head(const http::request_header<>& head) {
     return framing_problem{400, "invalid_argument",
                            "Transfer-Encoding is not allowed in an HTTP/1.0 request"};
   auto codings = members(head, "transfer-encoding");
-  if (codings.size() != 1 || !same_token(codings.front(), "chunked"))
+  if (codings.size() != 1 || !text::iequals(codings.front(), "chunked"))
     return framing_problem{400, "invalid_argument",
                            "Transfer-Encoding must be \"chunked\" alone: other transfer codings "
                            "are not supported"};
@@ -90,7 +80,7 @@ std::size_t skip_empty_lines(beast::flat_buffer& buffer) {
 bool expects_continue(const http::request_header<>& head) {
   auto it = head.find(http::field::expect);
   return it != head.end() && head.version() >= 11 &&
-         same_token(trim({it->value().data(), it->value().size()}), "100-continue");
+         text::iequals(trim_ows({it->value().data(), it->value().size()}), "100-continue");
 }
 
 std::string client_address(const boost::asio::ip::address& peer, const http::fields& headers,
@@ -123,7 +113,7 @@ incoming_request to_incoming(http::request<http::string_body>& req, std::string 
   if (q != target.npos)
     in.query = std::string{target.substr(q + 1)};
   for (const auto& field : req)
-    in.headers[lower({field.name_string().data(), field.name_string().size()})] =
+    in.headers[text::lower({field.name_string().data(), field.name_string().size()})] =
         std::string{field.value()};
   in.request_id = request_id_for(in.headers["x-request-id"]);
   in.content_type = in.headers["content-type"];

@@ -1,5 +1,6 @@
 #include "gateway/router.hpp"
 
+#include "text/ascii.hpp"
 #include "text/utf8.hpp"
 
 #include <nlohmann/json.hpp>
@@ -244,10 +245,7 @@ std::string openapi_json(const std::string& version) {
       if (!rt.scope.empty())
         op["x-required-scope"] = rt.scope;
     }
-    std::string method = rt.method;
-    for (auto& c : method)
-      c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    paths[rt.path][method] = op;
+    paths[rt.path][text::lower(rt.method)] = op;
   }
   nlohmann::json error_schema = {
       {"type", "object"},

@@ -1,6 +1,7 @@
 #include "runtime/input.hpp"
 
 #include "runtime/crypto.hpp"
+#include "text/ascii.hpp"
 #include "text/utf8.hpp"
 
 #include <algorithm>
@@ -206,10 +207,7 @@ std::optional<std::vector<std::string>> string_list_field(const nlohmann::json& 
 std::string uuid_param(const api_request& req, std::size_t index, const std::string& field) {
   if (index >= req.params.size() || !crypto::is_uuid(req.params[index]))
     throw invalid_argument(field, field + " must be a UUID");
-  std::string id = req.params[index];
-  std::transform(id.begin(), id.end(), id.begin(),
-                 [](char c) { return static_cast<char>(std::tolower(static_cast<unsigned char>(c))); });
-  return id;
+  return text::lower(req.params[index]);
 }
 
 std::int64_t positive_param(const api_request& req, std::size_t index, const std::string& field) {

@@ -10,6 +10,7 @@
 #include "runtime/metrics.hpp"
 #include "runtime/rate_limiter.hpp"
 #include "runtime/store.hpp"
+#include "text/ascii.hpp"
 
 #include <algorithm>
 #include <chrono>
@@ -340,10 +341,7 @@ std::optional<api_response> count_attempt(accounts_pointer self, const api_reque
   if (!by_address.allowed)
     return too_many_attempts(by_address, "address", req.request_id);
   if (email) {
-    std::string key = *email;
-    std::transform(key.begin(), key.end(), key.begin(),
-                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-    auto by_email = self->state.by_email->hit(key, now);
+    auto by_email = self->state.by_email->hit(text::lower(*email), now);
     if (!by_email.allowed)
       return too_many_attempts(by_email, "email", req.request_id);
   }

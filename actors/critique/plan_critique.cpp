@@ -72,6 +72,7 @@
 #include "actors/critique/plan_critique.hpp"
 
 #include "actors/evolution/similarity.hpp"
+#include "text/ascii.hpp"
 
 #include <algorithm>
 #include <array>
@@ -103,18 +104,9 @@ constexpr std::string_view safeguard_prefix = "Back up and verify before: ";
 
 // ---------------------------------------------------------------- text
 
-bool is_alnum(char c) {
-  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
-}
+using text::is_alnum;
 
-char to_lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
-
-
-std::string normalized(std::string_view s) {
-  auto out = evolution::collapse_whitespace(s);
-  std::transform(out.begin(), out.end(), out.begin(), to_lower);
-  return out;
-}
+std::string normalized(std::string_view s) { return troupe::text::lower(troupe::text::collapse_whitespace(s)); }
 
 struct phrase {
   std::string_view text;
@@ -184,20 +176,10 @@ constexpr auto stop_words = std::to_array<std::string_view>({
 // Sorted, unique significant words of `text`.
 std::vector<std::string> significant_words(std::string_view text) {
   std::vector<std::string> out;
-  std::string current;
-  auto flush = [&] {
-    if (current.size() >= significant_chars &&
-        std::find(stop_words.begin(), stop_words.end(), current) == stop_words.end())
-      out.push_back(current);
-    current.clear();
-  };
-  for (char c : text) {
-    if (is_alnum(c))
-      current += to_lower(c);
-    else
-      flush();
-  }
-  flush();
+  for (auto& w : troupe::text::words(text, troupe::text::word_bytes::ascii))
+    if (w.size() >= significant_chars &&
+        std::find(stop_words.begin(), stop_words.end(), w) == stop_words.end())
+      out.push_back(std::move(w));
   std::sort(out.begin(), out.end());
   out.erase(std::unique(out.begin(), out.end()), out.end());
   return out;
@@ -304,7 +286,7 @@ void completeness_critic(const plan& p, std::vector<feedback_item>& out) {
     if (std::any_of(proposed.begin(), proposed.end(),
                     [&](const std::string& t) { return addresses(t, words); }))
       continue;
-    auto text = std::string(add_step_prefix) + evolution::collapse_whitespace(g);
+    auto text = std::string(add_step_prefix) + troupe::text::collapse_whitespace(g);
     proposed.push_back(text);
     out.push_back(item("completeness", "add_step", "", "", std::move(text)));
   }
@@ -368,7 +350,7 @@ void safety_critic(const plan& p, std::vector<feedback_item>& out) {
     if (before || after)
       continue;
     out.push_back(item("safety", "add_safeguard", steps[i].id, "",
-                       std::string(safeguard_prefix) + evolution::collapse_whitespace(text)));
+                       std::string(safeguard_prefix) + troupe::text::collapse_whitespace(text)));
   }
 }
 
@@ -449,7 +431,7 @@ votes vote_on(const feedback_item& it, const plan& p) {
   auto row = std::find_if(vote_table.begin(), vote_table.end(),
                           [&](const vote_row& r) { return r.kind == it.kind; });
   if (row == vote_table.end()) {
-    auto v = make_vote(disagree, "unknown feedback kind \"" + evolution::collapse_whitespace(it.kind) + "\"");
+    auto v = make_vote(disagree, "unknown feedback kind \"" + troupe::text::collapse_whitespace(it.kind) + "\"");
     return {v, v, v};
   }
   votes out{make_vote(row->completeness, std::string(row->completeness_reason)),

@@ -6,6 +6,7 @@
 #include "runtime/log.hpp"
 #include "runtime/metrics.hpp"
 #include "runtime/store.hpp"
+#include "text/ascii.hpp"
 
 #include <nlohmann/json.hpp>
 #include <charconv>
@@ -334,12 +335,6 @@ caf::behavior ticker(caf::stateful_actor<ticker_state>* self, event_bridge_actor
 
 // ---- the subscription ------------------------------------------------------------
 
-std::string lower(std::string s) {
-  for (auto& c : s)
-    c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return s;
-}
-
 } // namespace
 
 subscription read_subscription(const api_request& req) {
@@ -371,7 +366,7 @@ subscription read_subscription(const api_request& req) {
     if (auto v = q(key)) {
       if (!crypto::is_uuid(*v))
         throw invalid_argument(key, std::string(key) + " must be a UUID");
-      *field = lower(*v);
+      *field = text::lower(*v);
     }
   const std::string* after = q("after");
   auto last = req.headers.find("last-event-id");

@@ -1,9 +1,10 @@
 #include "actors/evolution/critics.hpp"
 
 #include "actors/evolution/similarity.hpp"
+#include "text/ascii.hpp"
+#include "text/utf8.hpp"
 
 #include <algorithm>
-#include <cctype>
 #include <array>
 #include <cstdio>
 #include <optional>
@@ -26,48 +27,18 @@ constexpr double similarity_slack = 1e-12;  // as similarity_index accepts a sco
 
 // ---------------------------------------------------------------- text
 
-bool is_space(char c) {
-  return c == ' ' || c == '\t' || c == '\n' || c == '\v' || c == '\f' || c == '\r';
-}
+using text::is_alnum;
+using text::is_space;
+using text::lower;
+using text::to_lower;
 
-bool is_alnum(char c) {
-  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
-}
-
-bool is_upper_alnum(char c) { return (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'); }
-
-char to_lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
-
-std::string lower(std::string_view s) {
-  std::string out(s);
-  std::transform(out.begin(), out.end(), out.begin(), to_lower);
-  return out;
-}
-
-
-// Characters are UTF-8 code points, as the curator counts them when shortening.
-std::size_t char_count(std::string_view s) {
-  return static_cast<std::size_t>(std::count_if(
-      s.begin(), s.end(), [](char c) { return (static_cast<unsigned char>(c) & 0xC0) != 0x80; }));
-}
+bool is_upper_alnum(char c) { return (c >= 'A' && c <= 'Z') || text::is_digit(c); }
 
 bool blank(std::string_view s) { return std::all_of(s.begin(), s.end(), is_space); }
 
 // Lower-case words (ASCII letters and digits); everything else separates.
 std::vector<std::string> words_of(std::string_view s) {
-  std::vector<std::string> out;
-  std::string current;
-  for (char c : s) {
-    if (is_alnum(c)) {
-      current += to_lower(c);
-    } else if (!current.empty()) {
-      out.push_back(std::move(current));
-      current.clear();
-    }
-  }
-  if (!current.empty())
-    out.push_back(std::move(current));
-  return out;
+  return text::words(s, text::word_bytes::ascii);
 }
 
 template <std::size_t N>
@@ -174,7 +145,7 @@ std::optional<issue> near_duplicate(const operation& op, const critic_context& c
 std::optional<issue> over_long(const operation& op, const critic_context& ctx) {
   if (!carries_content(op) || ctx.cfg.max_bullet_chars < 0)
     return std::nullopt;
-  std::size_t n = char_count(op.content);
+  std::size_t n = text::code_points(op.content);
   if (n <= static_cast<std::size_t>(ctx.cfg.max_bullet_chars))
     return std::nullopt;
   return issue{"content is " + std::to_string(n) + " chars, over max_bullet_chars " +
@@ -186,12 +157,7 @@ std::optional<issue> over_long(const operation& op, const critic_context& ctx) {
 // exactly what apply() would write (new id, new heading, merged lines). Only
 // operations that grow the playbook past the budget are blamed.
 bool same_section(std::string_view a, std::string_view b) {
-  auto x = collapse_whitespace(a), y = collapse_whitespace(b);
-  return x.size() == y.size() &&
-         std::equal(x.begin(), x.end(), y.begin(), [](char p, char q) {
-           return std::tolower(static_cast<unsigned char>(p)) ==
-                  std::tolower(static_cast<unsigned char>(q));
-         });
+  return text::iequals(troupe::text::collapse_whitespace(a), troupe::text::collapse_whitespace(b));
 }
 
 // The printed size of the playbook after `op`, from the round's facts: only
@@ -199,7 +165,7 @@ bool same_section(std::string_view a, std::string_view b) {
 // (and a new section heading) or the content difference.
 std::int64_t bytes_after(const operation& op, const critic_context& ctx) {
   const auto& f = *ctx.facts;
-  auto content = static_cast<std::int64_t>(collapse_whitespace(op.content).size());
+  auto content = static_cast<std::int64_t>(troupe::text::collapse_whitespace(op.content).size());
   if (op.type == "UPDATE") {
     for (const auto& b : f.bullets)
       if (b.id == op.id)
@@ -214,7 +180,7 @@ std::int64_t bytes_after(const operation& op, const critic_context& ctx) {
   for (const auto& s : ctx.doc->sections)
     section_exists |= !s.name.empty() && same_section(s.name, op.section);
   if (!section_exists)
-    line += 3 + static_cast<std::int64_t>(collapse_whitespace(op.section).size()) + 1;
+    line += 3 + static_cast<std::int64_t>(troupe::text::collapse_whitespace(op.section).size()) + 1;
   return f.bytes + line;
 }
 

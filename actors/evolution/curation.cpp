@@ -1,6 +1,7 @@
 #include "actors/evolution/curation.hpp"
 
 #include "actors/evolution/similarity.hpp"
+#include "text/ascii.hpp"
 
 #include <algorithm>
 #include <limits>
@@ -33,31 +34,14 @@ constexpr double min_threshold = 1e-9;
 // ---------------------------------------------------------------- text
 
 // ASCII-only, locale-free classification so that results depend on bytes only.
-bool is_space(char c) {
-  return c == ' ' || c == '\t' || c == '\n' || c == '\v' || c == '\f' || c == '\r';
-}
-
-// The word bytes of similarity.hpp: ASCII letters and digits, and every byte
-// >= 0x80 so UTF-8 words stay whole.
-bool is_word_byte(char ch) {
-  auto c = static_cast<unsigned char>(ch);
-  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c >= 0x80;
-}
-
-char to_lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
-
-bool iequals(std::string_view a, std::string_view b) {
-  if (a.size() != b.size())
-    return false;
-  for (std::size_t i = 0; i < a.size(); ++i)
-    if (to_lower(a[i]) != to_lower(b[i]))
-      return false;
-  return true;
-}
-
-bool istarts_with(std::string_view s, std::string_view prefix) {
-  return s.size() >= prefix.size() && iequals(s.substr(0, prefix.size()), prefix);
-}
+// Bullet content and section names are written with whitespace collapsed.
+using text::collapse_whitespace;
+using text::iequals;
+using text::is_space;
+using text::is_word_byte;
+using text::istarts_with;
+using text::split_whitespace;
+using text::to_lower;
 
 // `word` at the start of `s`, not followed by more of the same word
 // ("Never" but not "Nevertheless").
@@ -65,20 +49,6 @@ bool starts_with_word(std::string_view s, std::string_view word) {
   return istarts_with(s, word) && (s.size() == word.size() || !is_word_byte(s[word.size()]));
 }
 
-std::vector<std::string_view> split_whitespace(std::string_view s) {
-  std::vector<std::string_view> out;
-  std::size_t i = 0;
-  while (i < s.size()) {
-    while (i < s.size() && is_space(s[i]))
-      ++i;
-    std::size_t start = i;
-    while (i < s.size() && !is_space(s[i]))
-      ++i;
-    if (i > start)
-      out.push_back(s.substr(start, i - start));
-  }
-  return out;
-}
 
 std::string join(const std::vector<std::string_view>& parts, std::string_view sep) {
   std::string out;
@@ -701,7 +671,6 @@ std::size_t word_count(std::string_view s) {
   return n;
 }
 
-std::string collapse_whitespace(std::string_view s) { return join(split_whitespace(s), " "); }
 
 std::string diff_summary(const std::vector<std::string>& applied) {
   std::size_t shown = std::min(applied.size(), summary_items);

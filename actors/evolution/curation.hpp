@@ -83,10 +83,6 @@ std::vector<std::string> apply(playbook::document& doc, const std::vector<operat
 // the document fits.
 std::vector<std::string> enforce_budget(playbook::document& doc, const curation_config& cfg);
 
-// Trimmed, every whitespace run (line breaks included) one space: how a
-// bullet's content and a section name are written.
-std::string collapse_whitespace(std::string_view s);
-
 // Words as similarity.hpp counts them (runs of ASCII letters, digits and
 // bytes >= 0x80).
 std::size_t word_count(std::string_view s);

@@ -1,5 +1,7 @@
 #include "actors/evolution/llm_steps.hpp"
 
+#include "text/ascii.hpp"
+
 #include "runtime/log.hpp"
 #include "runtime/metrics.hpp"
 
@@ -339,7 +341,7 @@ std::optional<reflection> parse_reflection(const std::string& content,
     }
     r.bullet_tags.push_back({*id, *tag});
   }
-  r.insight = collapse_whitespace((*j)["key_insight"].get<std::string>());
+  r.insight = troupe::text::collapse_whitespace((*j)["key_insight"].get<std::string>());
   r.source = "llm";
   r.detail = std::move(*j);
   return r;
@@ -387,7 +389,7 @@ std::optional<std::vector<operation>> parse_curation(const std::string& content,
       auto section = text_at(o, "section", at, true, problem);
       if (!section)
         return std::nullopt;
-      op.section = collapse_whitespace(*section);
+      op.section = troupe::text::collapse_whitespace(*section);
       if (op.section.size() > max_section_chars) {
         problem = at + ".section is longer than " + std::to_string(max_section_chars) +
                   " characters";
@@ -437,7 +439,7 @@ std::optional<std::vector<operation>> parse_curation(const std::string& content,
       auto text = text_at(o, "content", at, true, problem);
       if (!text)
         return std::nullopt;
-      op.content = collapse_whitespace(*text);
+      op.content = troupe::text::collapse_whitespace(*text);
     }
     out.push_back(std::move(op));
   }
@@ -485,7 +487,7 @@ std::optional<std::vector<vote>> parse_votes(const std::string& content, std::si
       return std::nullopt;
     vote out_vote;
     out_vote.score = v["score"].get<double>();
-    out_vote.reason = collapse_whitespace(*reason);
+    out_vote.reason = troupe::text::collapse_whitespace(*reason);
     out_vote.critical = v["critical"].get<bool>();
     out_vote.actionable = false; // the builtin reviser reads only the builtin critics' reasons
     out.push_back(std::move(out_vote));

@@ -1,5 +1,7 @@
 #include "actors/evolution/similarity.hpp"
 
+#include "text/ascii.hpp"
+
 #include <algorithm>
 #include <cmath>
 #include <numeric>
@@ -14,34 +16,6 @@ namespace {
 // t·n in floating point may land just above an integer (0.8·5 > 4).
 constexpr double filter_slack = 1e-9;
 constexpr double score_slack = 1e-12;
-
-// ASCII letters and digits, plus every byte >= 0x80 so UTF-8 sequences are
-// never split into separate words.
-bool word_byte(unsigned char c) {
-  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c >= 0x80;
-}
-
-// ASCII-only lower-casing: locale-independent, and leaves UTF-8 bytes intact.
-char fold(unsigned char c) {
-  return static_cast<char>(c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c);
-}
-
-std::vector<std::string> words(std::string_view text) {
-  std::vector<std::string> out;
-  std::string current;
-  for (char ch : text) {
-    auto c = static_cast<unsigned char>(ch);
-    if (word_byte(c)) {
-      current.push_back(fold(c));
-    } else if (!current.empty()) {
-      out.push_back(std::move(current));
-      current.clear();
-    }
-  }
-  if (!current.empty())
-    out.push_back(std::move(current));
-  return out;
-}
 
 template <typename T>
 void sort_unique(std::vector<T>& v) {
@@ -136,7 +110,7 @@ void sort_by_score(std::vector<similar>& found) {
 } // namespace
 
 std::vector<std::string> shingles(std::string_view text) {
-  auto w = words(text);
+  auto w = troupe::text::words(text, troupe::text::word_bytes::utf8);
   std::vector<std::string> out;
   out.reserve(2 * w.size());
   for (std::size_t i = 0; i < w.size(); ++i) {

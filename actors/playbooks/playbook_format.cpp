@@ -1,5 +1,7 @@
 #include "actors/playbooks/playbook_format.hpp"
 
+#include "text/ascii.hpp"
+
 #include <algorithm>
 #include <array>
 #include <limits>
@@ -34,48 +36,19 @@ constexpr std::array<default_section, 7> default_sections{{
 constexpr std::string_view markdown_default_section = "STRATEGIES & INSIGHTS";
 
 // ---------------------------------------------------------------- characters
-// All classification is ASCII-only and locale-free so that parsing is a pure
-// function of the bytes (bytes >= 0x80 are never whitespace, letters or
-// digits).
+// All classification is ASCII-only and locale-free (text/ascii.hpp), so that
+// parsing is a pure function of the bytes (bytes >= 0x80 are never
+// whitespace, letters or digits).
 
-bool is_digit(char c) { return c >= '0' && c <= '9'; }
-
-bool is_alnum(char c) {
-  return is_digit(c) || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
-}
-
-// The regex class \s in the "C" locale.
-bool is_space(char c) {
-  return c == ' ' || c == '\t' || c == '\n' || c == '\v' || c == '\f' || c == '\r';
-}
-
-char to_lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
-char to_upper(char c) { return (c >= 'a' && c <= 'z') ? static_cast<char>(c - 'a' + 'A') : c; }
-
-std::string_view trim_left(std::string_view s) {
-  std::size_t i = 0;
-  while (i < s.size() && is_space(s[i]))
-    ++i;
-  return s.substr(i);
-}
-
-std::string_view trim_right(std::string_view s) {
-  std::size_t n = s.size();
-  while (n > 0 && is_space(s[n - 1]))
-    --n;
-  return s.substr(0, n);
-}
-
-std::string_view trim(std::string_view s) { return trim_right(trim_left(s)); }
-
-bool iequals(std::string_view a, std::string_view b) {
-  if (a.size() != b.size())
-    return false;
-  for (std::size_t i = 0; i < a.size(); ++i)
-    if (to_lower(a[i]) != to_lower(b[i]))
-      return false;
-  return true;
-}
+using text::iequals;
+using text::is_alnum;
+using text::is_digit;
+using text::is_space;
+using text::to_lower;
+using text::to_upper;
+using text::trim;
+using text::trim_left;
+using text::trim_right;
 
 bool is_blank(std::string_view s) { return trim(s).empty(); }
 

@@ -3,6 +3,8 @@
 // how many calls are in flight at once.
 #include "runtime/llm/llm.hpp"
 
+#include "text/ascii.hpp"
+
 #include <algorithm>
 #include <cctype>
 #include <charconv>
@@ -40,20 +42,8 @@ struct http_result {
   std::optional<milliseconds> retry_after;
 };
 
-std::string_view trim(std::string_view s) {
-  constexpr std::string_view space = " \t\r\n";
-  const auto first = s.find_first_not_of(space);
-  if (first == std::string_view::npos)
-    return {};
-  return s.substr(first, s.find_last_not_of(space) - first + 1);
-}
-
-bool iequals(std::string_view a, std::string_view b) {
-  return std::equal(a.begin(), a.end(), b.begin(), b.end(), [](char x, char y) {
-    return std::tolower(static_cast<unsigned char>(x)) ==
-           std::tolower(static_cast<unsigned char>(y));
-  });
-}
+using text::iequals;
+using text::trim;
 
 // Retry-After is either delay-seconds or an HTTP-date (RFC 9110 §10.2.3).
 std::optional<milliseconds> parse_retry_after(std::string_view value) {
