@@ -190,12 +190,12 @@ job_runner::runner_options runner_options_from(const config::settings& s, const 
   job_runner::runner_options o;
   o.node_id = node_id;
   o.lease_s = s.jobs.lease_s;
-  o.heartbeat_ms = s.jobs.heartbeat_ms;
-  o.poll_interval_ms = s.jobs.poll_interval_ms;
+  o.heartbeat = std::chrono::milliseconds{s.jobs.heartbeat_ms};
+  o.poll_interval = std::chrono::milliseconds{s.jobs.poll_interval_ms};
   o.claim_batch = s.jobs.claim_batch;
   o.complete_batch = s.jobs.complete_batch;
-  o.backoff_base_ms = s.jobs.backoff_base_ms;
-  o.backoff_max_ms = s.jobs.backoff_max_ms;
+  o.backoff_base = std::chrono::milliseconds{s.jobs.backoff_base_ms};
+  o.backoff_max = std::chrono::milliseconds{s.jobs.backoff_max_ms};
   o.drain_grace = std::chrono::seconds{s.server.shutdown_grace_s};
   o.kinds.push_back({"evolution", s.jobs.evolution_concurrency, s.jobs.evolution_max_run_time_s,
                      evolution::spawn_evolution(sys, store, evolution_options_from(s, sys))});
@@ -337,16 +337,18 @@ std::string node::start() {
         m.conninfo, [runner] { caf::anon_send(runner, wake_atom::value); });
     m.actors.push_back(caf::actor_cast<caf::actor>(m.runner));
   }
-  scheduler::scheduler_options sched{m.conninfo,
-                                     m.info.node_id,
-                                     m.info.node_stale_s,
-                                     s.jobs.maintenance_interval_ms,
-                                     s.jobs.max_attempts,
-                                     s.jobs.backoff_max_ms,
-                                     s.evolution.max_staleness_s,
-                                     s.jobs.retention_days,
-                                     s.events.retention_days,
-                                     s.jobs.prune_batch};
+  scheduler::scheduler_options sched{
+      .connection_string = m.conninfo,
+      .node_id = m.info.node_id,
+      .node_stale_s = m.info.node_stale_s,
+      .interval_ms = s.jobs.maintenance_interval_ms,
+      .max_attempts = s.jobs.max_attempts,
+      .failure_cooldown_s = s.evolution.failure_cooldown_s,
+      .max_staleness_s = s.evolution.max_staleness_s,
+      .jobs_retention_days = s.jobs.retention_days,
+      .events_retention_days = s.events.retention_days,
+      .prune_batch = s.jobs.prune_batch,
+  };
   m.actors.push_back(scheduler::spawn_scheduler(sys, sched));
   auto bridge = gateway::make_bridge(sys, targets, secret, cache, troupe_version);
   m.release_bridge = bridge.release;

@@ -336,6 +336,10 @@ constexpr std::array registry{
         "evolution.max_staleness_s", 0, 365 * day_s,
         "Evolve a playbook with pending outcomes whose last evolution is older than this many "
         "seconds; 0 never does"),
+    int_key<&S::evolution, &ev::failure_cooldown_s>(
+        "evolution.failure_cooldown_s", 0, day_s,
+        "Seconds after a failed evolution before the threshold sweep queues another "
+        "for the same playbook"),
     int_key<&S::evolution, &ev::manual_triggers_per_hour>(
         "evolution.manual_triggers_per_hour", 0, 1000000,
         "Manual evolution triggers allowed per playbook per hour"),

@@ -90,6 +90,8 @@ struct jobs_settings {
 struct evolution_settings {
   int max_outcomes_per_job = 100;
   int max_staleness_s = 24 * 3600;  // evolve a playbook with pending outcomes this stale; 0 = never
+  int failure_cooldown_s = 300;     // no sweep re-queues a playbook's failed evolution sooner:
+                                    // a playbook that fails every time costs one job per cooldown
   int manual_triggers_per_hour = 10;
   std::string engine = "builtin";   // builtin | llm (reflector and curator)
   double dedup_threshold = 0.8;     // near-duplicate: similarity >= this, 0.01..1

@@ -10,9 +10,27 @@
 
 #include <caf/all.hpp>
 #include <cstdint>
+#include <optional>
 #include <string>
+#include <string_view>
 
 namespace troupe {
+
+// A job's status, as the jobs.status column spells it
+// (runtime/job_lifecycle.hpp draws the transitions).
+enum class job_status : std::uint8_t { queued, running, completed, failed, cancelled };
+
+std::string_view to_string(job_status s);
+std::optional<job_status> job_status_of(std::string_view s);
+
+// Why the runner asked a running attempt to stop.
+enum class stop_reason : std::uint8_t {
+  none,
+  cancel,  // a client asked for the job to be cancelled
+  lost,    // the heartbeat found another attempt holds the job now
+  timeout, // the attempt ran past its kind's max_run_time_s
+  drain,   // the node is shutting down: the lease is given back
+};
 
 // A claimed job, as handed to the executor of its kind.
 struct job_assignment {
@@ -33,16 +51,21 @@ typename Inspector::result_type inspect(Inspector& f, job_assignment& x) {
 }
 
 // How an attempt ended, from the executor's side.
-//  completed: the executor committed the job itself (its effects and the
-//             completion in one fenced transaction), or — when `committed` is
-//             false — the runner completes it (jobs without effects).
-//  failed:    the attempt failed; `retryable` says whether another attempt may help.
-//  cancelled: the executor stopped at a step boundary because it was asked to.
-//  lost:      the executor's fenced commit matched no row: the lease is gone.
+enum class attempt_end : std::uint8_t {
+  completed, // the executor committed the job itself (its effects and the
+             // completion in one fenced transaction), or — when `committed`
+             // is false — the runner completes it (jobs without effects)
+  failed,    // the attempt failed; `retryable` says whether another attempt may help
+  cancelled, // the executor stopped at a step boundary because it was asked to
+  lost,      // the executor's fenced write matched no row: the lease is gone
+};
+
+std::string_view to_string(attempt_end e);
+
 struct job_result {
   std::string id;
   std::string lease_token;
-  std::string status; // completed | failed | cancelled | lost
+  attempt_end status = attempt_end::failed;
   bool committed = false;
   bool retryable = true;
   std::string error;

@@ -1,6 +1,6 @@
 #include "runtime/store.hpp"
 
-#include "runtime/job_queue.hpp"
+#include "runtime/outbox.hpp"
 
 #include "messages/errors.hpp"
 #include "runtime/log.hpp"

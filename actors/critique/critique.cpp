@@ -5,7 +5,8 @@
 #include "runtime/crypto.hpp"
 #include "runtime/handlers.hpp"
 #include "runtime/input.hpp"
-#include "runtime/job_queue.hpp"
+#include "runtime/job_lifecycle.hpp"
+#include "runtime/store.hpp"
 #include "runtime/metrics.hpp"
 
 #include <cmath>
@@ -124,15 +125,14 @@ namespace {
 api_response create(pqxx::connection& conn, const api_request& req,
                     const critique_api_options& opts) {
   auto payload = read_critique_request(req, opts);
-  auto id = crypto::uuid_v7();
   pqxx::work tx{conn};
-  tx.exec_params("INSERT INTO jobs (id, kind, user_id, max_attempts, payload)"
-                 " VALUES ($1, 'critique', $2, $3, $4::jsonb)",
-                 id, req.caller.user_id, opts.max_attempts, payload.dump());
-  runtime::insert_events(tx, {{"critique.queued", req.caller.user_id, "", id, {{"job_id", id}}}});
-  runtime::notify_runners(tx, "critique");
+  auto id = lifecycle::enqueue(tx, {.kind = "critique",
+                                    .user_id = req.caller.user_id,
+                                    .playbook_id = {},
+                                    .max_attempts = opts.max_attempts,
+                                    .payload = payload,
+                                    .queued_topic = "critique.queued"});
   tx.commit();
-  metrics::job_enqueued("critique");
   return json_response(202, {{"job_id", id}, {"status", "queued"}});
 }
 
@@ -192,9 +192,9 @@ critique_config config_of(const json& payload) {
   return cfg;
 }
 
-// Commits a finished critique, fenced by the lease token.
-api_response commit(pqxx::connection& conn, const job_assignment& job,
-                    const critique_result& result) {
+// Commits a finished critique: its rounds and iteration events with the
+// job's completion (lifecycle::complete). False when the lease is lost.
+bool commit(pqxx::connection& conn, const job_assignment& job, const critique_result& result) {
   json iterations = json::array(), rounds = json::array();
   for (const auto& it : result.iterations) {
     auto j = to_json(it);
@@ -209,33 +209,21 @@ api_response commit(pqxx::connection& conn, const job_assignment& job,
                       {"accepted", accepted},
                       {"rejected", rejected}});
   }
-  json out = {{"iterations", iterations},
-              {"final_plan", to_json(result.final_plan)},
-              {"converged_because", result.converged_because}};
-  pqxx::work tx{conn};
-  auto done = tx.exec_params(
-      "UPDATE jobs SET status = 'completed', completed_at = now(), updated_at = now(),"
-      " lease_owner = NULL, lease_expires_at = NULL, result = $3::jsonb,"
-      " progress = jsonb_build_object('step', 'committed', 'iterations', $4::int)"
-      " WHERE id = $1 AND status = 'running' AND lease_token = $2 RETURNING user_id",
-      job.id, job.lease_token, out.dump(), static_cast<int>(iterations.size()));
-  if (done.empty())
-    return json_response(200, {{"lost", true}});
-  std::string user = done[0][0].c_str();
-  runtime::insert_rounds(tx, job.id, rounds);
-  std::vector<runtime::event_row> events;
-  for (const auto& it : iterations)
-    events.push_back({"critique.iteration", user, "", job.id,
-                      {{"job_id", job.id},
-                       {"number", it["number"]},
-                       {"aggregated_score", it["aggregated_score"]}}});
-  events.push_back({"job.completed", user, "", job.id,
-                    {{"job_id", job.id},
-                     {"kind", "critique"},
-                     {"converged_because", result.converged_because}}});
-  runtime::insert_events(tx, events);
-  tx.commit();
-  return json_response(200, {{"lost", false}});
+  return lifecycle::complete(conn, job, [&](pqxx::work& tx, const std::string& user) {
+    lifecycle::insert_rounds(tx, job.id, rounds);
+    lifecycle::completion c;
+    c.result = {{"iterations", iterations},
+                {"final_plan", to_json(result.final_plan)},
+                {"converged_because", result.converged_because}};
+    c.progress = {{"step", "committed"}, {"iterations", iterations.size()}};
+    c.event_data = {{"converged_because", result.converged_because}};
+    for (const auto& it : iterations)
+      c.events_before.push_back({"critique.iteration", user, "", job.id,
+                                 {{"job_id", job.id},
+                                  {"number", it["number"]},
+                                  {"aggregated_score", it["aggregated_score"]}}});
+    return c;
+  });
 }
 
 struct executor_state {
@@ -256,32 +244,22 @@ struct attempt {
 
 using attempt_ptr = std::shared_ptr<attempt>;
 
-void answer(executor_pointer self, const attempt_ptr& a, std::string status, std::string error = {},
+void answer(executor_pointer self, const attempt_ptr& a, attempt_end status, std::string error = {},
             bool retryable = true) {
   self->state.active.erase(a->job.id);
-  bool committed = status == "completed";
-  a->promise.deliver(job_result{a->job.id, a->job.lease_token, std::move(status), committed,
-                                retryable, std::move(error), ""});
+  bool committed = status == attempt_end::completed;
+  a->promise.deliver(job_result{a->job.id, a->job.lease_token, status, committed, retryable,
+                                std::move(error), ""});
 }
 
 void commit_attempt(executor_pointer self, const store_actor& store, const attempt_ptr& a) {
   auto job = a->job;
   auto result = std::make_shared<const critique_result>(finish_run(a->run));
-  self->request(store, caf::infinite,
-                db_task{[job, result](pqxx::connection& c) { return commit(c, job, *result); },
-                        job.id})
-      .then(
-          [=](api_response& r) {
-            if (r.status != 200) {
-              auto body = json::parse(r.body, nullptr, false);
-              return answer(self, a, "failed",
-                            body.is_object() && body.contains("error")
-                                ? body["error"].value("message", "error")
-                                : "status " + std::to_string(r.status));
-            }
-            answer(self, a, json::parse(r.body).value("lost", false) ? "lost" : "completed");
-          },
-          [=](caf::error& e) { answer(self, a, "failed", "store failed: " + caf::to_string(e)); });
+  runtime::store_call(
+      self, store, job.id,
+      [job, result](pqxx::connection& c) { return commit(c, job, *result); },
+      [=](bool held) { answer(self, a, held ? attempt_end::completed : attempt_end::lost); },
+      [=](caf::error& e) { answer(self, a, attempt_end::failed, message_of(e)); });
 }
 
 // One iteration: the plan critics find and vote on items here; the voter
@@ -289,7 +267,7 @@ void commit_attempt(executor_pointer self, const store_actor& store, const attem
 void iterate(executor_pointer self, const store_actor& store, const evolution::voter_actor& voter,
              const attempt_ptr& a) {
   if (self->state.active[a->job.id])
-    return answer(self, a, "cancelled");
+    return answer(self, a, attempt_end::cancelled);
   if (!next_iteration(a->run, a->cfg))
     return commit_attempt(self, store, a);
   evolution::vote_request req;
@@ -308,11 +286,13 @@ void iterate(executor_pointer self, const store_actor& store, const evolution::v
             try {
               conclude_iteration(a->run, result.decisions, a->cfg);
             } catch (const std::exception& e) {
-              return answer(self, a, "failed", e.what());
+              return answer(self, a, attempt_end::failed, e.what());
             }
             iterate(self, store, voter, a);
           },
-          [=](caf::error& e) { answer(self, a, "failed", "voter failed: " + caf::to_string(e)); });
+          [=](caf::error& e) {
+            answer(self, a, attempt_end::failed, "voter failed: " + caf::to_string(e));
+          });
 }
 
 job_executor_actor::behavior_type executor(executor_pointer self, store_actor store,
@@ -328,7 +308,8 @@ job_executor_actor::behavior_type executor(executor_pointer self, store_actor st
           a->cfg = config_of(payload);
           a->run = start_run(plan_from_json(payload["plan"]));
         } catch (const std::exception& e) {
-          answer(self, a, "failed", std::string("unreadable critique payload: ") + e.what(), false);
+          answer(self, a, attempt_end::failed,
+               std::string("unreadable critique payload: ") + e.what(), false);
           return a->promise;
         }
         iterate(self, store, voter, a);

@@ -3,7 +3,8 @@
 #include "messages/errors.hpp"
 #include "runtime/blocking.hpp"
 #include "runtime/crypto.hpp"
-#include "runtime/job_queue.hpp"
+#include "runtime/store.hpp"
+#include "runtime/job_lifecycle.hpp"
 #include "runtime/log.hpp"
 #include "runtime/metrics.hpp"
 
@@ -20,54 +21,49 @@ using json = nlohmann::json;
 
 // ---- step 1: snapshot ------------------------------------------------------
 
-api_response load_snapshot(pqxx::connection& conn, const job_assignment& job, int max_outcomes) {
+// What the attempt read, under the fence.
+struct snapshot {
+  std::optional<std::string> version_id; // the current version, none for a new playbook
+  snapshot_data data;
+};
+
+// nullopt when the lease is lost.
+std::optional<snapshot> load_snapshot(pqxx::connection& conn, const job_assignment& job,
+                                      int max_outcomes) {
   pqxx::read_transaction tx{conn};
-  auto fence = tx.exec_params("SELECT 1 FROM jobs WHERE id = $1 AND status = 'running'"
-                              " AND lease_token = $2",
-                              job.id, job.lease_token);
-  if (fence.empty())
-    return json_response(200, {{"lost", true}});
+  if (!lifecycle::holds(tx, job))
+    return std::nullopt;
   auto pb = tx.exec_params(
-      "SELECT p.current_version_id, coalesce(v.content, ''), coalesce(v.version_number, 0),"
-      " p.next_bullet_id FROM playbooks p LEFT JOIN playbook_versions v ON v.id = p.current_version_id"
+      "SELECT p.current_version_id, coalesce(v.content, ''), p.next_bullet_id"
+      " FROM playbooks p LEFT JOIN playbook_versions v ON v.id = p.current_version_id"
       " WHERE p.id = $1",
       job.playbook_id);
   if (pb.empty())
     throw std::runtime_error("the job's playbook no longer exists");
+  snapshot snap;
+  if (!pb[0][0].is_null())
+    snap.version_id = pb[0][0].c_str();
+  snap.data.content = pb[0][1].c_str();
+  snap.data.next_bullet_id = pb[0][2].as<std::int64_t>();
   auto rows = tx.exec_params(
-      "SELECT json_build_object('id', id, 'outcome', outcome_status, 'notes', coalesce(notes, ''),"
-      " 'reasoning_trace', coalesce(reasoning_trace, ''), 'bullet_ids', bullet_ids,"
-      " 'task_description', task_description)::text"
+      "SELECT id, outcome_status, coalesce(notes, ''), coalesce(reasoning_trace, ''),"
+      " array_to_json(bullet_ids)::text, coalesce(task_description, '')"
       " FROM outcomes WHERE playbook_id = $1 AND processed_at IS NULL ORDER BY id LIMIT $2",
       job.playbook_id, max_outcomes);
-  json outcomes = json::array();
   for (const auto& r : rows)
-    outcomes.push_back(json::parse(r[0].c_str()));
-  return json_response(200, {{"lost", false},
-                             {"version_id", pb[0][0].is_null() ? json(nullptr)
-                                                               : json(pb[0][0].c_str())},
-                             {"content", pb[0][1].c_str()},
-                             {"version_number", pb[0][2].as<int>()},
-                             {"next_bullet_id", pb[0][3].as<std::int64_t>()},
-                             {"outcomes", outcomes}});
+    snap.data.outcomes.push_back(
+        {r[0].c_str(), r[1].c_str(), r[2].c_str(), r[3].c_str(),
+         r[4].is_null() ? std::vector<std::string>{}
+                        : json::parse(r[4].c_str()).get<std::vector<std::string>>(),
+         r[5].c_str()});
+  return snap;
 }
 
 // ---- steps 2–8 run in the pipeline -----------------------------------------
 
-snapshot_data snapshot_of(const json& snap) {
-  snapshot_data d;
-  d.content = snap["content"].get<std::string>();
-  d.next_bullet_id = snap["next_bullet_id"].get<std::int64_t>();
-  for (const auto& o : snap["outcomes"])
-    d.outcomes.push_back({o["id"], o["outcome"], o["notes"], o["reasoning_trace"],
-                          o["bullet_ids"].get<std::vector<std::string>>(),
-                          o.value("task_description", "")});
-  return d;
-}
-
 // One job's way through the pipeline.
 struct run_state {
-  json snapshot;
+  snapshot snap;
   evolution_plan plan;
   bool llm = false;   // the llm engine reflected and curated
   usage_tally usage;  // model use by the engine and the llm critics
@@ -75,95 +71,14 @@ struct run_state {
 
 // ---- step 9: commit -----------------------------------------------------------
 
-// Marks a step: fenced, with its job.progress event.
-api_response progress(pqxx::connection& conn, const job_assignment& job, const json& step) {
-  pqxx::work tx{conn};
-  auto rows = tx.exec_params("UPDATE jobs SET progress = $3::jsonb, updated_at = now()"
-                             " WHERE id = $1 AND status = 'running' AND lease_token = $2"
-                             " RETURNING user_id",
-                             job.id, job.lease_token, step.dump());
-  if (rows.empty())
-    return json_response(200, {{"lost", true}});
-  runtime::insert_events(tx, {{"job.progress", rows[0][0].c_str(), job.playbook_id, job.id,
-                               {{"job_id", job.id}, {"kind", "evolution"}, {"progress", step}}}});
-  tx.commit();
-  return json_response(200, {{"lost", false}});
-}
-
-api_response commit(pqxx::connection& conn, const job_assignment& job, const run_state& run,
-                    int max_attempts) {
-  const auto& p = run.plan;
-  const auto& snap = run.snapshot;
-  pqxx::work tx{conn};
-  auto fence = tx.exec_params("SELECT user_id FROM jobs WHERE id = $1 AND status = 'running'"
-                              " AND lease_token = $2 FOR UPDATE",
-                              job.id, job.lease_token);
-  if (fence.empty())
-    return json_response(200, {{"lost", true}});
-  auto pb = tx.exec_params(
-      "SELECT current_version_id,"
-      " coalesce((SELECT max(version_number) FROM playbook_versions WHERE playbook_id = $1), 0),"
-      " status FROM playbooks WHERE id = $1 FOR UPDATE",
-      job.playbook_id);
-  std::string current = pb[0][0].is_null() ? "" : pb[0][0].c_str();
-  std::string seen = snap["version_id"].is_null() ? "" : snap["version_id"].get<std::string>();
-  if (current != seen)
-    throw api_error(409, "conflict", "the playbook got a new version during the evolution");
-
-  std::optional<std::string> to_version_id;
-  int to_number = 0;
-  if (p.changed) {
-    auto doc = playbook::parse(p.new_content);
-    to_version_id = crypto::uuid_v7();
-    to_number = pb[0][1].as<int>() + 1;
-    tx.exec_params("INSERT INTO playbook_versions (id, playbook_id, version_number, content,"
-                   " bullet_count, token_estimate, created_by_job_id, diff_summary)"
-                   " VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-                   *to_version_id, job.playbook_id, to_number, p.new_content,
-                   playbook::bullet_count(doc), playbook::token_estimate(doc), job.id,
-                   p.diff_summary);
-  }
-
-  json processed = json::array();
-  for (std::size_t i = 0; i < p.reflections.size(); ++i)
-    processed.push_back(
-        {{"id", snap["outcomes"][i]["id"]}, {"reflection", to_json(p.reflections[i])}});
-  auto marked = tx.exec_params(
-      "UPDATE outcomes o SET processed_at = now(), evolution_job_id = $2,"
-      " reflection_data = x.reflection FROM jsonb_to_recordset($1::jsonb)"
-      " AS x(id uuid, reflection jsonb) WHERE o.id = x.id AND o.processed_at IS NULL"
-      " RETURNING o.id",
-      processed.dump(), job.id);
-  int n = static_cast<int>(marked.size());
-  auto after = tx.exec_params(
-      "UPDATE playbooks SET pending_outcomes = pending_outcomes - $2, last_evolved_at = now(),"
-      " current_version_id = coalesce($3::uuid, current_version_id),"
-      " next_bullet_id = greatest(next_bullet_id, $4),"
-      " updated_at = CASE WHEN $3::uuid IS NULL THEN updated_at ELSE now() END"
-      " WHERE id = $1 RETURNING pending_outcomes, evolution_threshold, user_id",
-      job.playbook_id, n, to_version_id, p.next_id);
-  json rounds = json::array();
-  for (const auto& r : p.rounds)
-    rounds.push_back({{"round_number", r["number"]},
-                      {"proposal", r["proposal"]},
-                      {"votes", r["votes"]},
-                      {"aggregated_score", r["aggregated_score"]},
-                      {"accepted", r["accepted"]},
-                      {"rejected", r["rejected"]}});
-  runtime::insert_rounds(tx, job.id, rounds);
-  json result = {{"outcomes_processed", n},
-                 {"counter_updates", p.counter_updates},
-                 {"operations_applied", p.applied.size()},
-                 {"rounds", p.rounds.size()},
-                 {"to_version", to_version_id ? json(to_number) : json(nullptr)},
-                 {"diff_summary", p.changed ? json(p.diff_summary) : json(nullptr)},
-                 {"budget", p.budget_note.empty() ? json(nullptr) : json(p.budget_note)}};
-  // Model use: a usage record per answer, and the job's totals.
+// The usage records of the attempt's model calls, and its token totals.
+json record_usage(pqxx::work& tx, const job_assignment& job, const std::string& user,
+                  const usage_tally& usage, json& result) {
   std::int64_t prompt = 0, completion = 0;
   double cost = 0;
   int calls = 0, invalid = 0, fallbacks = 0;
   json records = json::array();
-  for (const auto& u : run.usage.entries()) {
+  for (const auto& u : usage.entries()) {
     prompt += u.prompt_tokens;
     completion += u.completion_tokens;
     cost += u.cost_usd;
@@ -186,40 +101,106 @@ api_response commit(pqxx::connection& conn, const job_assignment& job, const run
         " x.prompt_tokens + x.completion_tokens, x.cost_usd, x.metadata"
         " FROM jsonb_to_recordset($4::jsonb) AS x(operation text, model text, prompt_tokens int,"
         " completion_tokens int, cost_usd numeric, metadata jsonb)",
-        fence[0][0].c_str(), job.playbook_id, job.id, records.dump());
-  result["engine"] = run.llm ? "llm" : "builtin";
+        user, job.playbook_id, job.id, records.dump());
   if (calls || fallbacks)
     result["llm"] = {{"calls", calls}, {"invalid_answers", invalid}, {"fallbacks", fallbacks}};
-  json token_totals = {{"prompt_tokens", prompt},
-                       {"completion_tokens", completion},
-                       {"total_tokens", prompt + completion},
-                       {"cost_usd", cost}};
-  tx.exec_params("UPDATE jobs SET status = 'completed', completed_at = now(), updated_at = now(),"
-                 " lease_owner = NULL, lease_expires_at = NULL, outcomes_processed = $2,"
-                 " from_version_id = $3::uuid, to_version_id = $4::uuid, result = $5::jsonb,"
-                 " token_totals = $6::jsonb, progress = jsonb_build_object('step', 'committed')"
-                 " WHERE id = $1",
-                 job.id, n, seen.empty() ? std::optional<std::string>{} : seen, to_version_id,
-                 result.dump(), token_totals.dump());
-  std::string user = after[0][2].c_str();
-  std::vector<runtime::event_row> events{
-      {"job.completed", user, job.playbook_id, job.id,
-       {{"job_id", job.id}, {"kind", "evolution"}, {"playbook_id", job.playbook_id},
-        {"result", result}}}};
-  if (to_version_id)
-    events.push_back({"playbook.version_created", user, job.playbook_id, job.id,
-                      {{"playbook_id", job.playbook_id},
-                       {"version", to_number},
-                       {"job_id", job.id},
-                       {"diff_summary", p.diff_summary}}});
-  runtime::insert_events(tx, events);
-  // The ingestion rule runs again: a backlog already over the threshold
-  // queues the next evolution at once.
-  int pending = after[0][0].as<int>();
-  if (pending >= after[0][1].as<int>() && pending > 0 && std::string{pb[0][2].c_str()} == "active")
-    runtime::enqueue_evolution(tx, user, job.playbook_id, max_attempts, "backlog", pending);
-  tx.commit();
-  return json_response(200, {{"lost", false}, {"result", result}});
+  return {{"prompt_tokens", prompt},
+          {"completion_tokens", completion},
+          {"total_tokens", prompt + completion},
+          {"cost_usd", cost}};
+}
+
+// The new version, the processed outcomes, the rounds and the usage, with
+// the job's completion (lifecycle::complete). False when the lease is lost;
+// errc::conflict when the playbook got a version meanwhile.
+bool commit(pqxx::connection& conn, const job_assignment& job, const run_state& run,
+            int max_attempts) {
+  return lifecycle::complete(conn, job, [&](pqxx::work& tx, const std::string& user) {
+    const auto& p = run.plan;
+    const auto& snap = run.snap;
+    auto pb = tx.exec_params(
+        "SELECT current_version_id,"
+        " coalesce((SELECT max(version_number) FROM playbook_versions WHERE playbook_id = $1), 0),"
+        " status FROM playbooks WHERE id = $1 FOR UPDATE",
+        job.playbook_id);
+    std::optional<std::string> current;
+    if (!pb[0][0].is_null())
+      current = pb[0][0].c_str();
+    if (current != snap.version_id)
+      throw conflict("the playbook got a new version during the evolution");
+
+    std::optional<std::string> to_version_id;
+    int to_number = 0;
+    if (p.changed) {
+      auto doc = playbook::parse(p.new_content);
+      to_version_id = crypto::uuid_v7();
+      to_number = pb[0][1].as<int>() + 1;
+      tx.exec_params("INSERT INTO playbook_versions (id, playbook_id, version_number, content,"
+                     " bullet_count, token_estimate, created_by_job_id, diff_summary)"
+                     " VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                     *to_version_id, job.playbook_id, to_number, p.new_content,
+                     playbook::bullet_count(doc), playbook::token_estimate(doc), job.id,
+                     p.diff_summary);
+    }
+
+    json processed = json::array();
+    for (std::size_t i = 0; i < p.reflections.size(); ++i)
+      processed.push_back(
+          {{"id", snap.data.outcomes[i].id}, {"reflection", to_json(p.reflections[i])}});
+    auto marked = tx.exec_params(
+        "UPDATE outcomes o SET processed_at = now(), evolution_job_id = $2,"
+        " reflection_data = x.reflection FROM jsonb_to_recordset($1::jsonb)"
+        " AS x(id uuid, reflection jsonb) WHERE o.id = x.id AND o.processed_at IS NULL"
+        " RETURNING o.id",
+        processed.dump(), job.id);
+    int n = static_cast<int>(marked.size());
+    auto after = tx.exec_params(
+        "UPDATE playbooks SET pending_outcomes = pending_outcomes - $2, last_evolved_at = now(),"
+        " current_version_id = coalesce($3::uuid, current_version_id),"
+        " next_bullet_id = greatest(next_bullet_id, $4),"
+        " updated_at = CASE WHEN $3::uuid IS NULL THEN updated_at ELSE now() END"
+        " WHERE id = $1 RETURNING pending_outcomes, evolution_threshold",
+        job.playbook_id, n, to_version_id, p.next_id);
+    json rounds = json::array();
+    for (const auto& r : p.rounds)
+      rounds.push_back({{"round_number", r["number"]},
+                        {"proposal", r["proposal"]},
+                        {"votes", r["votes"]},
+                        {"aggregated_score", r["aggregated_score"]},
+                        {"accepted", r["accepted"]},
+                        {"rejected", r["rejected"]}});
+    lifecycle::insert_rounds(tx, job.id, rounds);
+
+    lifecycle::completion c;
+    c.result = {{"outcomes_processed", n},
+                {"counter_updates", p.counter_updates},
+                {"operations_applied", p.applied.size()},
+                {"rounds", p.rounds.size()},
+                {"to_version", to_version_id ? json(to_number) : json(nullptr)},
+                {"diff_summary", p.changed ? json(p.diff_summary) : json(nullptr)},
+                {"budget", p.budget_note.empty() ? json(nullptr) : json(p.budget_note)},
+                {"engine", run.llm ? "llm" : "builtin"}};
+    c.token_totals = record_usage(tx, job, user, run.usage, c.result);
+    c.progress = {{"step", "committed"}};
+    c.outcomes_processed = n;
+    c.from_version_id = snap.version_id;
+    c.to_version_id = to_version_id;
+    c.event_data = {{"playbook_id", job.playbook_id}, {"result", c.result}};
+    if (to_version_id)
+      c.events_after.push_back({"playbook.version_created", user, job.playbook_id, job.id,
+                                {{"playbook_id", job.playbook_id},
+                                 {"version", to_number},
+                                 {"job_id", job.id},
+                                 {"diff_summary", p.diff_summary}}});
+    // The ingestion rule runs again once this job is completed: a backlog
+    // already over the threshold queues the next evolution at once.
+    int pending = after[0][0].as<int>();
+    if (pending >= after[0][1].as<int>() && pending > 0 && std::string{pb[0][2].c_str()} == "active")
+      c.then = [user, job, max_attempts, pending](pqxx::work& t) {
+        lifecycle::enqueue_evolution(t, user, job.playbook_id, max_attempts, "backlog", pending);
+      };
+    return c;
+  });
 }
 
 // ---- the actor ------------------------------------------------------------------
@@ -235,9 +216,10 @@ struct evolution_state {
 using evolution_pointer = job_executor_actor::stateful_pointer<evolution_state>;
 using promise_t = caf::typed_response_promise<job_result>;
 
-job_result result_of(const job_assignment& job, const std::string& status,
-                     std::string error = {}, bool retryable = true) {
-  return {job.id, job.lease_token, status, status == "completed", retryable, std::move(error), ""};
+job_result result_of(const job_assignment& job, attempt_end status, std::string error = {},
+                     bool retryable = true) {
+  return {job.id,    job.lease_token,   status, status == attempt_end::completed,
+          retryable, std::move(error), ""};
 }
 
 // One attempt: what it needs to move from step to step.
@@ -263,15 +245,7 @@ void answer(evolution_pointer self, const attempt_ptr& a, job_result r) {
 }
 
 void fail_with(evolution_pointer self, const attempt_ptr& a, const std::string& message) {
-  answer(self, a, result_of(a->job, "failed", message, true));
-}
-
-void fail(evolution_pointer self, const attempt_ptr& a, const api_response& r) {
-  auto body = json::parse(r.body, nullptr, false);
-  fail_with(self, a,
-            body.is_object() && body.contains("error")
-                ? body["error"].value("message", "error")
-                : "status " + std::to_string(r.status));
+  answer(self, a, result_of(a->job, attempt_end::failed, message, true));
 }
 
 // True (and answered) when the attempt was asked to stop.
@@ -279,36 +253,36 @@ bool stopped(evolution_pointer self, const attempt_ptr& a) {
   auto it = self->state.active.find(a->job.id);
   if (it == self->state.active.end() || !it->second.second)
     return false;
-  answer(self, a, result_of(a->job, "cancelled"));
+  answer(self, a, result_of(a->job, attempt_end::cancelled));
   return true;
 }
 
-// Runs a store task for the attempt; `next` gets the reply of a 200 whose
-// body does not say the lease was lost.
-void step(evolution_pointer self, const context_ptr& ctx, const attempt_ptr& a, db_task task,
-          std::function<void(json)> next) {
-  self->request(ctx->store, caf::infinite, std::move(task))
-      .then(
-          [=](api_response& r) {
-            if (r.status != 200)
-              return fail(self, a, r);
-            auto body = json::parse(r.body);
-            if (body.value("lost", false))
-              return answer(self, a, result_of(a->job, "lost"));
-            next(std::move(body));
-          },
-          [=](caf::error& e) { fail_with(self, a, "store failed: " + caf::to_string(e)); });
+// Runs fenced store work for the attempt. The work answers false or nullopt
+// when the lease is lost (the attempt ends `lost`); `next` gets what it
+// answered otherwise. A store error (the database unavailable, a conflict)
+// fails the attempt with the error's message.
+template <class Work, class Next>
+void step(evolution_pointer self, const context_ptr& ctx, const attempt_ptr& a, Work work,
+          Next next) {
+  runtime::store_call(
+      self, ctx->store, a->job.id, std::move(work),
+      [=](auto held) mutable {
+        if (!held)
+          return answer(self, a, result_of(a->job, attempt_end::lost));
+        next(std::move(held));
+      },
+      [=](caf::error& e) { fail_with(self, a, message_of(e)); });
 }
 
 void report(evolution_pointer self, const context_ptr& ctx, const attempt_ptr& a, json what,
             std::function<void()> next) {
   auto job = a->job;
-  step(self, ctx, a,
-       db_task{[job, what](pqxx::connection& c) { return progress(c, job, what); }, job.id},
-       [=](json) {
-         if (!stopped(self, a))
-           next();
-       });
+  step(
+      self, ctx, a, [job, what](pqxx::connection& c) { return lifecycle::progress(c, job, what); },
+      [=](bool) {
+        if (!stopped(self, a))
+          next();
+      });
 }
 
 void commit_attempt(evolution_pointer self, const context_ptr& ctx, const attempt_ptr& a) {
@@ -316,10 +290,9 @@ void commit_attempt(evolution_pointer self, const context_ptr& ctx, const attemp
   auto job = a->job;
   auto run = a->run;
   int attempts = ctx->opts.max_attempts;
-  step(self, ctx, a,
-       db_task{[job, run, attempts](pqxx::connection& c) { return commit(c, job, *run, attempts); },
-               job.id},
-       [=](json) { answer(self, a, result_of(a->job, "completed")); });
+  step(
+      self, ctx, a, [job, run, attempts](pqxx::connection& c) { return commit(c, job, *run, attempts); },
+      [=](bool) { answer(self, a, result_of(a->job, attempt_end::completed)); });
 }
 
 // One round: the three critics in parallel, then the voter.
@@ -372,15 +345,13 @@ void run_round(evolution_pointer self, const context_ptr& ctx, const attempt_ptr
 void start(evolution_pointer self, const context_ptr& ctx, const attempt_ptr& a) {
   auto job = a->job;
   int max_outcomes = ctx->opts.max_outcomes_per_job;
-  step(self, ctx, a,
-       db_task{[job, max_outcomes](pqxx::connection& c) {
-                 return load_snapshot(c, job, max_outcomes);
-               },
-               job.id},
-       [=](json snapshot) {
+  step(
+      self, ctx, a,
+      [job, max_outcomes](pqxx::connection& c) { return load_snapshot(c, job, max_outcomes); },
+      [=](std::optional<snapshot> snap) {
          if (stopped(self, a))
            return;
-         a->run->snapshot = std::move(snapshot);
+         a->run->snap = std::move(*snap);
          auto curated = [=] {
            if (stopped(self, a))
              return;
@@ -393,7 +364,7 @@ void start(evolution_pointer self, const context_ptr& ctx, const attempt_ptr& a)
                   [=] { run_round(self, ctx, a); });
          };
          if (!ctx->opts.engine) {
-           a->run->plan = start_plan(snapshot_of(a->run->snapshot), ctx->opts.pipeline);
+           a->run->plan = start_plan(a->run->snap.data, ctx->opts.pipeline);
            return curated();
          }
          // The model's steps block on the network: they run on a worker of
@@ -401,7 +372,7 @@ void start(evolution_pointer self, const context_ptr& ctx, const attempt_ptr& a)
          auto run = a->run;
          run->llm = true;
          auto work = [run, ctx] {
-           run->plan = start_plan_llm(snapshot_of(run->snapshot), ctx->opts.pipeline,
+           run->plan = start_plan_llm(run->snap.data, ctx->opts.pipeline,
                                       *ctx->opts.engine, run->usage);
          };
          self->request(runtime::spawn_blocking(self->system()), caf::infinite,

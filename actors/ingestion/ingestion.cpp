@@ -4,7 +4,7 @@
 #include "messages/errors.hpp"
 #include "runtime/crypto.hpp"
 #include "runtime/input.hpp"
-#include "runtime/job_queue.hpp"
+#include "runtime/job_lifecycle.hpp"
 #include "runtime/log.hpp"
 #include "runtime/metrics.hpp"
 
@@ -141,13 +141,13 @@ api_response write_batch(pqxx::connection& conn, batch& b, int max_attempts) {
   for (auto& [playbook_id, indexes] : fresh) {
     auto& p = playbooks[playbook_id];
     int n = static_cast<int>(indexes.size());
-    std::optional<runtime::enqueued> job;
+    std::optional<lifecycle::enqueued> job;
     if (!p.active_job_id.empty())
-      job = runtime::enqueued{p.active_job_id, false, ""};
+      job = lifecycle::enqueued{p.active_job_id, false, job_status::queued};
     int crossing = must_enqueue(p.state, n) ? first_reaching(p.state, n) : 0;
     if (crossing)
-      job = runtime::enqueue_evolution(tx, p.user_id, playbook_id, max_attempts, "threshold",
-                                       p.state.pending + n);
+      job = lifecycle::enqueue_evolution(tx, p.user_id, playbook_id, max_attempts, "threshold",
+                                         p.state.pending + n);
     for (int k = 1; k <= n; ++k) {
       auto& q = b[indexes[static_cast<std::size_t>(k - 1)]];
       auto pos = position(p.state, k);

@@ -14,23 +14,25 @@
 
 namespace troupe::job_runner {
 
+// The values come from config::jobs_settings, where their defaults and
+// reasons live (app/node.cpp fills them).
 struct kind_config {
   std::string kind;
-  int concurrency = 1;
-  int max_run_time_s = 600; // an attempt running longer is stopped and fails
+  int concurrency = 0;
+  int max_run_time_s = 0; // an attempt running longer is stopped and fails
   job_executor_actor executor;
 };
 
 struct runner_options {
   std::string node_id;
-  int lease_s = 30;
-  int heartbeat_ms = 5000;
-  int poll_interval_ms = 1000;
-  int claim_batch = 256;
-  int complete_batch = 1000;
-  int backoff_base_ms = 1000;
-  int backoff_max_ms = 300000;
-  std::chrono::milliseconds drain_grace{10000};
+  int lease_s = 0;
+  std::chrono::milliseconds heartbeat{0};
+  std::chrono::milliseconds poll_interval{0};
+  int claim_batch = 0;
+  int complete_batch = 0;
+  std::chrono::milliseconds backoff_base{0};
+  std::chrono::milliseconds backoff_max{0};
+  std::chrono::milliseconds drain_grace{0};
   std::vector<kind_config> kinds;
 };
 

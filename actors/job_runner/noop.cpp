@@ -22,7 +22,7 @@ struct noop_state {
   static inline const char* name = "troupe.noop";
 };
 
-job_result result(const job_assignment& job, const std::string& status, std::string error = {},
+job_result result(const job_assignment& job, attempt_end status, std::string error = {},
                   bool retryable = true) {
   nlohmann::json r = {{"attempt", job.attempt}};
   return {job.id, job.lease_token, status, false, retryable, std::move(error), r.dump()};
@@ -36,11 +36,11 @@ noop_impl::behavior_type noop(noop_impl::stateful_pointer<noop_state> self) {
           payload = nlohmann::json::object();
         int fail_attempts = payload.value("fail_attempts", 0);
         if (job.attempt <= fail_attempts)
-          return result(job, "failed", "noop failure on attempt " + std::to_string(job.attempt),
+          return result(job, attempt_end::failed, "noop failure on attempt " + std::to_string(job.attempt),
                         payload.value("retryable", true));
         int steps = payload.value("steps", 0);
         if (steps <= 0)
-          return result(job, "completed");
+          return result(job, attempt_end::completed);
         auto promise = self->make_response_promise<job_result>();
         int step_ms = std::max(0, payload.value("step_ms", 10));
         auto id = job.id;
@@ -54,7 +54,7 @@ noop_impl::behavior_type noop(noop_impl::stateful_pointer<noop_state> self) {
           return;
         auto& s = it->second;
         if (s.stop || --s.steps_left == 0) {
-          s.promise.deliver(result(s.job, s.stop ? "cancelled" : "completed"));
+          s.promise.deliver(result(s.job, s.stop ? attempt_end::cancelled : attempt_end::completed));
           self->state.stepping.erase(it);
           return;
         }

@@ -4,7 +4,7 @@
 #include "runtime/crypto.hpp"
 #include "runtime/handlers.hpp"
 #include "runtime/input.hpp"
-#include "runtime/job_queue.hpp"
+#include "runtime/job_lifecycle.hpp"
 
 #include <pqxx/pqxx>
 
@@ -82,10 +82,10 @@ api_response trigger(pqxx::connection& conn, const api_request& req, const jobs_
                            id, req.caller.user_id);
   if (pb.empty())
     throw not_found("playbook");
-  auto answer = [](const runtime::enqueued& e) {
-    return json_response(202, {{"job_id", e.job_id}, {"is_new", e.is_new}, {"status", e.status}});
+  auto answer = [](const lifecycle::enqueued& e) {
+    return json_response(202, {{"job_id", e.job_id}, {"is_new", e.is_new}, {"status", to_string(e.status)}});
   };
-  if (auto active = runtime::active_evolution(tx, id))
+  if (auto active = lifecycle::active_evolution(tx, id))
     return answer(*active);
   if (std::string{pb[0][0].c_str()} != "active")
     throw conflict("the playbook is archived");
@@ -106,8 +106,8 @@ api_response trigger(pqxx::connection& conn, const api_request& req, const jobs_
     r.headers["Retry-After"] = std::to_string(std::max(1LL, window[0][1].as<long long>()));
     return r;
   }
-  auto job = runtime::enqueue_evolution(tx, req.caller.user_id, id, opts.max_attempts, "manual",
-                                        pending);
+  auto job = lifecycle::enqueue_evolution(tx, req.caller.user_id, id, opts.max_attempts, "manual",
+                                          pending);
   tx.commit();
   return answer(job);
 }
@@ -150,21 +150,8 @@ api_response list_jobs(pqxx::connection& conn, const api_request& req, const job
 api_response cancel(pqxx::connection& conn, const api_request& req, const jobs_options&) {
   auto id = input::uuid_param(req, 0, "id");
   pqxx::work tx{conn};
-  auto rows = tx.exec_params(
-      "UPDATE jobs SET cancel_requested = true, updated_at = now(),"
-      " status = CASE WHEN status = 'queued' THEN 'cancelled' ELSE status END,"
-      " completed_at = CASE WHEN status = 'queued' THEN now() ELSE completed_at END"
-      " WHERE id = $1 AND user_id = $2 AND status IN ('queued', 'running')"
-      " RETURNING status, kind, playbook_id",
-      id, req.caller.user_id);
-  if (rows.empty())
+  if (!lifecycle::request_cancel(tx, id, req.caller.user_id))
     refuse(tx, id, req.caller.user_id, "only queued or running jobs can be cancelled");
-  if (std::string{rows[0][0].c_str()} == "cancelled")
-    runtime::insert_events(tx, {{"job.cancelled",
-                                 req.caller.user_id,
-                                 rows[0][2].is_null() ? "" : rows[0][2].c_str(),
-                                 id,
-                                 {{"job_id", id}, {"kind", rows[0][1].c_str()}}}});
   auto out = fetch_job(tx, id, req.caller.user_id);
   tx.commit();
   return json_response(200, out);
@@ -173,27 +160,8 @@ api_response cancel(pqxx::connection& conn, const api_request& req, const jobs_o
 api_response retry(pqxx::connection& conn, const api_request& req, const jobs_options& opts) {
   auto id = input::uuid_param(req, 0, "id");
   pqxx::work tx{conn};
-  pqxx::result rows;
-  try {
-    rows = tx.exec_params(
-        "UPDATE jobs SET status = 'queued', run_after = now(), max_attempts = attempt + $3,"
-        " cancel_requested = false, error_message = NULL, completed_at = NULL,"
-        " lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL, updated_at = now()"
-        " WHERE id = $1 AND user_id = $2 AND status IN ('failed', 'cancelled')"
-        " RETURNING kind, playbook_id",
-        id, req.caller.user_id, opts.max_attempts);
-  } catch (const pqxx::unique_violation&) {
-    throw conflict("another evolution is already queued or running for this playbook");
-  }
-  if (rows.empty())
+  if (!lifecycle::retry(tx, id, req.caller.user_id, opts.max_attempts))
     refuse(tx, id, req.caller.user_id, "only failed or cancelled jobs can be retried");
-  std::string kind = rows[0][0].c_str();
-  runtime::insert_events(tx, {{"job.retrying",
-                               req.caller.user_id,
-                               rows[0][1].is_null() ? "" : rows[0][1].c_str(),
-                               id,
-                               {{"job_id", id}, {"kind", kind}, {"manual", true}}}});
-  runtime::notify_runners(tx, kind);
   auto out = fetch_job(tx, id, req.caller.user_id);
   tx.commit();
   return json_response(200, out);

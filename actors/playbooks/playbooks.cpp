@@ -5,7 +5,7 @@
 #include "runtime/crypto.hpp"
 #include "runtime/handlers.hpp"
 #include "runtime/input.hpp"
-#include "runtime/job_queue.hpp"
+#include "runtime/outbox.hpp"
 #include "text/utf8.hpp"
 #include "runtime/store.hpp"
 

@@ -1,7 +1,6 @@
 #include "actors/scheduler/maintenance.hpp"
 
-#include "runtime/job_queue.hpp"
-#include "runtime/metrics.hpp"
+#include "runtime/job_lifecycle.hpp"
 
 #include <pqxx/pqxx>
 
@@ -18,7 +17,7 @@ int enqueue_all(pqxx::work& tx, const pqxx::result& rows, int max_attempts,
                 const std::string& trigger) {
   int n = 0;
   for (const auto& r : rows)
-    n += runtime::enqueue_evolution(tx, r[0].c_str(), r[1].c_str(), max_attempts, trigger,
+    n += lifecycle::enqueue_evolution(tx, r[0].c_str(), r[1].c_str(), max_attempts, trigger,
                                     r[2].as<int>())
              .is_new;
   return n;
@@ -26,43 +25,7 @@ int enqueue_all(pqxx::work& tx, const pqxx::result& rows, int max_attempts,
 
 } // namespace
 
-int rescue_expired_leases(pqxx::connection& conn) {
-  pqxx::work tx{conn};
-  runtime::events_written() = true; // its statement writes events: wake the bridge
-  auto rows = tx.exec(
-      "WITH expired AS (SELECT id FROM jobs WHERE status = 'running' AND lease_expires_at < now()"
-      "   ORDER BY lease_expires_at LIMIT 1000 FOR UPDATE SKIP LOCKED),"
-      " next AS (SELECT j.id, CASE WHEN j.cancel_requested THEN 'cancelled'"
-      "   WHEN j.attempt < j.max_attempts THEN 'queued' ELSE 'failed' END AS status"
-      "   FROM jobs j JOIN expired USING (id)),"
-      " upd AS (UPDATE jobs j SET status = next.status, run_after = now(),"
-      "   errors = j.errors || jsonb_build_array(jsonb_build_object('attempt', j.attempt,"
-      "     'error', 'lease expired (owner ' || coalesce(j.lease_owner, '?') || ')',"
-      "     'at', rfc3339(now()))),"
-      "   error_message = 'lease expired', lease_owner = NULL, lease_token = NULL,"
-      "   lease_expires_at = NULL,"
-      "   completed_at = CASE WHEN next.status = 'queued' THEN NULL ELSE now() END,"
-      "   updated_at = now()"
-      "   FROM next WHERE j.id = next.id"
-      "   RETURNING j.id, j.status, j.user_id, j.playbook_id, j.kind, j.attempt),"
-      " ev AS (INSERT INTO events (user_id, topic, playbook_id, job_id, data)"
-      "   SELECT user_id, CASE status WHEN 'queued' THEN 'job.retrying'"
-      "   WHEN 'cancelled' THEN 'job.cancelled' ELSE 'job.failed' END,"
-      "   playbook_id, id, jsonb_build_object('job_id', id, 'kind', kind, 'attempt', attempt,"
-      "   'error', 'lease expired', 'rescued', true) FROM upd)"
-      " SELECT kind, count(*) FROM upd GROUP BY kind");
-  int n = 0;
-  for (const auto& r : rows)
-    n += r[1].as<int>();
-  if (n > 0)
-    runtime::notify_runners(tx, "rescued");
-  tx.commit();
-  for (const auto& r : rows)
-    metrics::job_rescued(r[0].c_str(), r[1].as<std::int64_t>());
-  return n;
-}
-
-int sweep_thresholds(pqxx::connection& conn, int max_attempts, int cooldown_ms) {
+int sweep_thresholds(pqxx::connection& conn, int max_attempts, int cooldown_s) {
   pqxx::work tx{conn};
   auto rows = tx.exec_params(
       "SELECT p.user_id, p.id, p.pending_outcomes FROM playbooks p"
@@ -70,9 +33,9 @@ int sweep_thresholds(pqxx::connection& conn, int max_attempts, int cooldown_ms) 
       " AND p.pending_outcomes >= p.evolution_threshold"
       " AND NOT EXISTS (SELECT 1 FROM jobs j WHERE j.playbook_id = p.id AND j.kind = 'evolution'"
       "   AND (j.status IN ('queued', 'running') OR (j.status = 'failed'"
-      "   AND j.completed_at > now() - make_interval(secs => $1::double precision / 1000))))"
+      "   AND j.completed_at > now() - make_interval(secs => $1))))"
       " ORDER BY p.id LIMIT 1000 FOR UPDATE OF p SKIP LOCKED",
-      cooldown_ms);
+      cooldown_s);
   int n = enqueue_all(tx, rows, max_attempts, "sweep");
   tx.commit();
   return n;

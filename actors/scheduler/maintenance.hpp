@@ -8,15 +8,14 @@
 
 namespace troupe::scheduler {
 
-// Running jobs whose lease expired go back to queued (attempts left) or to
-// failed, with `job.retrying` / `job.failed` events; a NOTIFY wakes runners.
-int rescue_expired_leases(pqxx::connection& conn);
+// (The rescue of expired leases is the job lifecycle's:
+// lifecycle::rescue_expired, runtime/job_lifecycle.hpp.)
 
 // Active playbooks at or over their threshold with no active evolution get
 // one (e.g. after a failed job) — unless an evolution of theirs failed less
-// than `cooldown_ms` ago, so a playbook whose evolutions keep failing is not
+// than `cooldown_s` ago, so a playbook whose evolutions keep failing is not
 // retried in a tight loop.
-int sweep_thresholds(pqxx::connection& conn, int max_attempts, int cooldown_ms);
+int sweep_thresholds(pqxx::connection& conn, int max_attempts, int cooldown_s);
 
 // Playbooks with pending outcomes whose last evolution (or creation) is older
 // than `max_staleness_s` get an evolution. 0 disables the rule.

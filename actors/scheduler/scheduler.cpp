@@ -1,6 +1,7 @@
 #include "actors/scheduler/scheduler.hpp"
 
 #include "actors/scheduler/maintenance.hpp"
+#include "runtime/job_lifecycle.hpp"
 #include "runtime/log.hpp"
 #include "runtime/metrics.hpp"
 
@@ -62,8 +63,8 @@ void pass(scheduler_state& st, const scheduler_options& opts) {
     if (!lead(st, opts))
       return;
     auto& c = *st.conn;
-    int rescued = rescue_expired_leases(c);
-    int swept = sweep_thresholds(c, opts.max_attempts, opts.cooldown_ms);
+    int rescued = lifecycle::rescue_expired(c);
+    int swept = sweep_thresholds(c, opts.max_attempts, opts.failure_cooldown_s);
     metrics::count_pending(); // evolutions the sweep queued (committed)
     int stale = trigger_stale(c, opts.max_attempts, opts.max_staleness_s);
     metrics::count_pending();

@@ -9,17 +9,19 @@
 
 namespace troupe::scheduler {
 
+// The values come from config::settings, where their defaults and reasons
+// live (app/node.cpp fills them).
 struct scheduler_options {
   std::string connection_string;
-  std::string node_id;   // whose heartbeat_at each pass refreshes, leader or not
-  int node_stale_s = 30; // a node whose heartbeat is older is stale (docs/metrics.md)
-  int interval_ms = 5000;
-  int max_attempts = 3;
-  int cooldown_ms = 300000;
-  int max_staleness_s = 86400;
-  int jobs_retention_days = 30;
-  int events_retention_days = 7;
-  int prune_batch = 500;
+  std::string node_id;  // whose heartbeat_at each pass refreshes, leader or not
+  int node_stale_s = 0; // a node whose heartbeat is older is stale (docs/metrics.md)
+  int interval_ms = 0;
+  int max_attempts = 0;       // of the evolutions the sweeps queue
+  int failure_cooldown_s = 0; // a playbook whose evolution failed is not swept again for this long
+  int max_staleness_s = 0;
+  int jobs_retention_days = 0;
+  int events_retention_days = 0;
+  int prune_batch = 0;
 };
 
 // A registry row stale for this long is removed by the leader: the node

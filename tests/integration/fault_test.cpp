@@ -89,7 +89,7 @@ TEST(Fencing, ACommitWithAStaleLeaseTokenChangesNothing) {
     return out;
   };
   auto stale = run(crypto::uuid_v7()); // the token of the attempt that lost its lease
-  EXPECT_EQ(stale.status, "lost");
+  EXPECT_EQ(stale.status, attempt_end::lost);
   EXPECT_EQ(scalar(db.conninfo(), "SELECT count(*) FROM playbook_versions WHERE playbook_id = '" +
                                       pb + "'"),
             1);
@@ -100,7 +100,7 @@ TEST(Fencing, ACommitWithAStaleLeaseTokenChangesNothing) {
                    "SELECT count(*) FROM jobs WHERE id = '" + job + "' AND status = 'running'"),
             1);
   auto current = run(holder);
-  EXPECT_EQ(current.status, "completed");
+  EXPECT_EQ(current.status, attempt_end::completed);
   EXPECT_EQ(scalar(db.conninfo(), "SELECT count(*) FROM playbook_versions WHERE playbook_id = '" +
                                       pb + "'"),
             2);
@@ -108,7 +108,7 @@ TEST(Fencing, ACommitWithAStaleLeaseTokenChangesNothing) {
                                       "' AND processed_at IS NULL"),
             0);
   // Replaying the holder's commit is refused too: the job is no longer running.
-  EXPECT_EQ(run(holder).status, "lost");
+  EXPECT_EQ(run(holder).status, attempt_end::lost);
   EXPECT_EQ(scalar(db.conninfo(), "SELECT count(*) FROM playbook_versions WHERE playbook_id = '" +
                                       pb + "'"),
             2);

@@ -1,6 +1,7 @@
 // Each maintenance unit of the scheduler against a real Postgres, on a
 // database of its own so no other test's rows are in the way.
 #include "actors/scheduler/maintenance.hpp"
+#include "runtime/job_lifecycle.hpp"
 #include "runtime/crypto.hpp"
 #include "runtime/migrations.hpp"
 #include "tests/integration/harness.hpp"
@@ -63,7 +64,7 @@ TEST_F(Maintenance, RescueRequeuesExpiredLeasesOrFailsThemWhenAttemptsAreSpent) 
                    ", 3, 3, gen_random_uuid(), now() - interval '1 second'");
   auto alive = job("noop", "running", ", attempt, lease_token, lease_expires_at",
                    ", 1, gen_random_uuid(), now() + interval '1 minute'");
-  EXPECT_EQ(scheduler::rescue_expired_leases(*conn_), 2);
+  EXPECT_EQ(lifecycle::rescue_expired(*conn_), 2);
   EXPECT_EQ(scalar("SELECT count(*) FROM jobs WHERE id = '" + expired +
                    "' AND status = 'queued' AND lease_token IS NULL"),
             1);
@@ -71,12 +72,12 @@ TEST_F(Maintenance, RescueRequeuesExpiredLeasesOrFailsThemWhenAttemptsAreSpent) 
   EXPECT_EQ(scalar("SELECT count(*) FROM jobs WHERE id = '" + alive + "' AND status = 'running'"), 1);
   EXPECT_EQ(scalar("SELECT count(*) FROM events WHERE topic = 'job.retrying'"), 1);
   EXPECT_EQ(scalar("SELECT count(*) FROM events WHERE topic = 'job.failed'"), 1);
-  EXPECT_EQ(scheduler::rescue_expired_leases(*conn_), 0);
+  EXPECT_EQ(lifecycle::rescue_expired(*conn_), 0);
   // A cancel asked for while the attempt ran is honoured, not retried.
   auto cancelled = job("noop", "running",
                        ", attempt, lease_token, lease_expires_at, cancel_requested",
                        ", 1, gen_random_uuid(), now() - interval '1 second', true");
-  EXPECT_EQ(scheduler::rescue_expired_leases(*conn_), 1);
+  EXPECT_EQ(lifecycle::rescue_expired(*conn_), 1);
   EXPECT_EQ(scalar("SELECT count(*) FROM jobs WHERE id = '" + cancelled +
                    "' AND status = 'cancelled' AND completed_at IS NOT NULL"),
             1);
@@ -89,7 +90,7 @@ TEST_F(Maintenance, ThresholdSweepQueuesWhatIngestionCouldNot) {
   job("evolution", "queued", ", playbook_id", ", '" + active + "'");
   auto cooling = playbook(3, 4);
   job("evolution", "failed", ", playbook_id, completed_at", ", '" + cooling + "', now()");
-  EXPECT_EQ(scheduler::sweep_thresholds(*conn_, 3, 60000), 1);
+  EXPECT_EQ(scheduler::sweep_thresholds(*conn_, 3, 60), 1);
   EXPECT_EQ(scalar("SELECT count(*) FROM jobs WHERE playbook_id = '" + over +
                    "' AND status = 'queued' AND payload->>'trigger' = 'sweep'"),
             1);

@@ -4,11 +4,24 @@
 #include "actors/ingestion/outcome_rules.hpp"
 #include "actors/job_runner/backoff.hpp"
 #include "messages/errors.hpp"
+#include "messages/jobs.hpp"
 
 #include <gtest/gtest.h>
 
 using namespace troupe;
 using namespace std::chrono_literals;
+
+// ---- job status names ---------------------------------------------------------------
+
+TEST(JobStatus, NamesAreTheColumnsValuesAndRoundTrip) {
+  for (auto s : {job_status::queued, job_status::running, job_status::completed,
+                 job_status::failed, job_status::cancelled})
+    EXPECT_EQ(job_status_of(to_string(s)), s);
+  EXPECT_EQ(to_string(job_status::cancelled), "cancelled");
+  EXPECT_FALSE(job_status_of("lost").has_value()); // an attempt's end, never a job's status
+  EXPECT_FALSE(job_status_of("").has_value());
+  EXPECT_EQ(to_string(attempt_end::lost), "lost");
+}
 
 // ---- back-off -------------------------------------------------------------------
 

@@ -1,0 +1,35 @@
+#include "runtime/outbox.hpp"
+
+namespace troupe::runtime {
+
+using json = nlohmann::json;
+
+bool& events_written() {
+  thread_local bool written = false;
+  return written;
+}
+
+void insert_events(pqxx::transaction_base& tx, const std::vector<event_row>& events) {
+  if (events.empty())
+    return;
+  events_written() = true;
+  json rows = json::array();
+  for (const auto& e : events)
+    rows.push_back({{"topic", e.topic},
+                    {"user_id", e.user_id.empty() ? json(nullptr) : json(e.user_id)},
+                    {"playbook_id", e.playbook_id.empty() ? json(nullptr) : json(e.playbook_id)},
+                    {"job_id", e.job_id.empty() ? json(nullptr) : json(e.job_id)},
+                    {"data", e.data.is_null() ? json::object() : e.data}});
+  tx.exec_params("INSERT INTO events (user_id, topic, playbook_id, job_id, data)"
+                 " SELECT x.user_id, x.topic, x.playbook_id, x.job_id, x.data"
+                 " FROM jsonb_to_recordset($1::jsonb)"
+                 " AS x(user_id uuid, topic text, playbook_id uuid, job_id uuid, data jsonb)"
+                 " WHERE pg_current_xact_id() IS NOT NULL", // the xid before the first nextval
+                 rows.dump());
+}
+
+void notify_runners(pqxx::transaction_base& tx, const std::string& kind) {
+  tx.exec_params("SELECT pg_notify($1, $2)", jobs_channel, kind);
+}
+
+} // namespace troupe::runtime

@@ -1,0 +1,38 @@
+// The outbox: events are rows written in the caller's transaction, so they
+// commit or roll back with the work they describe; the event bridge reads
+// them after commit (docs/events.md). Also the NOTIFY that wakes job runners.
+#pragma once
+
+#include <nlohmann/json.hpp>
+#include <pqxx/pqxx>
+#include <string>
+#include <vector>
+
+namespace troupe::runtime {
+
+// The NOTIFY channel job runners listen on.
+constexpr const char* jobs_channel = "troupe_jobs";
+
+struct event_row {
+  std::string topic;
+  std::string user_id;
+  std::string playbook_id; // empty → NULL
+  std::string job_id;      // empty → NULL
+  nlohmann::json data;
+};
+
+// Appends events in one statement.
+// The statement makes sure the transaction has its id before the events
+// take theirs, which the event bridge's gap detection relies on
+// (docs/events.md).
+void insert_events(pqxx::transaction_base& tx, const std::vector<event_row>& events);
+
+// Set by insert_events (and by the job lifecycle's statements, which write
+// their events set-wise) on the calling thread; the store reads and clears
+// it around each task to wake the event bridge.
+bool& events_written();
+
+// NOTIFY the job runners (delivered when the transaction commits).
+void notify_runners(pqxx::transaction_base& tx, const std::string& kind);
+
+} // namespace troupe::runtime
