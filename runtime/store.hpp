@@ -41,28 +41,38 @@ void register_statement(const std::string& name, const std::string& sql);
 
 store_actor spawn_store(caf::actor_system& sys, const store_options& opts);
 
-// Runs `work(pqxx::connection&)` in a store worker on behalf of `self`, then
+// Runs `work(pqxx::connection&)` in a store worker on behalf of `self`
+// (giving up after `timeout`: on_error then gets CAF's request_timeout), then
 // calls `on_value` with what it returned (nothing, for void work) or
 // `on_error` with the troupe error (errc::unavailable when the database is
 // unreachable, the errc of an api_error the work threw, internal for a bug).
 // The value comes back from the worker's thread in storage the closure
 // shares: typed, never serialised (the store is node-local).
 template <class Self, class Work, class OnValue, class OnError>
-void store_call(Self* self, const store_actor& store, std::string request_id, Work work,
-                OnValue on_value, OnError on_error) {
+void store_call_within(Self* self, const store_actor& store, caf::duration timeout,
+                       std::string request_id, Work work, OnValue on_value, OnError on_error) {
   using T = std::invoke_result_t<Work&, pqxx::connection&>;
   auto failed = [on_error](caf::error& e) mutable { on_error(e); };
   if constexpr (std::is_void_v<T>) {
-    self->request(store, caf::infinite, db_call{std::move(work), std::move(request_id)})
+    self->request(store, timeout, db_call{std::move(work), std::move(request_id)})
         .then([on_value]() mutable { on_value(); }, std::move(failed)); // a unit is an empty message
   } else {
     auto out = std::make_shared<std::optional<T>>();
     db_call call{[work = std::move(work), out](pqxx::connection& c) mutable { out->emplace(work(c)); },
                  std::move(request_id)};
-    self->request(store, caf::infinite, std::move(call))
+    self->request(store, timeout, std::move(call))
         .then([on_value, out]() mutable { on_value(std::move(**out)); },
               std::move(failed));
   }
+}
+
+// store_call_within without a deadline: the store always answers (its queue
+// is bounded and a lost connection answers unavailable at once).
+template <class Self, class Work, class OnValue, class OnError>
+void store_call(Self* self, const store_actor& store, std::string request_id, Work work,
+                OnValue on_value, OnError on_error) {
+  store_call_within(self, store, caf::infinite, std::move(request_id), std::move(work),
+                    std::move(on_value), std::move(on_error));
 }
 
 // store_call answering a request of `self`'s: the work's value, or its error.

@@ -2,7 +2,7 @@
 // domain transaction writes its events into) in id order and fans each event
 // out to the subscribed streams whose filters and user match.
 //
-//   store worker committed events ──tail_atom──► bridge ──db_task──► store (read id > cursor)
+//   store worker committed events ──tail_atom──► bridge ──db_call──► store (read id > cursor)
 //   poll timer ─────────────────────tail_atom──┘   │
 //   GET /v1/events[/ws] ─► gateway: read_subscription ─► hands the connection
 //        to a stream ──subscribe_atom──► bridge ──replay (id > after)──► sink

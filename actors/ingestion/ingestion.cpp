@@ -7,6 +7,7 @@
 #include "runtime/job_lifecycle.hpp"
 #include "runtime/log.hpp"
 #include "runtime/metrics.hpp"
+#include "runtime/store.hpp"
 
 #include <algorithm>
 #include <deque>
@@ -107,7 +108,7 @@ api_response replay(const std::string& stored_body) {
 }
 
 // Writes one batch in one transaction; fills every member's response.
-api_response write_batch(pqxx::connection& conn, batch& b, int max_attempts) {
+void write_batch(pqxx::connection& conn, batch& b, int max_attempts) {
   pqxx::work tx{conn};
   auto playbooks = lock_playbooks(tx, b);
   auto recorded = recorded_keys(tx, b);
@@ -211,7 +212,6 @@ api_response write_batch(pqxx::connection& conn, batch& b, int max_attempts) {
       const auto& original = b[first[i]].response;
       b[i].response = original.status == 201 ? replay(original.body) : original;
     }
-  return json_response(200, {{"written", outcome_rows.size()}});
 }
 
 // ---- GET …/outcomes ---------------------------------------------------------
@@ -260,22 +260,15 @@ using ingestion_pointer = ingestion_actor::stateful_pointer<ingestion_state>;
 void flush(ingestion_pointer self, store_actor store, const ingestion_options& opts);
 
 void finish(ingestion_pointer self, store_actor store, const ingestion_options& opts,
-            std::shared_ptr<batch> b, const api_response& outcome) {
+            std::shared_ptr<batch> b, const caf::error& failure) {
   auto& st = self->state;
   st.in_flight = false;
-  if (outcome.status == 200) {
+  if (!failure) {
     for (auto& q : *b)
       q.promise.deliver(std::move(q.response));
-  } else if (outcome.status == 503 || b->size() == 1) {
-    for (auto& q : *b) {
-      auto r = outcome;
-      r.body = error_response(outcome.status, outcome.status == 503 ? "unavailable" : "internal",
-                              outcome.status == 503 ? "the database is unavailable; retry shortly"
-                                                    : "internal error",
-                              q.request_id)
-                   .body;
-      q.promise.deliver(std::move(r));
-    }
+  } else if (code_of(failure) == errc::unavailable || b->size() == 1) {
+    for (auto& q : *b)
+      q.promise.deliver(error_response(failure, q.request_id));
   } else {
     // Something in the batch broke it: write each request on its own.
     log::warn("outcome batch failed; retrying its requests one by one", {{"size", b->size()}});
@@ -304,13 +297,10 @@ void flush(ingestion_pointer self, store_actor store, const ingestion_options& o
   st.in_flight = true;
   int attempts = opts.max_attempts;
   auto id = b->front().request_id;
-  self->request(store, caf::infinite,
-                db_task{[b, attempts](pqxx::connection& c) { return write_batch(c, *b, attempts); },
-                        id})
-      .then([=](api_response& r) { finish(self, store, opts, b, r); },
-            [=](caf::error&) {
-              finish(self, store, opts, b, error_response(500, "internal", "internal error", id));
-            });
+  runtime::store_call(
+      self, store, id, [b, attempts](pqxx::connection& c) { write_batch(c, *b, attempts); },
+      [=] { finish(self, store, opts, b, caf::error{}); },
+      [=](caf::error& e) { finish(self, store, opts, b, e); });
 }
 
 ingestion_actor::behavior_type ingestion(ingestion_pointer self, store_actor store,

@@ -3,9 +3,11 @@
 #include "messages/errors.hpp"
 #include "runtime/metrics.hpp"
 #include "runtime/migrations.hpp"
+#include "runtime/store.hpp"
 
 #include <algorithm>
 #include <cmath>
+#include <optional>
 #include <pqxx/pqxx>
 
 namespace troupe::system_endpoints {
@@ -20,7 +22,7 @@ enum class probe_kind { readiness, status, metrics };
 double rounded(double v) { return std::round(v * 1000) / 1000; }
 
 // Runs in a store worker.
-api_response probe_database(pqxx::connection& conn, probe_kind kind, int node_stale_s) {
+json probe_database(pqxx::connection& conn, probe_kind kind, int node_stale_s) {
   auto start = std::chrono::steady_clock::now();
   pqxx::read_transaction tx{conn};
   auto version = tx.exec("SELECT coalesce(max(version), 0) FROM schema_migrations")[0][0].as<int>();
@@ -29,7 +31,7 @@ api_response probe_database(pqxx::connection& conn, probe_kind kind, int node_st
               {"schema_version", version},
               {"migrated", version == runtime::latest_schema_version()}};
   if (kind == probe_kind::readiness)
-    return json_response(200, out);
+    return out;
   // The queue by kind. A job's queued age counts from when it became
   // runnable (run_after), so a retry waiting out its backoff is not "old".
   // The kinds every node runs are always listed, with zeros when idle.
@@ -71,14 +73,17 @@ api_response probe_database(pqxx::connection& conn, probe_kind kind, int node_st
            node_stale_s))
     nodes.push_back(json::parse(n[0].c_str()));
   out["nodes"] = nodes;
-  return json_response(200, out);
+  return out;
 }
 
+// What the probe read; nullopt when the database did not answer.
+using probe_result = std::optional<json>;
+
 // Hands the probe's figures to the metrics registry.
-void record_figures(const api_response& probe) {
+void record_figures(const probe_result& probe) {
   metrics::database_figures f;
-  if (probe.status == 200) {
-    auto p = json::parse(probe.body);
+  if (probe) {
+    const auto& p = *probe;
     f.up = true;
     f.latency_s = p["latency_ms"].get<double>() / 1000;
     for (const auto& [kind, k] : p["jobs"]["by_kind"].items()) {
@@ -103,25 +108,25 @@ struct system_state {
   static inline const char* name = "troupe.system";
 };
 
-api_response readiness(const api_response& probe, const node_info& info, const std::string& id) {
+api_response readiness(const probe_result& probe, const node_info& info, const std::string& id) {
   if (info.draining->load())
     return error_response(503, "unavailable", "the node is draining", id);
-  if (probe.status != 200)
+  if (!probe)
     return error_response(503, "unavailable", "the database is unreachable", id);
-  if (!json::parse(probe.body).value("migrated", false))
+  if (!probe->value("migrated", false))
     return error_response(503, "unavailable", "the database schema is not migrated", id);
   return json_response(200, {{"status", "ready"}});
 }
 
-api_response status(const api_response& probe, const node_info& info) {
+api_response status(const probe_result& probe, const node_info& info) {
   auto uptime = std::chrono::duration_cast<std::chrono::seconds>(
       std::chrono::steady_clock::now() - info.started);
   json out = {{"version", info.version},
               {"node_id", info.node_id},
               {"uptime_s", uptime.count()},
               {"draining", info.draining->load()}};
-  if (probe.status == 200) {
-    auto p = json::parse(probe.body);
+  if (probe) {
+    const auto& p = *probe;
     out["database"] = {{"ok", true}, {"latency_ms", p["latency_ms"]},
                        {"schema_version", p["schema_version"]},
                        {"migrated", p["migrated"]}};
@@ -151,7 +156,7 @@ api_actor::behavior_type system_actor(api_actor::stateful_pointer<system_state> 
         // reports troupe_database_up 0 with everything the process knows.
         auto wait = kind == probe_kind::metrics ? caf::duration{std::chrono::seconds{2}}
                                                 : caf::infinite;
-        auto answer = [=](const api_response& probe) {
+        auto answer = [=](const probe_result& probe) {
           switch (kind) {
             case probe_kind::status:
               return status(probe, info);
@@ -163,15 +168,11 @@ api_actor::behavior_type system_actor(api_actor::stateful_pointer<system_state> 
           }
           return readiness(probe, info, id);
         };
-        self->request(store, wait,
-                      db_task{[kind, stale_s](pqxx::connection& c) {
-                                return probe_database(c, kind, stale_s);
-                              },
-                              id})
-            .then([=](api_response& probe) mutable { promise.deliver(answer(probe)); },
-                  [=](caf::error&) mutable {
-                    promise.deliver(answer(error_response(503, "unavailable", "no answer", id)));
-                  });
+        runtime::store_call_within(
+            self, store, wait, id,
+            [kind, stale_s](pqxx::connection& c) { return probe_database(c, kind, stale_s); },
+            [=](json probe) mutable { promise.deliver(answer(std::move(probe))); },
+            [=](caf::error&) mutable { promise.deliver(answer(std::nullopt)); });
         return promise;
       },
   };
