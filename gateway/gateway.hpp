@@ -14,7 +14,7 @@
 #include "auth/credential_cache.hpp"
 #include "gateway/http_server.hpp"
 #include "messages/api.hpp"
-#include "messages/store.hpp"
+#include "runtime/store.hpp"
 
 #include <chrono>
 #include <optional>

@@ -4,17 +4,18 @@
 //             ◄──critic_votes──────┘
 //             ──vote_request──► voter ──vote_result──► evolution
 //
-// The operation and vote types are the curator's and critics' own
-// (actors/evolution); this header makes them messages.
+// The values (messages/evolution_types.hpp) are what the pure rules work
+// on too; this header adds what makes them messages: inspectors and the
+// actors' typed interfaces.
 #pragma once
 
-#include "actors/evolution/critics.hpp"
+#include "messages/evolution_types.hpp"
 
 #include <caf/all.hpp>
-#include <string>
-#include <vector>
 
 namespace troupe::evolution {
+
+// ---- inspectors -----------------------------------------------------------------
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, operation& x) {
@@ -44,14 +45,6 @@ typename Inspector::result_type inspect(Inspector& f, decision& x) {
   return f(caf::meta::type_name("troupe.decision"), x.score, x.accepted, x.vetoed);
 }
 
-// The operations of one round and what the critics may look at: the
-// playbook as the operations would find it.
-struct critique_request {
-  std::string playbook; // ACE text
-  std::vector<operation> operations;
-  curation_config cfg;
-};
-
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, critique_request& x) {
   return f(caf::meta::type_name("troupe.critique_request"), x.playbook, x.operations, x.cfg);
@@ -63,35 +56,16 @@ typename Inspector::result_type inspect(Inspector& f, llm_usage& x) {
            x.completion_tokens, x.cost_usd, x.calls, x.invalid_answers, x.fallbacks);
 }
 
-// One critic's votes, one per operation, in order, and the model use they
-// cost (empty for a builtin critic).
-struct critic_votes {
-  std::string perspective; // completeness | efficiency | safety
-  std::vector<vote> votes;
-  std::vector<llm_usage> usage;
-};
-
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, critic_votes& x) {
   return f(caf::meta::type_name("troupe.critic_votes"), x.perspective, x.votes, x.usage);
 }
-
-struct vote_request {
-  critic_votes completeness;
-  critic_votes efficiency;
-  critic_votes safety;
-  voter_config cfg;
-};
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, vote_request& x) {
   return f(caf::meta::type_name("troupe.vote_request"), x.completeness, x.efficiency, x.safety,
            x.cfg);
 }
-
-struct vote_result {
-  std::vector<decision> decisions; // one per operation, in order
-};
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, vote_result& x) {

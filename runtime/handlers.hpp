@@ -4,7 +4,7 @@
 #pragma once
 
 #include "messages/errors.hpp"
-#include "messages/store.hpp"
+#include "runtime/store.hpp"
 
 #include <functional>
 #include <map>

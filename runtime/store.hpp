@@ -1,9 +1,9 @@
 // The store: every SQL statement of a node goes through it.
 //
-//            db_task                 idle worker?
+//        db_call / db_task            idle worker?
 //   caller ──────────► store front ──── yes ──► worker k (detached, owns one
-//      ▲                 │  no: queue (bounded; full → 503)     pqxx::connection)
-//      └──── api_response ◄─────────────────────────────────────┘
+//      ▲                 │  no: queue (bounded; full → unavailable)  pqxx::connection)
+//      └── (nothing) or a troupe error / api_response ◄──────────┘
 //
 // Each worker is a detached actor that owns one connection, so blocking
 // libpq calls never run on CAF's shared scheduler threads. A worker whose
@@ -13,13 +13,52 @@
 // statements are registered again on each new connection.
 #pragma once
 
-#include "messages/store.hpp"
+#include "messages/api.hpp"
+
+#include <pqxx/connection>
 
 #include <functional>
 #include <memory>
 #include <optional>
 #include <string>
 #include <type_traits>
+
+// ---- the store's interface -------------------------------------------------------
+//
+// It lives here, not in messages/, because it never crosses nodes. Work runs
+// on one of the store's blocking workers with that worker's
+// connection. The store is node-local by design (each node has its own
+// connection pool), so its messages carry closures and never cross nodes;
+// they are the message types without inspect().
+//
+//   db_call  ─► void(pqxx::connection&) ─► an empty answer, or a troupe error
+//               (errc::unavailable when the database is unreachable; the
+//               errc of an api_error the work threw; internal otherwise).
+//               Typed results travel through store_call (below), never
+//               through JSON.
+//   db_task  ─► an HTTP route handler's answer (api_response); only for the
+//               handlers the gateway reaches through handler_task.
+namespace troupe {
+
+struct db_task {
+  // Runs inside the worker; throws pqxx::broken_connection when the database
+  // is unreachable (answered 503), any other exception is a bug (500).
+  std::function<api_response(pqxx::connection&)> run;
+  std::string request_id;
+};
+
+struct db_call {
+  std::function<void(pqxx::connection&)> run;
+  std::string request_id; // for the log lines of a failure
+};
+
+using store_actor = caf::typed_actor<caf::replies_to<db_task>::with<api_response>,
+                                     caf::replies_to<db_call>::with<void>>;
+
+} // namespace troupe
+
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(troupe::db_task)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(troupe::db_call)
 
 namespace troupe::runtime {
 

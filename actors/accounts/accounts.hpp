@@ -7,7 +7,7 @@
 
 #include "messages/api.hpp"
 #include "auth/credential_cache.hpp"
-#include "messages/store.hpp"
+#include "runtime/store.hpp"
 #include "runtime/password_hasher.hpp"
 
 #include <nlohmann/json.hpp>

@@ -11,7 +11,7 @@
 #include "messages/api.hpp"
 #include "messages/jobs.hpp"
 #include "messages/evolution.hpp"
-#include "messages/store.hpp"
+#include "runtime/store.hpp"
 
 #include <nlohmann/json.hpp>
 

@@ -18,7 +18,7 @@
 
 #include "messages/api.hpp"
 #include "messages/events.hpp"
-#include "messages/store.hpp"
+#include "runtime/store.hpp"
 
 #include <chrono>
 

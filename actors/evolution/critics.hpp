@@ -10,27 +10,6 @@
 
 namespace troupe::evolution {
 
-struct vote {
-  double score = 0.5;   // 1.0 agree, 0.5 neutral, 0.0 disagree
-  std::string reason;   // one line
-  bool critical = false; // a 0.0 safety vote marked critical vetoes
-  bool actionable = false; // the curator can revise the operation to answer it
-};
-
-// One model answer (calls = 1: one usage record), or one step that fell back
-// to the builtin rules (calls = 0, fallbacks = 1), of the llm engine or an
-// llm critic.
-struct llm_usage {
-  std::string operation; // evolution.reflect | evolution.curate | evolution.critic.<perspective>
-  std::string model;     // as the provider named it
-  std::int64_t prompt_tokens = 0;
-  std::int64_t completion_tokens = 0;
-  double cost_usd = 0;
-  int calls = 0;           // 1 for an answer
-  int invalid_answers = 0; // 1 when the answer failed validation
-  int fallbacks = 0;       // 1 for a fallback
-};
-
 // Facts about the playbook that every operation of a round is judged
 // against, computed once per round so that each vote is cheap: without them a
 // round of n operations on a playbook of m bullets costs n·m similarity
@@ -65,20 +44,6 @@ vote efficiency_vote(const operation& op, const critic_context& ctx);
 // actions without a safeguard; disfavours deleting a high-performing bullet
 // (helpful > 5, harmful < 2).
 vote safety_vote(const operation& op, const critic_context& ctx);
-
-struct voter_config {
-  double completeness = 0.4;
-  double efficiency = 0.3;
-  double safety = 0.3;
-  double threshold = 0.5; // accepted when score >= threshold (within 1e-9)
-  bool safety_veto = true;
-};
-
-struct decision {
-  double score = 0;
-  bool accepted = false;
-  bool vetoed = false;
-};
 
 decision decide(const vote& completeness, const vote& efficiency, const vote& safety,
                 const voter_config& cfg);

@@ -5,6 +5,7 @@
 #pragma once
 
 #include "actors/playbooks/playbook_format.hpp"
+#include "messages/evolution_types.hpp"
 
 #include <cstdint>
 #include <string>
@@ -12,32 +13,11 @@
 
 namespace troupe::evolution {
 
-struct curation_config {
-  double dedup_threshold = 0.8;  // near-duplicate: similarity >= this
-  int prune_margin = 2;          // DELETE when harmful >= helpful + margin and harmful >= 2
-  int max_bullet_chars = 400;    // longer content is shortened on revision
-  std::int64_t token_budget = 8000;
-  std::string budget_policy = "prune"; // prune | reject
-};
-
 // An insight extracted by the reflector from one outcome.
 struct insight {
   std::string outcome_id;
   std::string outcome; // success | failure | partial
   std::string text;    // as extracted ("Lesson: …", "Never …", a first sentence)
-};
-
-// A proposed change to the playbook.
-struct operation {
-  std::string type;             // ADD | UPDATE | MERGE | DELETE
-  std::string section;          // ADD: section name
-  std::string content;          // ADD, UPDATE, MERGE: the bullet text
-  std::string id;               // UPDATE, DELETE: the bullet
-  std::vector<std::string> ids; // MERGE: the bullets, survivor (oldest) first
-  int support = 0;              // ADD/UPDATE: outcomes backing it
-  int failures = 0;             // of those, failed or partial outcomes
-  std::vector<std::string> sources; // outcome ids backing it
-  std::string revised_from;     // set when a revision produced it: why
 };
 
 // The section an insight belongs in: "Avoid…", "Never…" and first sentences

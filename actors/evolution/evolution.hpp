@@ -8,8 +8,9 @@
 
 #include "actors/evolution/llm_steps.hpp"
 #include "actors/evolution/pipeline.hpp"
+#include "messages/evolution.hpp"
 #include "messages/jobs.hpp"
-#include "messages/store.hpp"
+#include "runtime/store.hpp"
 
 namespace troupe::evolution {
 

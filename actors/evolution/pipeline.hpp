@@ -9,7 +9,8 @@
 #pragma once
 
 #include "actors/evolution/reflection.hpp"
-#include "messages/evolution.hpp"
+#include "actors/evolution/critics.hpp"
+#include "messages/evolution_types.hpp"
 
 #include <cstdint>
 #include <functional>

@@ -4,7 +4,7 @@
 #pragma once
 
 #include "messages/jobs.hpp"
-#include "messages/store.hpp"
+#include "runtime/store.hpp"
 
 #include <chrono>
 #include <functional>

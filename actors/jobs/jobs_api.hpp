@@ -3,7 +3,7 @@
 #pragma once
 
 #include "messages/api.hpp"
-#include "messages/store.hpp"
+#include "runtime/store.hpp"
 
 namespace troupe::jobs {
 

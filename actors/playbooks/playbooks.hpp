@@ -6,7 +6,7 @@
 
 #include "config/settings.hpp"
 #include "messages/api.hpp"
-#include "messages/store.hpp"
+#include "runtime/store.hpp"
 
 namespace troupe::playbooks {
 

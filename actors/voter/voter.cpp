@@ -1,5 +1,6 @@
 #include "actors/voter/voter.hpp"
 
+#include "actors/evolution/critics.hpp"
 #include "runtime/metrics.hpp"
 
 #include <algorithm>
