@@ -174,7 +174,7 @@ std::optional<api_response> refuse_after_auth(screened_request& in) {
 // subscription never leaves the gateway as anything but a typed value.
 void open_stream(exchange& ex) {
   try {
-    auto kind = ex.in.req.route == "/v1/events/ws" ? stream_kind::ws : stream_kind::sse;
+    auto kind = ex.in.req.op == endpoint::events_ws ? stream_kind::ws : stream_kind::sse;
     ex.reply(stream_request{kind, event_bridge::read_subscription(ex.in.req)});
   } catch (const api_error& e) {
     ex.reply(error_response(e, ex.in.req.request_id));
@@ -344,6 +344,7 @@ std::optional<api_response> screen(incoming_request in, const std::string& jwt_s
   ex.rt = m.matched;
   ex.req.request_id = in.request_id;
   ex.req.method = m.matched->method; // HEAD is answered by the GET route
+  ex.req.op = m.matched->handler;
   ex.req.route = m.matched->path;
   ex.req.params = std::move(m.params);
   ex.req.client_address = std::move(in.client_address);

@@ -2,6 +2,8 @@
 // dispatch, the 404/405 decision (with Allow) and /openapi.json.
 #pragma once
 
+#include "messages/api.hpp"
+
 #include <map>
 #include <string>
 #include <string_view>
@@ -16,14 +18,15 @@ enum class service { system, accounts, playbooks, ingestion, jobs, critiques, us
 
 struct route {
   std::string method;
-  std::string path;       // template, e.g. "/v1/playbooks/{id}/versions/{n}"
-  service target;
-  bool authenticated;     // needs a credential
-  std::string scope;      // scope the credential must grant; empty for none
-  bool takes_body;        // a JSON object body is accepted
-  bool body_optional;     // …and may be left out
-  int success_status;     // documented success code
-  std::string summary;    // one line, for OpenAPI
+  std::string path;                // template, e.g. "/v1/playbooks/{id}/versions/{n}"
+  service target;                  // the actor that answers it
+  endpoint handler;                // the operation its handler is kept under
+  bool authenticated = true;       // needs a credential
+  std::string scope = {};          // scope the credential must grant; empty for none
+  bool takes_body = false;         // a JSON object body is accepted
+  bool body_optional = false;      // …and may be left out
+  int success_status = 200;        // documented success code
+  std::string summary;             // one line, for OpenAPI
 };
 
 const std::vector<route>& routes();

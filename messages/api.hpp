@@ -30,11 +30,37 @@ typename Inspector::result_type inspect(Inspector& f, principal& x) {
   return f(caf::meta::type_name("troupe.principal"), x.user_id, x.email, x.scopes, x.key_prefix);
 }
 
-// A routed HTTP request. `route` is the route template ("/v1/playbooks/{id}");
-// `params` are the template's parameters in order.
+// The operations of the API, one per route: the gateway's routing table
+// (gateway/router.cpp) names each route's operation, and each domain actor
+// keeps its handlers by operation, so a route reaches its handler without a
+// "METHOD /template" string that two tables must spell alike.
+enum class endpoint : std::uint8_t {
+  // system (and the gateway's own)
+  healthz, readyz, status, metrics, openapi,
+  // accounts
+  register_user, login, refresh, me, create_api_key, list_api_keys, revoke_api_key,
+  // playbooks
+  create_playbook, list_playbooks, get_playbook, update_playbook, archive_playbook,
+  list_versions, create_version, get_version, diff_versions, rollback,
+  // ingestion
+  record_outcome, list_outcomes,
+  // jobs
+  trigger_evolution, list_evolutions, list_jobs, get_job, cancel_job, retry_job,
+  // critiques
+  create_critique, get_critique,
+  // usage
+  usage_report,
+  // event streams (the gateway hands the connection to a stream)
+  events_sse, events_ws,
+};
+
+// A routed HTTP request. `op` is the route's operation, `route` its template
+// ("/v1/playbooks/{id}", for logs); `params` are the template's parameters in
+// order.
 struct api_request {
   std::string request_id;
   std::string method;
+  endpoint op = endpoint::healthz;
   std::string route;
   std::vector<std::string> params;
   std::map<std::string, std::string> query;
@@ -46,7 +72,7 @@ struct api_request {
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, api_request& x) {
-  return f(caf::meta::type_name("troupe.api_request"), x.request_id, x.method, x.route, x.params,
+  return f(caf::meta::type_name("troupe.api_request"), x.request_id, x.method, x.op, x.route, x.params,
            x.query, x.headers, x.body, x.caller, x.client_address);
 }
 

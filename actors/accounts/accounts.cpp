@@ -220,11 +220,11 @@ api_response revoke_key(pqxx::connection& conn, const api_request& req, const ac
 
 const runtime::handler_table<accounts_options>& handlers() {
   static const runtime::handler_table<accounts_options> table = {
-      {"POST /v1/auth/refresh", refresh},
-      {"GET /v1/auth/me", me},
-      {"POST /v1/auth/api-keys", create_key},
-      {"GET /v1/auth/api-keys", list_keys},
-      {"DELETE /v1/auth/api-keys/{id}", revoke_key},
+      {endpoint::refresh, refresh},
+      {endpoint::me, me},
+      {endpoint::create_api_key, create_key},
+      {endpoint::list_api_keys, list_keys},
+      {endpoint::revoke_api_key, revoke_key},
   };
   return table;
 }
@@ -450,17 +450,17 @@ api_actor::behavior_type accounts_actor(accounts_pointer self, store_actor store
   return {
       [=](api_request& req) -> caf::result<api_response> {
         try {
-          if (req.route == "/v1/auth/login")
+          if (req.op == endpoint::login)
             return login(self, store, hasher, opts, req);
-          if (req.route == "/v1/auth/register")
+          if (req.op == endpoint::register_user)
             return register_user(self, store, hasher, opts, req);
-          if (req.route == "/v1/auth/refresh")
+          if (req.op == endpoint::refresh)
             if (auto refusal = count_attempt(self, req, nullptr))
               return *refusal;
         } catch (const api_error& e) {
           return error_response(e, req.request_id);
         }
-        bool revoking = req.method == "DELETE";
+        bool revoking = req.op == endpoint::revoke_api_key;
         auto user = req.caller.user_id;
         auto task = runtime::handler_task(handlers(), std::move(req), opts);
         if (revoking)

@@ -160,8 +160,8 @@ api_response get(pqxx::connection& conn, const api_request& req, const critique_
 
 const runtime::handler_table<critique_api_options>& handlers() {
   static const runtime::handler_table<critique_api_options> table = {
-      {"POST /v1/critiques", create},
-      {"GET /v1/critiques/{job_id}", get},
+      {endpoint::create_critique, create},
+      {endpoint::get_critique, get},
   };
   return table;
 }

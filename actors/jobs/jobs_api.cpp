@@ -169,12 +169,12 @@ api_response retry(pqxx::connection& conn, const api_request& req, const jobs_op
 
 const runtime::handler_table<jobs_options>& handlers() {
   static const runtime::handler_table<jobs_options> table = {
-      {"POST /v1/playbooks/{id}/evolutions", trigger},
-      {"GET /v1/playbooks/{id}/evolutions", list_evolutions},
-      {"GET /v1/jobs/{id}", get_job},
-      {"GET /v1/jobs", list_jobs},
-      {"POST /v1/jobs/{id}/cancel", cancel},
-      {"POST /v1/jobs/{id}/retry", retry},
+      {endpoint::trigger_evolution, trigger},
+      {endpoint::list_evolutions, list_evolutions},
+      {endpoint::get_job, get_job},
+      {endpoint::list_jobs, list_jobs},
+      {endpoint::cancel_job, cancel},
+      {endpoint::retry_job, retry},
   };
   return table;
 }

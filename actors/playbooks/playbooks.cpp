@@ -364,16 +364,16 @@ api_response diff(pqxx::connection& conn, const api_request& req, const limits_t
 
 const runtime::handler_table<limits_t>& handlers() {
   static const runtime::handler_table<limits_t> table = {
-      {"POST /v1/playbooks", create},
-      {"GET /v1/playbooks", list},
-      {"GET /v1/playbooks/{id}", get},
-      {"PATCH /v1/playbooks/{id}", patch},
-      {"DELETE /v1/playbooks/{id}", archive},
-      {"GET /v1/playbooks/{id}/versions", list_versions},
-      {"POST /v1/playbooks/{id}/versions", create_version},
-      {"GET /v1/playbooks/{id}/versions/{n}", get_version},
-      {"GET /v1/playbooks/{id}/versions/{n}/diff", diff},
-      {"POST /v1/playbooks/{id}/rollback", rollback},
+      {endpoint::create_playbook, create},
+      {endpoint::list_playbooks, list},
+      {endpoint::get_playbook, get},
+      {endpoint::update_playbook, patch},
+      {endpoint::archive_playbook, archive},
+      {endpoint::list_versions, list_versions},
+      {endpoint::create_version, create_version},
+      {endpoint::get_version, get_version},
+      {endpoint::diff_versions, diff},
+      {endpoint::rollback, rollback},
   };
   return table;
 }

@@ -144,11 +144,11 @@ api_actor::behavior_type system_actor(api_actor::stateful_pointer<system_state> 
                                       store_actor store, node_info info) {
   return {
       [=](api_request& req) -> caf::result<api_response> {
-        if (req.route == "/healthz")
+        if (req.op == endpoint::healthz)
           return json_response(200, {{"status", "ok"}});
-        auto kind = req.route == "/v1/status" ? probe_kind::status
-                    : req.route == "/metrics" ? probe_kind::metrics
-                                              : probe_kind::readiness;
+        auto kind = req.op == endpoint::status    ? probe_kind::status
+                    : req.op == endpoint::metrics ? probe_kind::metrics
+                                                  : probe_kind::readiness;
         auto promise = self->make_response_promise<api_response>();
         auto id = req.request_id;
         auto stale_s = info.node_stale_s;

@@ -125,7 +125,7 @@ api_response usage_report(pqxx::connection& conn, const api_request& req, const 
 }
 
 const runtime::handler_table<int>& handlers() {
-  static const runtime::handler_table<int> table = {{"GET /v1/usage", usage_report}};
+  static const runtime::handler_table<int> table = {{endpoint::usage_report, usage_report}};
   return table;
 }
 

@@ -33,9 +33,9 @@ void validate_body(const screened_request& s) {
   if (!s.rt->takes_body || s.req.body.empty())
     return;
   try {
-    if (s.req.route == "/v1/playbooks/{id}/outcomes")
+    if (s.req.op == endpoint::record_outcome)
       ingestion::parse_outcome(s.req, config::outcomes_settings{});
-    else if (s.req.route == "/v1/critiques")
+    else if (s.req.op == endpoint::create_critique)
       critique::read_critique_request(s.req, {});
     else
       input::object_body(s.req);

@@ -54,3 +54,12 @@ TEST(Router, EveryRouteIsInTheOpenApiDocument) {
     EXPECT_TRUE(doc["paths"][r.path].contains(method)) << r.method << " " << r.path;
   }
 }
+
+TEST(Router, EveryOperationHasExactlyOneRoute) {
+  std::map<int, int> seen;
+  for (const auto& r : routes())
+    ++seen[static_cast<int>(r.handler)];
+  for (int op = 0; op <= static_cast<int>(troupe::endpoint::events_ws); ++op)
+    EXPECT_EQ(seen[op], 1) << "operation " << op;
+  EXPECT_EQ(seen.size(), routes().size());
+}
