@@ -1,31 +1,33 @@
+// The curator's proposals (propose, revise) and how insights read as bullets.
+// Applying operations is in curation_apply.cpp, the token budget in
+// curation_budget.cpp.
 #include "actors/evolution/curation.hpp"
 
+#include "actors/evolution/curation_internal.hpp"
 #include "actors/evolution/similarity.hpp"
 #include "text/ascii.hpp"
 
 #include <algorithm>
+#include <iterator>
 #include <limits>
 #include <map>
 #include <optional>
 #include <set>
+#include <string>
 #include <string_view>
-#include <tuple>
 #include <utility>
+#include <vector>
 
 namespace troupe::evolution {
+
+using namespace curation_internal; // the helpers of curation_internal.hpp
+
 namespace {
 
 namespace pb = troupe::playbook;
 
-constexpr std::string_view strategies_section = "STRATEGIES & INSIGHTS";
 constexpr std::string_view mistakes_section = "COMMON MISTAKES TO AVOID";
 
-// parse() clamps counters here; summed counters are clamped the same way so a
-// merged bullet never holds a value that parsing its own text would change.
-constexpr std::int64_t counter_cap = 1'000'000'000'000'000;
-
-constexpr std::size_t summary_items = 10;
-constexpr std::size_t description_chars = 60;
 constexpr std::size_t min_sentence_words = 3; // a shorter first sentence is a fragment
 
 // similarity_index only accepts thresholds in (0, 1].
@@ -49,30 +51,7 @@ bool starts_with_word(std::string_view s, std::string_view word) {
   return istarts_with(s, word) && (s.size() == word.size() || !is_word_byte(s[word.size()]));
 }
 
-
-std::string join(const std::vector<std::string_view>& parts, std::string_view sep) {
-  std::string out;
-  for (std::size_t i = 0; i < parts.size(); ++i) {
-    if (i > 0)
-      out += sep;
-    out += parts[i];
-  }
-  return out;
-}
-
-std::string join(const std::vector<std::string>& parts, std::string_view sep) {
-  return join(std::vector<std::string_view>(parts.begin(), parts.end()), sep);
-}
-
-
-
 bool is_continuation_byte(char c) { return (static_cast<unsigned char>(c) & 0xC0) == 0x80; }
-
-// Characters are UTF-8 code points (every byte that does not continue one).
-std::size_t char_count(std::string_view s) {
-  return static_cast<std::size_t>(
-      std::count_if(s.begin(), s.end(), [](char c) { return !is_continuation_byte(c); }));
-}
 
 // The byte length of the first `chars` characters of `s` (all of it when shorter).
 std::size_t prefix_bytes(std::string_view s, std::size_t chars) {
@@ -91,6 +70,30 @@ std::size_t prefix_bytes(std::string_view s, std::size_t chars) {
 bool is_dangling(char c) {
   return is_space(c) || c == ',' || c == ';' || c == ':' || c == '-' || c == '(' || c == '[' ||
          c == '{' || c == '/' || c == '&' || c == '"' || c == '\'';
+}
+
+} // namespace
+
+namespace curation_internal {
+
+std::string join(const std::vector<std::string_view>& parts, std::string_view sep) {
+  std::string out;
+  for (std::size_t i = 0; i < parts.size(); ++i) {
+    if (i > 0)
+      out += sep;
+    out += parts[i];
+  }
+  return out;
+}
+
+std::string join(const std::vector<std::string>& parts, std::string_view sep) {
+  return join(std::vector<std::string_view>(parts.begin(), parts.end()), sep);
+}
+
+// Characters are UTF-8 code points (every byte that does not continue one).
+std::size_t char_count(std::string_view s) {
+  return static_cast<std::size_t>(
+      std::count_if(s.begin(), s.end(), [](char c) { return !is_continuation_byte(c); }));
 }
 
 // At most `chars` characters of `s`, cut at the last word boundary when there
@@ -114,6 +117,26 @@ std::string cut_at_word(std::string_view s, std::size_t chars) {
   return std::string(head.substr(0, n));
 }
 
+// Ids order by age: the counter is global and only grows, so a smaller
+// number is an older bullet. Ids without a number sort after all numbered ones.
+std::pair<std::int64_t, std::string_view> id_age(std::string_view id) {
+  return {pb::id_number(id).value_or(std::numeric_limits<std::int64_t>::max()), id};
+}
+
+std::optional<position> find_bullet(const pb::document& doc, std::string_view id) {
+  for (std::size_t s = 0; s < doc.sections.size(); ++s) {
+    const auto& lines = doc.sections[s].lines;
+    for (std::size_t l = 0; l < lines.size(); ++l)
+      if (lines[l].is_bullet && lines[l].b.id == id)
+        return position{s, l};
+  }
+  return std::nullopt;
+}
+
+} // namespace curation_internal
+
+namespace {
+
 // The text up to and including the first '.', '!' or '?' that ends a
 // sentence (followed by whitespace or the end); the whole text when none does.
 std::string_view first_sentence(std::string_view s) {
@@ -123,19 +146,7 @@ std::string_view first_sentence(std::string_view s) {
   return s;
 }
 
-std::string excerpt(std::string_view content) {
-  if (char_count(content) <= description_chars)
-    return std::string(content);
-  return cut_at_word(content, description_chars) + "\u2026";
-}
-
 // ---------------------------------------------------------------- bullets
-
-// Ids order by age: the counter is global and only grows, so a smaller
-// number is an older bullet. Ids without a number sort after all numbered ones.
-std::pair<std::int64_t, std::string_view> id_age(std::string_view id) {
-  return {pb::id_number(id).value_or(std::numeric_limits<std::int64_t>::max()), id};
-}
 
 bool older(std::string_view a, std::string_view b) { return id_age(a) < id_age(b); }
 
@@ -148,51 +159,6 @@ std::vector<pb::bullet> unique_bullets(const pb::document& doc) {
     if (seen.insert(b.id).second)
       out.push_back(std::move(b));
   return out;
-}
-
-struct position {
-  std::size_t section;
-  std::size_t line;
-};
-
-std::optional<position> find_bullet(const pb::document& doc, std::string_view id) {
-  for (std::size_t s = 0; s < doc.sections.size(); ++s) {
-    const auto& lines = doc.sections[s].lines;
-    for (std::size_t l = 0; l < lines.size(); ++l)
-      if (lines[l].is_bullet && lines[l].b.id == id)
-        return position{s, l};
-  }
-  return std::nullopt;
-}
-
-pb::bullet& bullet_at(pb::document& doc, position p) { return doc.sections[p.section].lines[p.line].b; }
-
-void erase_line(pb::document& doc, position p) {
-  auto& lines = doc.sections[p.section].lines;
-  lines.erase(lines.begin() + static_cast<std::ptrdiff_t>(p.line));
-}
-
-std::int64_t capped_sum(std::int64_t a, std::int64_t b) { return std::min(counter_cap, a + b); }
-
-// The section named `name` (ASCII case-insensitively), created at the end of
-// the document when missing.
-pb::section& section_named(pb::document& doc, const std::string& name) {
-  for (auto& s : doc.sections)
-    if (!s.name.empty() && iequals(s.name, name))
-      return s;
-  doc.sections.push_back(pb::section{name, {}});
-  return doc.sections.back();
-}
-
-// After the section's last bullet, so free text that closes the section
-// (a blank line, a note) stays last; at the end when it has no bullet.
-void insert_bullet(pb::section& sec, pb::bullet b) {
-  auto last = std::find_if(sec.lines.rbegin(), sec.lines.rend(),
-                           [](const pb::line& l) { return l.is_bullet; });
-  pb::line l;
-  l.is_bullet = true;
-  l.b = std::move(b);
-  sec.lines.insert(last.base(), std::move(l));
 }
 
 // ---------------------------------------------------------------- proposing
@@ -389,93 +355,6 @@ std::string shorten(std::string_view content, std::size_t max_chars) {
   return cut_at_word(text, max_chars);
 }
 
-// ---------------------------------------------------------------- applying
-
-std::optional<std::string> apply_add(pb::document& doc, const operation& op, std::int64_t& next_id) {
-  std::string content = collapse_whitespace(op.content);
-  if (content.empty())
-    return std::nullopt;
-  std::string name = collapse_whitespace(op.section);
-  // An unnamed section would print without a heading and fold into the
-  // previous one on the next parse.
-  if (name.empty())
-    name = strategies_section;
-  // The slug comes from the section as written in the document, which may
-  // differ in case from the operation's spelling.
-  pb::section& sec = section_named(doc, name);
-  pb::bullet b;
-  b.id = pb::make_bullet_id(pb::section_slug(sec.name), next_id++);
-  b.content = std::move(content);
-  std::string description = "ADD " + b.id + ": " + excerpt(b.content);
-  insert_bullet(sec, std::move(b));
-  return description;
-}
-
-std::optional<std::string> apply_update(pb::document& doc, const operation& op) {
-  std::string content = collapse_whitespace(op.content);
-  auto at = find_bullet(doc, op.id);
-  if (!at || content.empty())
-    return std::nullopt;
-  bullet_at(doc, *at).content = std::move(content);
-  return "UPDATE " + op.id;
-}
-
-std::optional<std::string> apply_merge(pb::document& doc, const operation& op) {
-  if (op.ids.empty())
-    return std::nullopt;
-  const std::string& survivor = op.ids.front();
-  if (!find_bullet(doc, survivor))
-    return std::nullopt;
-  std::vector<std::string> removed;
-  std::int64_t helpful = 0;
-  std::int64_t harmful = 0;
-  for (std::size_t k = 1; k < op.ids.size(); ++k) {
-    const auto& id = op.ids[k];
-    auto at = id == survivor ? std::nullopt : find_bullet(doc, id);
-    if (!at)
-      continue;
-    helpful = capped_sum(helpful, bullet_at(doc, *at).helpful);
-    harmful = capped_sum(harmful, bullet_at(doc, *at).harmful);
-    erase_line(doc, *at);
-    removed.push_back(id);
-  }
-  if (removed.empty()) // nothing left to merge with
-    return std::nullopt;
-  // Looked up again: erasing lines may have moved the survivor.
-  auto& b = bullet_at(doc, *find_bullet(doc, survivor));
-  b.helpful = capped_sum(b.helpful, helpful);
-  b.harmful = capped_sum(b.harmful, harmful);
-  if (std::string content = collapse_whitespace(op.content); !content.empty())
-    b.content = std::move(content);
-  return "MERGE " + survivor + " \u2190 " + join(removed, ", ");
-}
-
-std::optional<std::string> apply_delete(pb::document& doc, const operation& op) {
-  auto at = find_bullet(doc, op.id);
-  if (!at)
-    return std::nullopt;
-  erase_line(doc, *at);
-  return "DELETE " + op.id;
-}
-
-// ---------------------------------------------------------------- budget
-
-// The printed size of a bullet line, as print() writes it.
-std::int64_t line_bytes(const pb::bullet& b) {
-  std::string_view fixed = "[] helpful= harmful= :: \n";
-  return static_cast<std::int64_t>(fixed.size() + b.id.size() + std::to_string(b.helpful).size() +
-                                   std::to_string(b.harmful).size() + b.content.size());
-}
-
-std::int64_t tokens_for(std::int64_t bytes) { return (bytes + 3) / 4; } // as token_estimate()
-
-struct prune_candidate {
-  std::int64_t utility;
-  std::int64_t age;
-  std::size_t order; // document order
-  position at;
-};
-
 } // namespace
 
 std::string section_for(const insight& i) {
@@ -590,76 +469,6 @@ bool revise(operation& op, const std::vector<std::string>& feedback, const playb
   return true;
 }
 
-std::vector<std::string> apply(playbook::document& doc, const std::vector<operation>& accepted,
-                               std::int64_t& next_id) {
-  // A counter behind the document's ids would hand out a number in use.
-  next_id = std::max(next_id, pb::next_id_after(doc));
-  std::vector<std::string> out;
-  for (const auto& op : accepted) {
-    std::optional<std::string> applied;
-    if (op.type == "ADD")
-      applied = apply_add(doc, op, next_id);
-    else if (op.type == "UPDATE")
-      applied = apply_update(doc, op);
-    else if (op.type == "MERGE")
-      applied = apply_merge(doc, op);
-    else if (op.type == "DELETE")
-      applied = apply_delete(doc, op);
-    if (applied)
-      out.push_back(std::move(*applied));
-  }
-  return out;
-}
-
-std::vector<std::string> enforce_budget(playbook::document& doc, const curation_config& cfg) {
-  auto bytes = static_cast<std::int64_t>(pb::print(doc).size());
-  if (tokens_for(bytes) <= cfg.token_budget)
-    return {};
-  std::string over = "token estimate " + std::to_string(tokens_for(bytes)) +
-                     " exceeds the budget " + std::to_string(cfg.token_budget);
-  if (cfg.budget_policy == "reject")
-    return {"rejected: " + over};
-
-  // Utilities never change while pruning, so the removal order is fixed up
-  // front and the size is tracked arithmetically instead of reprinting.
-  std::vector<prune_candidate> candidates;
-  std::size_t order = 0;
-  for (std::size_t s = 0; s < doc.sections.size(); ++s)
-    for (std::size_t l = 0; l < doc.sections[s].lines.size(); ++l) {
-      const auto& line = doc.sections[s].lines[l];
-      if (line.is_bullet)
-        candidates.push_back({line.b.helpful - line.b.harmful, id_age(line.b.id).first, order++,
-                              position{s, l}});
-    }
-  std::sort(candidates.begin(), candidates.end(), [](const auto& a, const auto& b) {
-    return std::tie(a.utility, a.age, a.order) < std::tie(b.utility, b.age, b.order);
-  });
-
-  std::vector<std::string> out;
-  std::set<std::pair<std::size_t, std::size_t>> removed;
-  for (const auto& c : candidates) {
-    if (tokens_for(bytes) <= cfg.token_budget)
-      break;
-    const auto& b = doc.sections[c.at.section].lines[c.at.line].b;
-    bytes -= line_bytes(b);
-    removed.insert({c.at.section, c.at.line});
-    out.push_back("PRUNE " + b.id + " (budget)");
-  }
-  // Free text alone may exceed the budget; the version must never do so.
-  if (tokens_for(bytes) > cfg.token_budget)
-    return {"rejected: " + over + " even without any bullet"};
-
-  for (std::size_t s = 0; s < doc.sections.size(); ++s) {
-    auto& lines = doc.sections[s].lines;
-    std::vector<pb::line> kept;
-    for (std::size_t l = 0; l < lines.size(); ++l)
-      if (!removed.contains({s, l}))
-        kept.push_back(std::move(lines[l]));
-    lines = std::move(kept);
-  }
-  return out;
-}
-
 std::size_t word_count(std::string_view s) {
   std::size_t n = 0;
   bool in_word = false;
@@ -669,17 +478,6 @@ std::size_t word_count(std::string_view s) {
     in_word = w;
   }
   return n;
-}
-
-
-std::string diff_summary(const std::vector<std::string>& applied) {
-  std::size_t shown = std::min(applied.size(), summary_items);
-  std::string out = join(std::vector<std::string>(applied.begin(),
-                                                  applied.begin() + static_cast<std::ptrdiff_t>(shown)),
-                         "; ");
-  if (applied.size() > shown)
-    out += "; \u2026and " + std::to_string(applied.size() - shown) + " more";
-  return out;
 }
 
 } // namespace troupe::evolution
