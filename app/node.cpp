@@ -288,7 +288,7 @@ std::string node::start() {
   // bridge is spawned after the store, so the handle is filled in below.
   struct bridge_slot {
     std::mutex mutex;
-    event_bridge::event_bridge_actor actor;
+    event_bridge_actor actor;
   };
   auto slot = std::make_shared<bridge_slot>();
   runtime::store_options so;
@@ -349,7 +349,7 @@ std::string node::start() {
       .events_retention_days = s.events.retention_days,
       .prune_batch = s.jobs.prune_batch,
   };
-  m.actors.push_back(scheduler::spawn_scheduler(sys, sched));
+  m.actors.push_back(caf::actor_cast<caf::actor>(scheduler::spawn_scheduler(sys, sched)));
   auto bridge = gateway::make_bridge(sys, targets, secret, cache, troupe_version);
   m.release_bridge = bridge.release;
   for (auto a : {caf::actor_cast<caf::actor>(store), caf::actor_cast<caf::actor>(verifier),

@@ -68,6 +68,14 @@ using subscribe_atom = caf::atom_constant<caf::atom("subscribe")>;
 using tail_atom = caf::atom_constant<caf::atom("tail")>;
 using unsubscribe_atom = caf::atom_constant<caf::atom("unsubscrib")>;
 
+// The event bridge (actors/event_bridge): `subscribe` a sink to what a
+// subscription asks for (replaying from `after`), `unsubscribe` it at once
+// when its connection closes, and `tail` when events may have committed
+// (the store's in-process wake-up; a timer polls as a back-up).
+using event_bridge_actor =
+    caf::typed_actor<caf::reacts_to<subscribe_atom, subscription, sink_ptr>,
+                     caf::reacts_to<unsubscribe_atom, sink_ptr>, caf::reacts_to<tail_atom>>;
+
 } // namespace troupe
 
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(troupe::subscription)

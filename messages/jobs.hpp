@@ -93,6 +93,12 @@ using job_executor_actor =
 using job_runner_actor = caf::typed_actor<caf::reacts_to<wake_atom>,
                                           caf::replies_to<drain_atom>::with<bool>>;
 
+// The scheduler (actors/scheduler), leader of maintenance by advisory lock:
+// `maintain` runs a pass now (lease rescue, sweeps, pruning); its own timer
+// sends it every jobs.maintenance_interval_ms.
+using maintain_atom = caf::atom_constant<caf::atom("maintain")>;
+using scheduler_actor = caf::typed_actor<caf::reacts_to<maintain_atom>>;
+
 void register_job_message_types(caf::actor_system_config& cfg);
 
 } // namespace troupe

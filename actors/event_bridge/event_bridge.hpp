@@ -24,10 +24,6 @@
 
 namespace troupe::event_bridge {
 
-using event_bridge_actor =
-    caf::typed_actor<caf::reacts_to<subscribe_atom, subscription, sink_ptr>,
-                     caf::reacts_to<unsubscribe_atom, sink_ptr>, caf::reacts_to<tail_atom>>;
-
 struct bridge_options {
   std::chrono::milliseconds poll_interval{250}; // tail at least this often
   int batch = 2000;                             // events read per statement

@@ -14,11 +14,14 @@ namespace {
 // "troupe.scheduler" as a lock key; every node uses the same one.
 constexpr long long leader_lock_key = 0x7472'7363'6864; // "trschd"
 
-using tick_atom = caf::atom_constant<caf::atom("tick")>;
 
 // At most this many prune batches per pass, so a large backlog never holds a
 // pass (and the database) for long.
 constexpr int prune_batches_per_pass = 20;
+
+// The scheduler's own timer, beside the interface's `maintain`.
+using timer_atom = caf::atom_constant<caf::atom("timer")>;
+using scheduler_impl = scheduler_actor::extend<caf::reacts_to<timer_atom>>;
 
 struct scheduler_state {
   std::unique_ptr<pqxx::connection> conn;
@@ -86,20 +89,23 @@ void pass(scheduler_state& st, const scheduler_options& opts) {
   }
 }
 
-caf::behavior scheduler(caf::stateful_actor<scheduler_state>* self, scheduler_options opts) {
-  self->send(self, tick_atom::value);
+scheduler_impl::behavior_type scheduler(scheduler_impl::stateful_pointer<scheduler_state> self,
+                                        scheduler_options opts) {
+  self->send(self, timer_atom::value);
   return {
-      [=](tick_atom) {
+      // Asked for from outside: one pass now; the timer keeps its period.
+      [=](maintain_atom) { pass(self->state, opts); },
+      [=](timer_atom) {
         pass(self->state, opts);
-        self->delayed_send(self, std::chrono::milliseconds{opts.interval_ms}, tick_atom::value);
+        self->delayed_send(self, std::chrono::milliseconds{opts.interval_ms}, timer_atom::value);
       },
   };
 }
 
 } // namespace
 
-caf::actor spawn_scheduler(caf::actor_system& sys, scheduler_options opts) {
-  return sys.spawn<caf::detached>(scheduler, std::move(opts));
+scheduler_actor spawn_scheduler(caf::actor_system& sys, scheduler_options opts) {
+  return caf::actor_cast<scheduler_actor>(sys.spawn<caf::detached>(scheduler, std::move(opts)));
 }
 
 } // namespace troupe::scheduler

@@ -4,6 +4,8 @@
 // it works, the others keep trying; a lost connection gives the lock up.
 #pragma once
 
+#include "messages/jobs.hpp"
+
 #include <caf/all.hpp>
 #include <string>
 
@@ -29,6 +31,6 @@ struct scheduler_options {
 inline constexpr int node_forget_s = 900;
 
 // A detached actor (it blocks on its own connection).
-caf::actor spawn_scheduler(caf::actor_system& sys, scheduler_options opts);
+scheduler_actor spawn_scheduler(caf::actor_system& sys, scheduler_options opts);
 
 } // namespace troupe::scheduler

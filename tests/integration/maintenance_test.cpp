@@ -1,6 +1,8 @@
 // Each maintenance unit of the scheduler against a real Postgres, on a
 // database of its own so no other test's rows are in the way.
 #include "actors/scheduler/maintenance.hpp"
+#include "actors/scheduler/scheduler.hpp"
+#include "messages/api.hpp"
 #include "runtime/job_lifecycle.hpp"
 #include "runtime/crypto.hpp"
 #include "runtime/migrations.hpp"
@@ -136,3 +138,44 @@ TEST_F(Maintenance, PruningDeletesOldFinishedJobsAndEventsInBatches) {
 }
 
 } // namespace
+
+// The scheduler actor runs a pass when asked (`maintain`), not only on its
+// timer: with an hour between timed passes, a lease that expires after the
+// first pass is rescued as soon as a pass is asked for.
+TEST_F(Maintenance, TheSchedulerRunsAPassWhenAsked) {
+  caf::actor_system_config cfg;
+  register_message_types(cfg);
+  caf::actor_system sys{cfg};
+  scheduler::scheduler_options opts{.connection_string = conninfo_,
+                                    .node_id = "",
+                                    .node_stale_s = 30,
+                                    .interval_ms = 3600 * 1000,
+                                    .max_attempts = 3,
+                                    .failure_cooldown_s = 300,
+                                    .max_staleness_s = 0,
+                                    .jobs_retention_days = 30,
+                                    .events_retention_days = 7,
+                                    .prune_batch = 500};
+  auto sched = scheduler::spawn_scheduler(sys, opts);
+  // The first (timed) pass has begun once it holds the advisory lock.
+  ASSERT_TRUE(eventually([&] {
+    return scalar("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted"
+                  " AND database = (SELECT oid FROM pg_database"
+                  " WHERE datname = current_database())") > 0;
+  }));
+  // A lease that expires only after that pass looked: the next timed pass
+  // is an hour away.
+  auto expired = job("noop", "running", ", attempt, lease_token, lease_expires_at",
+                     ", 1, gen_random_uuid(), now() + interval '1 second'");
+  ASSERT_TRUE(eventually([&] {
+    return scalar("SELECT count(*) FROM jobs WHERE id = '" + expired +
+                  "' AND lease_expires_at < now()") == 1;
+  }));
+  EXPECT_EQ(scalar("SELECT count(*) FROM jobs WHERE id = '" + expired + "' AND status = 'running'"),
+            1);
+  caf::anon_send(sched, maintain_atom::value);
+  EXPECT_TRUE(eventually([&] {
+    return scalar("SELECT count(*) FROM jobs WHERE id = '" + expired + "' AND status = 'queued'") == 1;
+  }));
+  caf::anon_send_exit(sched, caf::exit_reason::user_shutdown);
+}
