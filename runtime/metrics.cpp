@@ -199,6 +199,12 @@ struct instruments {
                                   "troupe_event_subscriber_drops_total",
                                   "Subscribers disconnected for not keeping up", registry),
                            {"reason"}};
+  Counter& gap_waits =
+      family(prometheus::BuildCounter(), "troupe_event_gap_waits_total",
+             "Tail passes of the event bridge that stopped at an id whose transaction may "
+             "still commit",
+             registry)
+          .Add({});
 
   Gauge& connections = family(prometheus::BuildGauge(), "troupe_http_connections",
                               "Open client connections, event streams included", registry)
@@ -464,6 +470,7 @@ void events_delivered(std::string_view transport, std::size_t n) {
   the().delivered.at({transport}).Increment(static_cast<double>(n));
 }
 void event_subscriber_dropped(std::string_view reason) { the().drops.at({reason}).Increment(); }
+void event_gap_waited() { the().gap_waits.Increment(); }
 
 void http_connections(int delta) { the().connections.Increment(delta); }
 void http_connection_refused(std::string_view reason) {

@@ -85,6 +85,7 @@ void llm_fallback(const std::string& operation);
 void event_subscribers(std::string_view transport, int delta);
 void events_delivered(std::string_view transport, std::size_t n);
 void event_subscriber_dropped(std::string_view reason); // stalled | overflow
+void event_gap_waited(); // a tail pass held back events behind an id that may still commit
 void event_stream_refused(std::string_view limit);      // user | node
 
 // ---- database pool ----------------------------------------------------------------

@@ -236,6 +236,7 @@ void apply(bridge_pointer self, const store_actor& store, const bridge_options& 
   }
   for (const auto& e : read.events) {
     if (e->id > allowed) {
+      metrics::event_gap_waited();
       if (!st.hole || st.hole->below <= st.cursor)
         st.hole = bridge_state::gap{e->id, read.xmax_after};
       break;

@@ -31,40 +31,6 @@ void no_runner(config::settings& s) {
   s.jobs.run_jobs = false;
 }
 
-json post_outcome(http_client& c, const user& u, const std::string& playbook,
-                  const std::string& outcome = "success", const std::string& key = "",
-                  json extra = json::object(), int* status = nullptr) {
-  json body = {{"task_description", "a task"}, {"outcome", outcome}};
-  for (auto& [k, v] : extra.items())
-    body[k] = v;
-  auto headers = u.auth();
-  if (!key.empty())
-    headers["Idempotency-Key"] = key;
-  auto r = c.send("POST", "/v1/playbooks/" + playbook + "/outcomes", body.dump(), headers);
-  if (status)
-    *status = r.status;
-  else
-    EXPECT_EQ(r.status, 201) << r.body;
-  return r.doc();
-}
-
-std::string make_playbook(http_client& c, const user& u, int threshold,
-                          const std::string& content = "") {
-  json body = {{"name", "engine"}, {"evolution_threshold", threshold}};
-  if (!content.empty())
-    body["content"] = content;
-  auto r = c.send("POST", "/v1/playbooks", body.dump(), u.auth());
-  EXPECT_EQ(r.status, 201) << r.body;
-  return r.doc()["id"];
-}
-
-long long scalar(const std::string& conninfo, const std::string& sql) {
-  pqxx::connection conn{conninfo};
-  pqxx::read_transaction tx{conn};
-  auto r = tx.exec(sql);
-  return r[0][0].is_null() ? 0 : r[0][0].as<long long>();
-}
-
 json get_job(http_client& c, const user& u, const std::string& id) {
   auto r = c.send("GET", "/v1/jobs/" + id, "", u.auth());
   EXPECT_EQ(r.status, 200) << r.body;

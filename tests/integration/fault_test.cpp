@@ -24,13 +24,6 @@ using namespace troupe::test;
 
 namespace {
 
-long long scalar(const std::string& conninfo, const std::string& sql) {
-  pqxx::connection conn{conninfo};
-  pqxx::read_transaction tx{conn};
-  auto r = tx.exec(sql);
-  return r[0][0].is_null() ? 0 : r[0][0].as<long long>();
-}
-
 // A worker whose lease was taken over can never commit: its evolution is
 // refused by the fence and leaves nothing behind; the lease holder's commits.
 TEST(Fencing, ACommitWithAStaleLeaseTokenChangesNothing) {

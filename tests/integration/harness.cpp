@@ -292,4 +292,37 @@ std::map<std::string, long long> table_counts(const std::string& conninfo) {
   return out;
 }
 
+std::string make_playbook(http_client& c, const user& u, int threshold, const std::string& content,
+                          const std::string& name) {
+  json body = {{"name", name}, {"evolution_threshold", threshold}};
+  if (!content.empty())
+    body["content"] = content;
+  auto r = c.send("POST", "/v1/playbooks", body.dump(), u.auth());
+  EXPECT_EQ(r.status, 201) << r.body;
+  return r.doc().value("id", "");
+}
+
+json post_outcome(http_client& c, const user& u, const std::string& playbook,
+                  const std::string& outcome, const std::string& key, json extra, int* status) {
+  json body = {{"task_description", "a task"}, {"outcome", outcome}};
+  for (auto& [k, v] : extra.items())
+    body[k] = v;
+  auto headers = u.auth();
+  if (!key.empty())
+    headers["Idempotency-Key"] = key;
+  auto r = c.send("POST", "/v1/playbooks/" + playbook + "/outcomes", body.dump(), headers);
+  if (status)
+    *status = r.status;
+  else
+    EXPECT_EQ(r.status, 201) << r.body;
+  return r.doc();
+}
+
+long long scalar(const std::string& conninfo, const std::string& sql) {
+  pqxx::connection conn{conninfo};
+  pqxx::read_transaction tx{conn};
+  auto r = tx.exec(sql);
+  return r[0][0].is_null() ? 0 : r[0][0].as<long long>();
+}
+
 } // namespace troupe::test

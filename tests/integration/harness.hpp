@@ -169,6 +169,22 @@ struct user {
 
 user make_user(const std::string& address);
 
+// A playbook created through the API (201 expected), with `content` as its
+// first version when given.
+std::string make_playbook(http_client& c, const user& u, int threshold = 1,
+                          const std::string& content = "", const std::string& name = "playbook");
+
+// An outcome posted through the API: {task_description: "a task", outcome},
+// with `extra` added or replacing, and an Idempotency-Key when `key` is not
+// empty. 201 expected, unless `status` is given to receive the status.
+json post_outcome(http_client& c, const user& u, const std::string& playbook,
+                  const std::string& outcome = "success", const std::string& key = "",
+                  json extra = json::object(), int* status = nullptr);
+
+// The first column of the first row of `sql` (0 for NULL), on a connection
+// of its own.
+long long scalar(const std::string& conninfo, const std::string& sql);
+
 // Headers for a JSON request with a bearer credential.
 std::map<std::string, std::string> bearer(const std::string& credential);
 

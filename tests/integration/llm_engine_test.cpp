@@ -87,21 +87,11 @@ behaviour good_model(const asked& a) {
   return ok(json({{"votes", votes}}).dump(), 50, 5);
 }
 
-json post_outcome(http_client& c, const user& u, const std::string& playbook,
-                  const std::string& outcome, json extra = json::object()) {
-  json body = {{"task_description", "daily report"}, {"outcome", outcome}};
-  for (auto& [k, v] : extra.items())
-    body[k] = v;
-  auto r = c.send("POST", "/v1/playbooks/" + playbook + "/outcomes", body.dump(), u.auth());
-  EXPECT_EQ(r.status, 201) << r.body;
-  return r.doc();
-}
-
-std::string make_playbook(http_client& c, const user& u, int threshold) {
-  json body = {{"name", "llm"}, {"evolution_threshold", threshold}, {"content", ace}};
-  auto r = c.send("POST", "/v1/playbooks", body.dump(), u.auth());
-  EXPECT_EQ(r.status, 201) << r.body;
-  return r.doc()["id"];
+// An outcome of the task the fake model is asked about.
+json report(http_client& c, const user& u, const std::string& playbook, const std::string& outcome,
+            json extra = json::object()) {
+  extra["task_description"] = "daily report";
+  return post_outcome(c, u, playbook, outcome, "", std::move(extra));
 }
 
 json finished_job(http_client& c, const user& u, const std::string& id) {
@@ -157,8 +147,8 @@ evolved evolve_one_failure(test_node& node) {
   evolved out;
   out.owner = make_user(node.address());
   http_client c{node.address()};
-  auto pb = make_playbook(c, out.owner, 1);
-  auto posted = post_outcome(c, out.owner, pb, "failure", {{"bullet_ids", {"err-00002"}}});
+  auto pb = make_playbook(c, out.owner, 1, ace, "llm");
+  auto posted = report(c, out.owner, pb, "failure", {{"bullet_ids", {"err-00002"}}});
   out.job = finished_job(c, out.owner, posted["evolution"]["job_id"]);
   out.content = current_content(c, out.owner, pb);
   return out;
@@ -172,9 +162,9 @@ TEST(LlmEngine, TheModelReflectsAndCuratesAndItsUseIsRecorded) {
                        [](config::settings& s) { s.llm.api_key_env = "LLM_ENGINE_TEST_KEY"; });
   auto u = make_user(node->address());
   http_client c{node->address()};
-  auto pb = make_playbook(c, u, 2);
-  post_outcome(c, u, pb, "success", {{"bullet_ids", {"sai-00001"}}});
-  auto second = post_outcome(c, u, pb, "failure",
+  auto pb = make_playbook(c, u, 2, ace, "llm");
+  report(c, u, pb, "success", {{"bullet_ids", {"sai-00001"}}});
+  auto second = report(c, u, pb, "failure",
                              {{"bullet_ids", {"err-00002"}}, {"notes", "Report was off by a day."}});
   auto job = finished_job(c, u, second["evolution"]["job_id"]);
   ASSERT_EQ(job["status"], "completed") << job.dump();
@@ -263,8 +253,8 @@ TEST(LlmEngine, InvalidAnswersAreRetriedThenTheBuiltinRulesTakeOver) {
   auto node = llm_node(server.base_url());
   auto u = make_user(node->address());
   http_client c{node->address()};
-  auto pb = make_playbook(c, u, 1);
-  auto posted = post_outcome(c, u, pb, "failure",
+  auto pb = make_playbook(c, u, 1, ace, "llm");
+  auto posted = report(c, u, pb, "failure",
                              {{"bullet_ids", {"err-00002"}},
                               {"notes", "Lesson: retry idempotent requests after a timeout."}});
   auto job = finished_job(c, u, posted["evolution"]["job_id"]);

@@ -310,7 +310,7 @@ TEST(Metrics, ParsesAsPrometheusTextAndCountsMoveAsTheApiIsUsed) {
   EXPECT_EQ(after.at("troupe_nodes_up"), 1);
   EXPECT_GT(after.at("troupe_db_pool_size"), 0);
   EXPECT_GT(after.at("process_resident_memory_bytes"), 0);
-  EXPECT_GE(moved("process_cpu_seconds_total"), 0);
+  EXPECT_GT(after.at("process_cpu_seconds_total"), 0); // the process has run
   EXPECT_EQ(after.at("troupe_build_info",
                      {{"version", status_of(node.address())["version"].get<std::string>()}}),
             1);
@@ -340,7 +340,7 @@ TEST(Status, ReflectsQueuedAndRunningJobs) {
   EXPECT_EQ(queued["jobs"]["queued"], 3); // a database of its own: nothing else is queued
   EXPECT_GE(queued["jobs"]["oldest_queued_age_s"].get<double>(), 60);
   EXPECT_TRUE(queued["database"]["ok"].get<bool>());
-  EXPECT_GE(queued["database"]["latency_ms"].get<double>(), 0);
+  EXPECT_GT(queued["database"]["latency_ms"].get<double>(), 0); // a real round trip takes time
   auto metrics = scrape(api.address());
   EXPECT_EQ(metrics.at("troupe_queue_depth", {{"kind", "noop"}}),
             kind_of(queued, "noop")["queued"].get<double>());
