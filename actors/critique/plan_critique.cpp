@@ -1,11 +1,12 @@
 // Iterative self-critique of a plan. The rules, as decided here:
 //
 // Text
-//   Matching is case-insensitive on the text lower-cased with each whitespace
-//   run made one space. A phrase matches where it starts a word (not preceded
-//   by a letter, digit or '_') and, unless it is a stem, ends one (not
-//   followed by a letter, digit, '_' or '-'): "drop" matches "Drop the table"
-//   and "pre-drop", not "dropped" or "drop-in".
+//   Matching is evolution's (actors/evolution/unsafe_content.hpp): on the
+//   text lower-cased with each whitespace run made one space, a phrase
+//   matches where it starts a word (not preceded by a letter, digit or '_')
+//   and, unless it is a stem, ends one (not followed by a letter, digit, '_'
+//   or '-'): "drop" matches "Drop the table" and "pre-drop", not "dropped"
+//   or "drop-in". The phrase lists below are the plan critics' own.
 //   risky(text)     = the text contains a risky phrase (whole words only):
 //                     delete, drop, deploy, migrate, overwrite, transfer,
 //                     shutdown, shut down, remove, truncate, wipe, destroy,
@@ -66,6 +67,7 @@
 
 #include "actors/critique/plan_critique_internal.hpp"
 #include "actors/evolution/similarity.hpp"
+#include "actors/evolution/unsafe_content.hpp"
 #include "text/ascii.hpp"
 
 #include <algorithm>
@@ -101,12 +103,8 @@ constexpr std::string_view safeguard_prefix = "Back up and verify before: ";
 
 using text::is_alnum;
 
-std::string normalized(std::string_view s) { return troupe::text::lower(troupe::text::collapse_whitespace(s)); }
-
-struct phrase {
-  std::string_view text;
-  bool stem; // may continue ("backups", "verified")
-};
+using evolution::normalized;
+using evolution::phrase;
 
 constexpr auto risky_phrases = std::to_array<phrase>({
     {"delete", false},   {"drop", false},     {"deploy", false},    {"migrate", false},
@@ -130,26 +128,10 @@ constexpr auto undo_phrases = std::to_array<phrase>({
     {"revert", true},
 });
 
-bool phrase_start(std::string_view s, std::size_t at) {
-  return at == 0 || !(is_alnum(s[at - 1]) || s[at - 1] == '_');
-}
-
-bool phrase_end(std::string_view s, std::size_t at) {
-  return at >= s.size() || !(is_alnum(s[at]) || s[at] == '_' || s[at] == '-');
-}
-
 // The earliest position in normalized `s` where a phrase of `list` matches.
-template <std::size_t N>
-std::optional<std::size_t> first_match(std::string_view s, const std::array<phrase, N>& list) {
-  std::optional<std::size_t> best;
-  for (const auto& p : list)
-    for (auto at = s.find(p.text); at != std::string_view::npos; at = s.find(p.text, at + 1))
-      if (phrase_start(s, at) && (p.stem || phrase_end(s, at + p.text.size()))) {
-        if (!best || at < *best)
-          best = at;
-        break; // later matches of this phrase are further on
-      }
-  return best;
+std::optional<std::size_t> first_match(std::string_view s, std::span<const phrase> list) {
+  auto m = evolution::first_phrase(s, list);
+  return m ? std::optional<std::size_t>{m->at} : std::nullopt;
 }
 
 bool mentions_undo(const std::string& text) {
@@ -342,7 +324,10 @@ vote make_vote(double score, std::string reason, bool critical = false) {
 
 // The base votes per kind, before the item-specific overrides in vote_on():
 //   kind           completeness  efficiency  safety
-//   add_step       1.0           0.5         0.5  (0.0 critical: the new step is risky and uncovered)
+//   add_step       1.0           0.5         0.5  (0.0 critical: the new step is unsafe content
+//                                                  (evolution::unsafe_content, the detector the
+//                                                  evolution safety critic uses), or risky and
+//                                                  uncovered)
 //   remove_step    1.0           1.0         0.5  (completeness 0.0 when a goal loses its only
 //                                                  step; safety 0.0 critical when the step is a
 //                                                  safeguard or mentions an undo)
@@ -422,7 +407,9 @@ votes vote_on(const feedback_item& it, const plan& p) {
     std::optional<std::size_t> after;
     if (!it.step.empty())
       after = index_of(p, it.step);
-    if (risky(it.text) && !safeguard(it.text) && !covered_after(p, after))
+    if (auto why = evolution::unsafe_content(it.text))
+      out.safety = make_vote(disagree, "adds unsafe content: " + *why, true);
+    else if (risky(it.text) && !safeguard(it.text) && !covered_after(p, after))
       out.safety = make_vote(disagree, "adds a risky step with no safeguard before it", true);
   } else if (it.kind == "remove_step") {
     auto j = index_of(p, it.step);

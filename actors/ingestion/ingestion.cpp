@@ -1,6 +1,7 @@
 #include "actors/ingestion/ingestion.hpp"
 
 #include "actors/ingestion/outcome_rules.hpp"
+#include "actors/playbooks/playbooks.hpp"
 #include "messages/errors.hpp"
 #include "runtime/crypto.hpp"
 #include "runtime/input.hpp"
@@ -224,10 +225,7 @@ api_response list_outcomes(pqxx::connection& conn, const api_request& req) {
   if (cursor && !crypto::is_uuid(*cursor))
     throw invalid_argument("cursor", "cursor is not one this server issued");
   pqxx::read_transaction tx{conn};
-  if (tx.exec_params("SELECT 1 FROM playbooks WHERE id = $1 AND user_id = $2", id,
-                     req.caller.user_id)
-          .empty())
-    throw not_found("playbook");
+  playbooks::require_owned(tx, id, req.caller.user_id);
   auto rows = tx.exec_params(
       "SELECT json_build_object('id', id, 'task_description', task_description,"
       " 'outcome', outcome_status, 'reasoning_trace', reasoning_trace, 'notes', notes,"

@@ -4,6 +4,7 @@
 #include "runtime/crypto.hpp"
 #include "runtime/handlers.hpp"
 #include "runtime/input.hpp"
+#include "actors/playbooks/playbooks.hpp"
 #include "runtime/job_lifecycle.hpp"
 
 #include <pqxx/pqxx>
@@ -61,11 +62,6 @@ json list(pqxx::transaction_base& tx, const api_request& req, const std::optiona
   return input::page(rows, limit);
 }
 
-void require_playbook(pqxx::transaction_base& tx, const std::string& id, const std::string& user) {
-  if (tx.exec_params("SELECT 1 FROM playbooks WHERE id = $1 AND user_id = $2", id, user).empty())
-    throw not_found("playbook");
-}
-
 // ---- handlers ------------------------------------------------------------------------
 
 api_response trigger(pqxx::connection& conn, const api_request& req, const jobs_options& opts) {
@@ -116,7 +112,7 @@ api_response list_evolutions(pqxx::connection& conn, const api_request& req,
                              const jobs_options&) {
   auto id = input::uuid_param(req, 0, "id");
   pqxx::read_transaction tx{conn};
-  require_playbook(tx, id, req.caller.user_id);
+  playbooks::require_owned(tx, id, req.caller.user_id);
   return json_response(200, list(tx, req, std::string{"evolution"}, id));
 }
 

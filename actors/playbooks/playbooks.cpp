@@ -235,11 +235,6 @@ api_response archive(pqxx::connection& conn, const api_request& req, const limit
   return no_content();
 }
 
-void require_owned(pqxx::transaction_base& tx, const std::string& id, const std::string& user) {
-  if (tx.exec_params("SELECT 1 FROM playbooks WHERE id = $1 AND user_id = $2", id, user).empty())
-    throw not_found("playbook");
-}
-
 api_response list_versions(pqxx::connection& conn, const api_request& req, const limits_t&) {
   auto id = input::uuid_param(req, 0, "id");
   int limit = input::limit_query(req);
@@ -399,6 +394,11 @@ void register_statements() {
                                    " FROM playbooks p LEFT JOIN playbook_versions v"
                                    " ON v.id = p.current_version_id"
                                    " WHERE p.id = $1 AND p.user_id = $2"}));
+}
+
+void require_owned(pqxx::transaction_base& tx, const std::string& id, const std::string& user) {
+  if (tx.exec_params("SELECT 1 FROM playbooks WHERE id = $1 AND user_id = $2", id, user).empty())
+    throw not_found("playbook");
 }
 
 api_actor spawn_playbooks(caf::actor_system& sys, store_actor store,
