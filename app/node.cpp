@@ -306,16 +306,22 @@ std::string node::start() {
       std::chrono::milliseconds{s.auth.cache_ttl_ms});
   auto verifier = gateway::spawn_verifier(sys, store, secret, cache);
   auto hasher = runtime::spawn_password_hasher(sys, {s.auth.password_hash_threads, s.auth.password_hash_queue});
-  accounts::accounts_options ao{s.auth.allow_registration,     secret,
-                                s.auth.access_token_ttl_s,     s.auth.refresh_token_ttl_s,
-                                s.auth.login_attempts_per_email, s.auth.login_attempts_per_address};
+  accounts::accounts_options ao{.allow_registration = s.auth.allow_registration,
+                                .jwt_secret = secret,
+                                .access_token_ttl_s = s.auth.access_token_ttl_s,
+                                .refresh_token_ttl_s = s.auth.refresh_token_ttl_s,
+                                .login_attempts_per_email = s.auth.login_attempts_per_email,
+                                .login_attempts_per_address = s.auth.login_attempts_per_address};
   gateway::gateway_targets targets{
       system_endpoints::spawn_system(sys, store, m.info),
       accounts::spawn_accounts(sys, store, hasher, cache, ao),
       playbooks::spawn_playbooks(sys, store, s.playbooks),
-      ingestion::spawn_ingestion(sys, store, {s.outcomes, s.jobs.max_attempts}),
-      jobs::spawn_jobs_api(sys, store, {s.jobs.max_attempts, s.evolution.manual_triggers_per_hour}),
-      critique::spawn_critique_api(sys, store, {s.jobs.max_attempts, s.critique.max_iterations}),
+      ingestion::spawn_ingestion(sys, store,
+                                 {.outcomes = s.outcomes, .max_attempts = s.jobs.max_attempts}),
+      jobs::spawn_jobs_api(sys, store,
+                           {.max_attempts = s.jobs.max_attempts,
+                            .manual_triggers_per_hour = s.evolution.manual_triggers_per_hour}),
+      critique::spawn_critique_api(sys, store, critique::options_from(s)),
       usage::spawn_usage_api(sys, store),
       verifier};
   event_bridge::bridge_options bo;

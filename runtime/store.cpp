@@ -64,13 +64,17 @@ struct worker_state {
 
 using worker_pointer = worker_actor::stateful_pointer<worker_state>;
 
+// The first wait after a connection broke; it doubles up to
+// database.reconnect_max_backoff_ms. Short, because most breaks are a
+// restart or failover that is over within a second.
+constexpr std::chrono::milliseconds first_reconnect_backoff{50};
+
 void drop_connection(worker_pointer self, const std::string& why) {
   auto& st = self->state;
   st.conn.reset();
   metrics::db_error("connection");
   auto cap = std::chrono::milliseconds{st.opts.reconnect_max_backoff_ms};
-  st.backoff = st.backoff.count() == 0 ? std::chrono::milliseconds{50}
-                                       : std::min(cap, st.backoff * 2);
+  st.backoff = st.backoff.count() == 0 ? first_reconnect_backoff : std::min(cap, st.backoff * 2);
   st.next_attempt = std::chrono::steady_clock::now() + st.backoff;
   st.reconnects_seen = st.pool_reconnects->load();
   if (!st.reported_down) {

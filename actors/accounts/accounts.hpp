@@ -17,13 +17,15 @@
 
 namespace troupe::accounts {
 
+// From config (auth.*), where the defaults and their reasons live;
+// app/node.cpp fills it.
 struct accounts_options {
   bool allow_registration = false;
   std::string jwt_secret;
-  int access_token_ttl_s = 1800;
-  int refresh_token_ttl_s = 7 * 24 * 3600;
-  int login_attempts_per_email = 10;   // sign-ins per email per sliding minute
-  int login_attempts_per_address = 30; // sign-ins, registrations and refreshes per client address
+  int access_token_ttl_s = 0;
+  int refresh_token_ttl_s = 0;
+  int login_attempts_per_email = 0;   // sign-ins per email per sliding minute
+  int login_attempts_per_address = 0; // sign-ins, registrations and refreshes per client address
 };
 
 // Registers the actor's prepared statements (call before spawn_store).

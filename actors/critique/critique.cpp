@@ -90,6 +90,10 @@ double unit_number(const json& obj, const std::string& field) {
 
 } // namespace
 
+critique_api_options options_from(const config::settings& s) {
+  return {.max_attempts = s.jobs.max_attempts, .default_max_iterations = s.critique.max_iterations};
+}
+
 json read_critique_request(const api_request& req, const critique_api_options& opts) {
   auto body = input::object_body(req);
   input::only_fields(body,

@@ -9,6 +9,7 @@
 #pragma once
 
 #include "messages/api.hpp"
+#include "config/settings.hpp"
 #include "messages/jobs.hpp"
 #include "messages/evolution.hpp"
 #include "runtime/store.hpp"
@@ -17,10 +18,14 @@
 
 namespace troupe::critique {
 
+// From config (jobs.max_attempts, critique.max_iterations), where the
+// defaults and their reasons live: options_from(settings).
 struct critique_api_options {
-  int max_attempts = 3;
-  int default_max_iterations = 3;
+  int max_attempts = 0;
+  int default_max_iterations = 0;
 };
+
+critique_api_options options_from(const config::settings& s);
 
 // The job payload of a POST /v1/critiques body: goals, steps (unique ids,
 // known dependencies, no cycle), iterations, threshold and weights, checked;

@@ -19,6 +19,14 @@ namespace {
 
 using json = nlohmann::json;
 
+// While a gap may still fill, the bridge reads again this soon: the
+// transaction holding it is usually a few milliseconds from its commit, and
+// later events wait behind it.
+constexpr std::chrono::milliseconds gap_recheck{10};
+// While a subscriber catches up from the log, it is looked at again this
+// soon: its queue drains faster than the poll interval.
+constexpr std::chrono::milliseconds catch_up_recheck{20};
+
 constexpr const char* event_columns =
     "SELECT id, topic, coalesce(user_id::text, ''), coalesce(playbook_id::text, ''),"
     " coalesce(job_id::text, ''), data::text,"
@@ -248,14 +256,14 @@ void apply(bridge_pointer self, const store_actor& store, const bridge_options& 
   if (read.events.size() >= static_cast<std::size_t>(opts.batch))
     st.again = true; // more to read at once
   else if (st.hole)
-    self->delayed_send(self, std::chrono::milliseconds{10}, tail_atom::value);
+    self->delayed_send(self, gap_recheck, tail_atom::value);
   bool behind = false;
   for (const auto& s : st.subscribers) {
     catch_up(self, store, opts, s);
     behind = behind || (s->catching_up && !s->reading);
   }
   if (behind) // look again soon: queues drain faster than the poll
-    self->delayed_send(self, std::chrono::milliseconds{20}, tail_atom::value);
+    self->delayed_send(self, catch_up_recheck, tail_atom::value);
 }
 
 void tail(bridge_pointer self, const store_actor& store, const bridge_options& opts) {

@@ -14,9 +14,11 @@
 
 namespace troupe::evolution {
 
+// The figures come from config (evolution.*, jobs.max_attempts), where the
+// defaults and their reasons live; app/node.cpp fills them.
 struct evolution_options {
-  int max_outcomes_per_job = 100;
-  int max_attempts = 3; // of the follow-up job a backlog enqueues
+  int max_outcomes_per_job = 0;
+  int max_attempts = 0; // of the follow-up job a backlog enqueues
   pipeline_config pipeline;
   // The model for the reflector and curator (evolution.engine = "llm"); null
   // for the builtin rules. Model calls run on blocking workers.

@@ -15,7 +15,7 @@ namespace troupe::ingestion {
 
 struct ingestion_options {
   config::outcomes_settings outcomes;
-  int max_attempts = 3; // of the evolution jobs it enqueues
+  int max_attempts = 0; // of the evolution jobs it enqueues (jobs.max_attempts)
 };
 
 api_actor spawn_ingestion(caf::actor_system& sys, store_actor store, ingestion_options opts);

@@ -406,22 +406,30 @@ struct notification_listener::impl {
     cv.wait_for(lock, d, [this] { return stopping.load(); });
   }
 
+  // Reconnect back-off: short at first (a restart of Postgres takes about
+  // a second), capped so a long outage costs one attempt per 5 s; the poll
+  // keeps jobs moving meanwhile.
+  static constexpr std::chrono::milliseconds first_backoff{100};
+  static constexpr std::chrono::milliseconds max_backoff{5000};
+  // How long one wait for a notification lasts before `stopping` is looked at.
+  static constexpr long wait_us = 200000;
+
   void run() {
-    auto backoff = std::chrono::milliseconds{100};
+    auto backoff = first_backoff;
     while (!stopping) {
       try {
         pqxx::connection conn{conninfo};
         receiver r{conn, wake};
-        backoff = std::chrono::milliseconds{100};
+        backoff = first_backoff;
         wake(); // notifications sent while we were away are lost: look anyway
         while (!stopping)
-          conn.await_notification(0, 200000);
+          conn.await_notification(0, wait_us);
       } catch (const std::exception& e) {
         if (stopping)
           break;
         log::debug("job notification listener reconnecting", {{"error", e.what()}});
         pause(backoff);
-        backoff = std::min(backoff * 2, std::chrono::milliseconds{5000});
+        backoff = std::min(backoff * 2, max_backoff);
       }
     }
   }

@@ -7,9 +7,11 @@
 
 namespace troupe::jobs {
 
+// From config (jobs.max_attempts, evolution.manual_triggers_per_hour), where
+// the defaults and their reasons live; app/node.cpp fills it.
 struct jobs_options {
-  int max_attempts = 3;
-  int manual_triggers_per_hour = 10;
+  int max_attempts = 0;
+  int manual_triggers_per_hour = 0;
 };
 
 api_actor spawn_jobs_api(caf::actor_system& sys, store_actor store, jobs_options opts);

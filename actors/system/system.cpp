@@ -15,6 +15,11 @@ namespace {
 
 using json = nlohmann::json;
 
+// A scrape waits this long for the database figures, then answers without
+// them: Prometheus' default scrape timeout is 10 s, and a scrape that fails
+// when the database hangs would hide troupe_database_up 0.
+constexpr std::chrono::seconds scrape_probe_deadline{2};
+
 // What a probe reads: readiness needs reachability and the schema version;
 // status and /metrics also read the queue and the node registry.
 enum class probe_kind { readiness, status, metrics };
@@ -154,7 +159,7 @@ api_actor::behavior_type system_actor(api_actor::stateful_pointer<system_state> 
         auto stale_s = info.node_stale_s;
         // A scrape must answer even when the database does not: it then
         // reports troupe_database_up 0 with everything the process knows.
-        auto wait = kind == probe_kind::metrics ? caf::duration{std::chrono::seconds{2}}
+        auto wait = kind == probe_kind::metrics ? caf::duration{scrape_probe_deadline}
                                                 : caf::infinite;
         auto answer = [=](const probe_result& probe) {
           switch (kind) {

@@ -16,7 +16,7 @@ namespace troupe::system_endpoints {
 struct node_info {
   std::string node_id;
   std::string version;
-  int node_stale_s = 30; // a heartbeat older than this marks a node stale
+  int node_stale_s = 0; // a heartbeat older than this marks a node stale (app/node.cpp derives it)
   std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
   std::shared_ptr<std::atomic<bool>> draining = std::make_shared<std::atomic<bool>>(false);
 };

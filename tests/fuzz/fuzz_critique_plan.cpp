@@ -15,7 +15,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   req.body.assign(reinterpret_cast<const char*>(data), size);
   nlohmann::json payload;
   try {
-    payload = critique::read_critique_request(req, {});
+    payload = critique::read_critique_request(req, critique::options_from(config::settings{}));
   } catch (const api_error& e) {
     if (e.status != 400 && e.status != 413)
       std::abort();

@@ -36,7 +36,7 @@ void validate_body(const screened_request& s) {
     if (s.req.op == endpoint::record_outcome)
       ingestion::parse_outcome(s.req, config::outcomes_settings{});
     else if (s.req.op == endpoint::create_critique)
-      critique::read_critique_request(s.req, {});
+      critique::read_critique_request(s.req, critique::options_from(config::settings{}));
     else
       input::object_body(s.req);
   } catch (const api_error& e) {

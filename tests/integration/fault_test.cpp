@@ -67,6 +67,8 @@ TEST(Fencing, ACommitWithAStaleLeaseTokenChangesNothing) {
   so.pool_size = 2;
   auto store = runtime::spawn_store(sys, so);
   evolution::evolution_options eo;
+  eo.max_outcomes_per_job = config::settings{}.evolution.max_outcomes_per_job;
+  eo.max_attempts = config::settings{}.jobs.max_attempts;
   eo.completeness = evolution::spawn_critic(sys, "completeness");
   eo.efficiency = evolution::spawn_critic(sys, "efficiency");
   eo.safety = evolution::spawn_critic(sys, "safety");
