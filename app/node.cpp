@@ -197,10 +197,13 @@ job_runner::runner_options runner_options_from(const config::settings& s, const 
   o.backoff_base = std::chrono::milliseconds{s.jobs.backoff_base_ms};
   o.backoff_max = std::chrono::milliseconds{s.jobs.backoff_max_ms};
   o.drain_grace = std::chrono::seconds{s.server.shutdown_grace_s};
+  auto eo = evolution_options_from(s, sys);
+  // Critiques ask the same critics and voter as evolutions.
+  critique::critique_panel panel{eo.completeness, eo.efficiency, eo.safety, eo.voter};
   o.kinds.push_back({"evolution", s.jobs.evolution_concurrency, s.jobs.evolution_max_run_time_s,
-                     evolution::spawn_evolution(sys, store, evolution_options_from(s, sys))});
+                     evolution::spawn_evolution(sys, store, std::move(eo))});
   o.kinds.push_back({"critique", s.jobs.critique_concurrency, s.jobs.critique_max_run_time_s,
-                     critique::spawn_critique_executor(sys, store, evolution::spawn_voter(sys))});
+                     critique::spawn_critique_executor(sys, store, std::move(panel))});
   if (s.jobs.enable_noop)
     o.kinds.push_back({"noop", s.jobs.noop_concurrency, s.jobs.noop_max_run_time_s,
                        job_runner::spawn_noop(sys)});

@@ -41,6 +41,10 @@ void register_evolution_message_types(caf::actor_system_config& cfg) {
   cfg.add_message_type<critic_votes>("troupe.critic_votes");
   cfg.add_message_type<vote_request>("troupe.vote_request");
   cfg.add_message_type<vote_result>("troupe.vote_result");
+  cfg.add_message_type<critique::plan_step>("troupe.plan_step");
+  cfg.add_message_type<critique::plan>("troupe.plan");
+  cfg.add_message_type<critique::feedback_item>("troupe.feedback_item");
+  cfg.add_message_type<critique::plan_review>("troupe.plan_review");
 }
 
 } // namespace troupe::evolution

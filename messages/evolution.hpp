@@ -9,6 +9,7 @@
 // actors' typed interfaces.
 #pragma once
 
+#include "messages/critique_types.hpp"
 #include "messages/evolution_types.hpp"
 
 #include <caf/all.hpp>
@@ -72,8 +73,10 @@ typename Inspector::result_type inspect(Inspector& f, vote_result& x) {
   return f(caf::meta::type_name("troupe.vote_result"), x.decisions);
 }
 
-// A critic: votes on every operation of a round from one perspective.
-using critic_actor = caf::typed_actor<caf::replies_to<critique_request>::with<critic_votes>>;
+// A critic: votes on every operation of a round from one perspective, and
+// on every feedback item of a plan critique's iteration.
+using critic_actor = caf::typed_actor<caf::replies_to<critique_request>::with<critic_votes>,
+                                      caf::replies_to<critique::plan_review>::with<critic_votes>>;
 
 // The voter: weighs the critics' votes and decides each operation.
 using voter_actor = caf::typed_actor<caf::replies_to<vote_request>::with<vote_result>>;
@@ -81,3 +84,28 @@ using voter_actor = caf::typed_actor<caf::replies_to<vote_request>::with<vote_re
 void register_evolution_message_types(caf::actor_system_config& cfg);
 
 } // namespace troupe::evolution
+
+namespace troupe::critique {
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, plan_step& x) {
+  return f(caf::meta::type_name("troupe.plan_step"), x.id, x.text, x.depends_on);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, plan& x) {
+  return f(caf::meta::type_name("troupe.plan"), x.goals, x.steps);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, feedback_item& x) {
+  return f(caf::meta::type_name("troupe.feedback_item"), x.id, x.critic, x.kind, x.step, x.other,
+           x.text);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, plan_review& x) {
+  return f(caf::meta::type_name("troupe.plan_review"), x.p, x.items);
+}
+
+} // namespace troupe::critique

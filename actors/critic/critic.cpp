@@ -1,5 +1,6 @@
 #include "actors/critic/critic.hpp"
 
+#include "actors/critique/plan_critique.hpp"
 #include "actors/evolution/pipeline.hpp"
 #include "runtime/blocking.hpp"
 #include "runtime/metrics.hpp"
@@ -12,6 +13,22 @@ void counted(const critic_votes& v) {
     metrics::critic_vote(v.perspective, vote.score);
 }
 
+// A plan critique's items, judged by the plan rules from `perspective`
+// (critique::vote_on): the same for builtin and llm critics, as the plan
+// rules have no model step.
+critic_votes review_plan(const std::string& perspective, const critique::plan_review& r) {
+  critic_votes out;
+  out.perspective = perspective;
+  for (const auto& item : r.items) {
+    auto v = critique::vote_on(item, r.p);
+    out.votes.push_back(perspective == "completeness" ? v.completeness
+                        : perspective == "efficiency" ? v.efficiency
+                                                      : v.safety);
+  }
+  counted(out);
+  return out;
+}
+
 critic_actor::behavior_type builtin_critic(critic_actor::pointer, std::string perspective) {
   return {
       [=](critique_request& req) {
@@ -19,6 +36,7 @@ critic_actor::behavior_type builtin_critic(critic_actor::pointer, std::string pe
         counted(out);
         return out;
       },
+      [=](critique::plan_review& r) { return review_plan(perspective, r); },
   };
 }
 
@@ -47,6 +65,7 @@ critic_actor::behavior_type llm_critic(critic_actor::pointer self, std::string p
                 [=](caf::error& e) mutable { promise.deliver(std::move(e)); });
         return promise;
       },
+      [=](critique::plan_review& r) { return review_plan(perspective, r); },
   };
 }
 

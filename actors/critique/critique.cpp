@@ -266,25 +266,14 @@ void commit_attempt(executor_pointer self, const store_actor& store, const attem
       [=](caf::error& e) { answer(self, a, attempt_end::failed, message_of(e)); });
 }
 
-// One iteration: the plan critics find and vote on items here; the voter
-// actor decides them (the same voter as evolution's).
-void iterate(executor_pointer self, const store_actor& store, const evolution::voter_actor& voter,
-             const attempt_ptr& a) {
-  if (self->state.active[a->job.id])
-    return answer(self, a, attempt_end::cancelled);
-  if (!next_iteration(a->run, a->cfg))
-    return commit_attempt(self, store, a);
-  evolution::vote_request req;
-  req.completeness.perspective = "completeness";
-  req.efficiency.perspective = "efficiency";
-  req.safety.perspective = "safety";
-  for (const auto& v : a->run.item_votes) {
-    req.completeness.votes.push_back(v.completeness);
-    req.efficiency.votes.push_back(v.efficiency);
-    req.safety.votes.push_back(v.safety);
-  }
+void iterate(executor_pointer self, const store_actor& store, const critique_panel& panel,
+             const attempt_ptr& a);
+
+// The voter decides the items the critics voted on, then the next iteration.
+void decide(executor_pointer self, const store_actor& store, const critique_panel& panel,
+            const attempt_ptr& a, evolution::vote_request req) {
   req.cfg = a->cfg.voting;
-  self->request(voter, caf::infinite, std::move(req))
+  self->request(panel.voter, caf::infinite, std::move(req))
       .then(
           [=](evolution::vote_result& result) {
             try {
@@ -292,15 +281,61 @@ void iterate(executor_pointer self, const store_actor& store, const evolution::v
             } catch (const std::exception& e) {
               return answer(self, a, attempt_end::failed, e.what());
             }
-            iterate(self, store, voter, a);
+            iterate(self, store, panel, a);
           },
           [=](caf::error& e) {
             answer(self, a, attempt_end::failed, "voter failed: " + caf::to_string(e));
           });
 }
 
+// One iteration: the plan critics' finders propose items, the three critic
+// actors vote on them in parallel, the voter actor decides them (the same
+// critics and voter as evolution's).
+void iterate(executor_pointer self, const store_actor& store, const critique_panel& panel,
+             const attempt_ptr& a) {
+  if (self->state.active[a->job.id])
+    return answer(self, a, attempt_end::cancelled);
+  if (!next_iteration(a->run, a->cfg))
+    return commit_attempt(self, store, a);
+  auto req = std::make_shared<evolution::vote_request>();
+  auto waiting = std::make_shared<int>(3);
+  auto failed = std::make_shared<bool>(false);
+  plan_review review{a->run.current, a->run.items};
+  const std::pair<const evolution::critic_actor*, evolution::critic_votes*> critics[] = {
+      {&panel.completeness, &req->completeness},
+      {&panel.efficiency, &req->efficiency},
+      {&panel.safety, &req->safety}};
+  for (auto [critic, slot] : critics)
+    self->request(*critic, caf::infinite, review)
+        .then(
+            [=](evolution::critic_votes& v) {
+              if (*failed)
+                return;
+              if (v.votes.size() != a->run.items.size()) {
+                *failed = true;
+                return answer(self, a, attempt_end::failed,
+                              "critic " + v.perspective + " answered " +
+                                  std::to_string(v.votes.size()) + " votes for " +
+                                  std::to_string(a->run.items.size()) + " items");
+              }
+              *slot = std::move(v);
+              if (--*waiting == 0) {
+                for (std::size_t i = 0; i < a->run.items.size(); ++i)
+                  a->run.item_votes.push_back({req->completeness.votes[i], req->efficiency.votes[i],
+                                               req->safety.votes[i]});
+                decide(self, store, panel, a, std::move(*req));
+              }
+            },
+            [=](caf::error& e) {
+              if (!*failed) {
+                *failed = true;
+                answer(self, a, attempt_end::failed, "critic failed: " + caf::to_string(e));
+              }
+            });
+}
+
 job_executor_actor::behavior_type executor(executor_pointer self, store_actor store,
-                                           evolution::voter_actor voter) {
+                                           critique_panel panel) {
   return {
       [=](job_assignment& job) -> caf::result<job_result> {
         auto a = std::make_shared<attempt>();
@@ -316,7 +351,7 @@ job_executor_actor::behavior_type executor(executor_pointer self, store_actor st
                std::string("unreadable critique payload: ") + e.what(), false);
           return a->promise;
         }
-        iterate(self, store, voter, a);
+        iterate(self, store, panel, a);
         return a->promise;
       },
       // Honoured between iterations.
@@ -334,8 +369,8 @@ api_actor spawn_critique_api(caf::actor_system& sys, store_actor store, critique
 }
 
 job_executor_actor spawn_critique_executor(caf::actor_system& sys, store_actor store,
-                                           evolution::voter_actor voter) {
-  return sys.spawn(executor, std::move(store), std::move(voter));
+                                           critique_panel panel) {
+  return sys.spawn(executor, std::move(store), std::move(panel));
 }
 
 } // namespace troupe::critique

@@ -34,8 +34,17 @@ nlohmann::json read_critique_request(const api_request& req, const critique_api_
 
 api_actor spawn_critique_api(caf::actor_system& sys, store_actor store, critique_api_options opts);
 
-// Runs critique jobs; `voter` decides every iteration's feedback items.
+// The actors a critique asks each iteration: the three critics vote on the
+// feedback items (plan_review), the voter decides them — as in evolution.
+struct critique_panel {
+  evolution::critic_actor completeness;
+  evolution::critic_actor efficiency;
+  evolution::critic_actor safety;
+  evolution::voter_actor voter;
+};
+
+// Runs critique jobs.
 job_executor_actor spawn_critique_executor(caf::actor_system& sys, store_actor store,
-                                           evolution::voter_actor voter);
+                                           critique_panel panel);
 
 } // namespace troupe::critique

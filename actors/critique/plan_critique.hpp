@@ -9,6 +9,7 @@
 #pragma once
 
 #include "actors/evolution/critics.hpp"
+#include "messages/critique_types.hpp"
 
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -17,32 +18,6 @@
 #include <vector>
 
 namespace troupe::critique {
-
-struct plan_step {
-  std::string id;
-  std::string text;
-  std::vector<std::string> depends_on;
-};
-
-struct plan {
-  std::vector<std::string> goals;
-  std::vector<plan_step> steps;
-};
-
-// A critic's suggestion.
-//  add_step      {text, after (step id or "" for the end)}      — completeness: an unaddressed goal
-//  remove_step   {step}                                          — efficiency: a duplicate step
-//  parallelize   {step, other}                                   — efficiency: independent consecutive steps
-//  reorder       {step, before}                                  — a step placed before one it depends on
-//  add_safeguard {step, text}                                    — safety: a risky step without backup/verification
-struct feedback_item {
-  std::string id;     // "f1", "f2", … in the order found
-  std::string critic; // completeness | efficiency | safety
-  std::string kind;
-  std::string step;   // the step it concerns ("" for add_step at the end)
-  std::string other;  // parallelize: the second step; reorder: the step to come before
-  std::string text;   // add_step / add_safeguard: the new step's text; otherwise a one-line reason
-};
 
 struct votes {
   evolution::vote completeness, efficiency, safety;
@@ -81,7 +56,8 @@ struct critique_result {
 
 // A critique in steps, so that the critique actor can ask the voter actor
 // between them:
-//   start_run ─► [next_iteration (critics find items and vote) ─► voter ─►
+//   start_run ─► [next_iteration (the critics' finders propose items) ─►
+//                 the three critics vote (vote_on, each its perspective) ─► voter ─►
 //                 conclude_iteration (record, apply, convergence)]* ─► finish_run
 struct critique_run {
   plan current;
@@ -100,8 +76,8 @@ struct critique_run {
 std::optional<std::vector<std::string>> dependency_cycle(const std::vector<plan_step>& steps);
 
 critique_run start_run(const plan& p);
-// Starts the next iteration: true when it has items to decide (in
-// item_votes); false when the critique is over.
+// Starts the next iteration: true when it has items to decide (run.items,
+// to be voted on into run.item_votes); false when the critique is over.
 bool next_iteration(critique_run& run, const critique_config& cfg);
 // Records the iteration with the voter's decisions (one per item), applies
 // the accepted items and decides whether another iteration runs.

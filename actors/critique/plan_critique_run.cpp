@@ -122,8 +122,6 @@ bool next_iteration(critique_run& run, const critique_config& cfg) {
     run.converged_because = "no_actionable_feedback";
     return false;
   }
-  for (const auto& f : run.items)
-    run.item_votes.push_back(vote_on(f, run.current));
   return true;
 }
 
@@ -193,6 +191,8 @@ critique_result finish_run(critique_run& run) {
 critique_result run(const plan& p, const critique_config& cfg) {
   auto r = start_run(p);
   while (next_iteration(r, cfg)) {
+    for (const auto& f : r.items)
+      r.item_votes.push_back(vote_on(f, r.current));
     std::vector<evolution::decision> decisions;
     for (const auto& v : r.item_votes)
       decisions.push_back(evolution::decide(v.completeness, v.efficiency, v.safety, cfg.voting));

@@ -3,6 +3,8 @@
 #include "tests/integration/harness.hpp"
 
 #include <gtest/gtest.h>
+#include <map>
+#include <sstream>
 
 using namespace troupe;
 using namespace troupe::test;
@@ -45,9 +47,24 @@ json wait_for(http_client& c, const user& u, const std::string& id) {
   return out;
 }
 
+// The votes the critic actors of this process have cast from `perspective`.
+double critic_votes(const std::string& address, const std::string& perspective) {
+  http_client c{address};
+  std::istringstream lines{c.send("GET", "/metrics").body};
+  double total = 0;
+  for (std::string line; std::getline(lines, line);)
+    if (line.rfind("troupe_critic_votes_total{", 0) == 0 &&
+        line.find("perspective=\"" + perspective + "\"") != std::string::npos)
+      total += std::stod(line.substr(line.rfind(' ') + 1));
+  return total;
+}
+
 TEST_F(Critiques, ARiskyStepGainsASafeguardAndTheCritiqueConverges) {
   auto u = make_user(address());
   http_client c{address()};
+  std::map<std::string, double> before;
+  for (auto critic : {"completeness", "efficiency", "safety"})
+    before[critic] = critic_votes(address(), critic);
   auto r = c.send("POST", "/v1/critiques", risky_plan.dump(), u.auth());
   ASSERT_EQ(r.status, 202) << r.body;
   auto id = r.doc()["job_id"].get<std::string>();
@@ -76,6 +93,13 @@ TEST_F(Critiques, ARiskyStepGainsASafeguardAndTheCritiqueConverges) {
   auto votes = first["feedback"][0]["votes"];
   for (auto critic : {"completeness", "efficiency", "safety"})
     EXPECT_TRUE(votes[critic]["score"].is_number()) << critic;
+  // The three critic actors voted on every item of every iteration (the
+  // critique asked them, as evolution does).
+  double items = 0;
+  for (const auto& it : done["iterations"])
+    items += static_cast<double>(it["feedback"].size());
+  for (auto critic : {"completeness", "efficiency", "safety"})
+    EXPECT_EQ(critic_votes(address(), critic) - before[critic], items) << critic;
   // Also an ordinary job, and every iteration was recorded.
   auto job = c.send("GET", "/v1/jobs/" + id, "", u.auth()).doc();
   EXPECT_EQ(job["kind"], "critique");
