@@ -23,40 +23,41 @@ int enqueue_all(pqxx::work& tx, const pqxx::result& rows, int max_attempts,
   return n;
 }
 
-} // namespace
-
-int sweep_thresholds(pqxx::connection& conn, int max_attempts, int cooldown_s) {
+// Queues an evolution for up to 1000 active playbooks that match `rule` (an
+// SQL condition on playbooks p; its parameters are $2…) and have no active
+// evolution and none that failed less than `cooldown_s` ago, in one
+// transaction.
+template <class... RuleParams>
+int queue_matching(pqxx::connection& conn, const std::string& rule, int max_attempts,
+                   const std::string& trigger, int cooldown_s, RuleParams... rule_params) {
   pqxx::work tx{conn};
   auto rows = tx.exec_params(
       "SELECT p.user_id, p.id, p.pending_outcomes FROM playbooks p"
-      " WHERE p.status = 'active' AND p.pending_outcomes > 0"
-      " AND p.pending_outcomes >= p.evolution_threshold"
+      " WHERE p.status = 'active' AND (" + rule + ")"
       " AND NOT EXISTS (SELECT 1 FROM jobs j WHERE j.playbook_id = p.id AND j.kind = 'evolution'"
       "   AND (j.status IN ('queued', 'running') OR (j.status = 'failed'"
       "   AND j.completed_at > now() - make_interval(secs => $1))))"
       " ORDER BY p.id LIMIT 1000 FOR UPDATE OF p SKIP LOCKED",
-      cooldown_s);
-  int n = enqueue_all(tx, rows, max_attempts, "sweep");
+      cooldown_s, rule_params...);
+  int n = enqueue_all(tx, rows, max_attempts, trigger);
   tx.commit();
   return n;
+}
+
+} // namespace
+
+int sweep_thresholds(pqxx::connection& conn, int max_attempts, int cooldown_s) {
+  return queue_matching(conn, "p.pending_outcomes > 0 AND p.pending_outcomes >= p.evolution_threshold",
+                        max_attempts, "sweep", cooldown_s);
 }
 
 int trigger_stale(pqxx::connection& conn, int max_attempts, int max_staleness_s) {
   if (max_staleness_s <= 0)
     return 0;
-  pqxx::work tx{conn};
-  auto rows = tx.exec_params(
-      "SELECT p.user_id, p.id, p.pending_outcomes FROM playbooks p"
-      " WHERE p.status = 'active' AND p.pending_outcomes >= 1"
-      " AND coalesce(p.last_evolved_at, p.created_at) < now() - make_interval(secs => $1)"
-      " AND NOT EXISTS (SELECT 1 FROM jobs j WHERE j.playbook_id = p.id AND j.kind = 'evolution'"
-      "   AND (j.status IN ('queued', 'running')"
-      "   OR (j.status = 'failed' AND j.completed_at > now() - make_interval(secs => $1))))"
-      " ORDER BY p.id LIMIT 1000 FOR UPDATE OF p SKIP LOCKED",
-      max_staleness_s);
-  int n = enqueue_all(tx, rows, max_attempts, "staleness");
-  tx.commit();
-  return n;
+  return queue_matching(conn,
+                        "p.pending_outcomes >= 1 AND coalesce(p.last_evolved_at, p.created_at)"
+                        " < now() - make_interval(secs => $2)",
+                        max_attempts, "staleness", max_staleness_s, max_staleness_s);
 }
 
 int prune_jobs(pqxx::connection& conn, int retention_days, int batch) {
