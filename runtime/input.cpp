@@ -5,6 +5,7 @@
 #include "text/utf8.hpp"
 
 #include <algorithm>
+#include <pqxx/result>
 #include <charconv>
 
 namespace troupe::input {

@@ -3,17 +3,20 @@
 // a handler reads its input first and touches the database only after.
 #pragma once
 
-#include "messages/api.hpp"
-#include "messages/errors.hpp"
+#include "messages/api_error.hpp"
+#include "messages/api_types.hpp"
 
 #include <cstdint>
 #include <initializer_list>
 #include <nlohmann/json.hpp>
 #include <optional>
-#include <pqxx/result>
 #include <string>
 #include <string_view>
 #include <vector>
+
+namespace pqxx {
+class result;
+}
 
 namespace troupe::input {
 

@@ -4,7 +4,7 @@
 #pragma once
 
 #include "config/settings.hpp"
-#include "messages/api.hpp"
+#include "messages/api_types.hpp"
 
 #include <cstdint>
 #include <optional>

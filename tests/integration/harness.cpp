@@ -325,4 +325,28 @@ long long scalar(const std::string& conninfo, const std::string& sql) {
   return r[0][0].is_null() ? 0 : r[0][0].as<long long>();
 }
 
+json create_playbook(const std::string& address, const user& u, const std::string& name) {
+  http_client c{address};
+  auto r = c.send("POST", "/v1/playbooks", json{{"name", name}}.dump(), u.auth());
+  EXPECT_EQ(r.status, 201) << r.body;
+  return r.doc();
+}
+
+std::string make_key(const std::string& address, const user& u, const json& scopes) {
+  http_client c{address};
+  auto r = c.send("POST", "/v1/auth/api-keys", json{{"name", "k"}, {"scopes", scopes}}.dump(),
+                  u.auth());
+  EXPECT_EQ(r.status, 201) << r.body;
+  return r.doc().value("key", "");
+}
+
+std::string request(const std::string& method, const std::string& target,
+                    const std::string& extra_headers, const std::string& body) {
+  return method + " " + target + " HTTP/1.1\r\nHost: t\r\n" + extra_headers +
+         (body.empty() ? "" : "Content-Length: " + std::to_string(body.size()) + "\r\n") +
+         "\r\n" + body;
+}
+
+std::string bearer_header(const user& u) { return "Authorization: Bearer " + u.access_token + "\r\n"; }
+
 } // namespace troupe::test

@@ -185,6 +185,19 @@ json post_outcome(http_client& c, const user& u, const std::string& playbook,
 // of its own.
 long long scalar(const std::string& conninfo, const std::string& sql);
 
+// A playbook created through the API with only a name; the answer's body.
+json create_playbook(const std::string& address, const user& u, const std::string& name = "pb");
+
+// An API key of `u` with `scopes`, created through the API.
+std::string make_key(const std::string& address, const user& u, const json& scopes);
+
+// The bytes of an HTTP/1.1 request (Host, and Content-Length for a body).
+std::string request(const std::string& method, const std::string& target,
+                    const std::string& extra_headers = "", const std::string& body = "");
+
+// "Authorization: Bearer <access token>\r\n".
+std::string bearer_header(const user& u);
+
 // Headers for a JSON request with a bearer credential.
 std::map<std::string, std::string> bearer(const std::string& credential);
 
