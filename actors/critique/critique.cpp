@@ -305,8 +305,9 @@ void iterate(executor_pointer self, const store_actor& store, const critique_pan
       {&panel.completeness, &req->completeness},
       {&panel.efficiency, &req->efficiency},
       {&panel.safety, &req->safety}};
-  for (auto [critic, slot] : critics)
-    self->request(*critic, caf::infinite, review)
+  for (const auto& entry : critics) {
+    auto* slot = entry.second; // a named copy: clang 14 cannot capture a structured binding
+    self->request(*entry.first, caf::infinite, review)
         .then(
             [=](evolution::critic_votes& v) {
               if (*failed)
@@ -332,6 +333,7 @@ void iterate(executor_pointer self, const store_actor& store, const critique_pan
                 answer(self, a, attempt_end::failed, "critic failed: " + caf::to_string(e));
               }
             });
+  }
 }
 
 job_executor_actor::behavior_type executor(executor_pointer self, store_actor store,
