@@ -20,6 +20,7 @@
 #include <map>
 #include <optional>
 #include <stdexcept>
+#include <set>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -46,11 +47,18 @@ std::uint64_t numeric_suffix(std::string_view id) {
   return n;
 }
 
+// "s<n>", n past the largest suffix in use; an id taken already (suffixes
+// saturate, so two huge ones look alike) moves n on until it is free.
 std::string fresh_id(const plan& p) {
   std::uint64_t largest = 0;
-  for (const auto& s : p.steps)
+  std::set<std::string_view> taken;
+  for (const auto& s : p.steps) {
     largest = std::max(largest, numeric_suffix(s.id));
-  return "s" + std::to_string(largest + 1);
+    taken.insert(s.id);
+  }
+  for (auto n = largest + 1;; ++n)
+    if (auto id = "s" + std::to_string(n); !taken.contains(id))
+      return id;
 }
 
 } // namespace

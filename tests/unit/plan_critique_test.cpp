@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <set>
+
 #include <string>
 #include <vector>
 
@@ -257,6 +259,15 @@ TEST(PlanCritique, ApplyAddStepAppendsWithAFreshId) {
   EXPECT_TRUE(out.steps.back().depends_on.empty());
   cr::plan named{{}, {step("alpha", "a")}};
   EXPECT_EQ(cr::apply_feedback(named, {fb("add_step", "", "", "n")}).steps.back().id, "s1");
+  // Suffixes too large to count saturate; new ids still never collide (found
+  // by the fuzz target: two safeguards added after "s2888…8").
+  cr::plan huge{{}, {step("s1", "a"), step("s" + std::string(40, '8'), "b")}};
+  auto grown = cr::apply_feedback(huge, {fb("add_step", "", "", "n"), fb("add_step", "", "", "m"),
+                                         fb("add_step", "", "", "o")});
+  std::set<std::string> ids;
+  for (const auto& s : grown.steps)
+    EXPECT_TRUE(ids.insert(s.id).second) << s.id;
+  EXPECT_EQ(ids.size(), 5u);
 }
 
 TEST(PlanCritique, ApplyRemoveStep) {
