@@ -531,6 +531,22 @@ std::size_t http_server::in_flight() const {
   return impl_->active;
 }
 
+namespace {
+
+// Calls `on_session` and `on_stream` for every session and stream still open.
+template <class Impl, class OnSession, class OnStream>
+void each_open(Impl& s, OnSession on_session, OnStream on_stream) {
+  std::lock_guard guard{s.mutex};
+  for (auto& weak : s.sessions)
+    if (auto sp = weak.lock())
+      on_session(*sp);
+  for (auto& weak : s.streams)
+    if (auto sp = weak.lock())
+      on_stream(*sp);
+}
+
+} // namespace
+
 // Closes every connection, lets the io threads finish their goodbyes (close
 // frames, refusals: each bounded by goodbye_timeout), then runs whatever
 // handlers are still queued. Those hold sessions and streams, and a stream
@@ -540,15 +556,9 @@ void http_server::stop() {
   if (s.closing.exchange(true))
     return;
   stop_accepting();
-  {
-    std::lock_guard guard{s.mutex};
-    for (auto& weak : s.sessions)
-      if (auto sp = weak.lock())
-        sp->close();
-    for (auto& weak : s.streams)
-      if (auto sp = weak.lock())
-        sp->disconnect("the server is shutting down");
-  }
+  each_open(
+      s, [](auto& session) { session.close(); },
+      [](auto& stream) { stream.disconnect("the server is shutting down"); });
   s.work.reset();
   {
     std::unique_lock lock{s.mutex};
@@ -561,15 +571,8 @@ void http_server::stop() {
       t.join();
   // If the goodbyes ran out of time, what is still open is cut now, so that
   // its pending operations complete below.
-  {
-    std::lock_guard guard{s.mutex};
-    for (auto& weak : s.sessions)
-      if (auto sp = weak.lock())
-        sp->force_close();
-    for (auto& weak : s.streams)
-      if (auto sp = weak.lock())
-        sp->force_close();
-  }
+  each_open(
+      s, [](auto& session) { session.force_close(); }, [](auto& stream) { stream.force_close(); });
   s.ioc.restart();
   for (int round = 0; round < 100 && s.ioc.poll() > 0; ++round) {
   }

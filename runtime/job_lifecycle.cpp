@@ -196,12 +196,12 @@ std::vector<job_assignment> claim(pqxx::connection& conn, const std::vector<clai
 
 std::map<std::string, bool> heartbeat(pqxx::connection& conn, const std::vector<lease>& held,
                                       int lease_s) {
-  pqxx::work tx{conn};
-  auto rows = tx.exec_params(
+  static const std::string sql =
       "UPDATE jobs j SET lease_expires_at = now() + make_interval(secs => $2), updated_at = now()"
       " FROM " + leases_sql() + " WHERE " + std::string{fence_sql} +
-          " RETURNING j.id, j.cancel_requested",
-      leases_json(held).dump(), lease_s);
+      " RETURNING j.id, j.cancel_requested";
+  pqxx::work tx{conn};
+  auto rows = tx.exec_params(sql, leases_json(held).dump(), lease_s);
   tx.commit();
   std::map<std::string, bool> out;
   for (const auto& r : rows)
@@ -210,22 +210,21 @@ std::map<std::string, bool> heartbeat(pqxx::connection& conn, const std::vector<
 }
 
 bool holds(pqxx::transaction_base& tx, const job_assignment& job) {
-  return !tx.exec_params("SELECT 1 FROM jobs j, " + leases_sql() + " WHERE " +
-                             std::string{fence_sql},
-                         one_lease(job).dump())
-              .empty();
+  static const std::string sql =
+      "SELECT 1 FROM jobs j, " + leases_sql() + " WHERE " + std::string{fence_sql};
+  return !tx.exec_params(sql, one_lease(job).dump()).empty();
 }
 
 bool progress(pqxx::connection& conn, const job_assignment& job, const json& step) {
+  static const std::string sql =
+      "WITH upd AS (UPDATE jobs j SET progress = $2::jsonb, updated_at = now()"
+      " FROM " + leases_sql() + " WHERE " + std::string{fence_sql} +
+      " RETURNING j.id, j.user_id, j.playbook_id, j.kind, j.progress),"
+      " ev AS (" + job_events_sql("upd", "'job.progress'", ", 'progress', progress") +
+      ") SELECT count(*) FROM upd";
   pqxx::work tx{conn};
   runtime::events_written() = true;
-  auto rows = tx.exec_params("WITH upd AS (UPDATE jobs j SET progress = $2::jsonb, updated_at = now()"
-                             " FROM " + leases_sql() + " WHERE " + std::string{fence_sql} +
-                                 " RETURNING j.id, j.user_id, j.playbook_id, j.kind, j.progress),"
-                                 " ev AS (" +
-                                 job_events_sql("upd", "'job.progress'", ", 'progress', progress") +
-                                 ") SELECT count(*) FROM upd",
-                             one_lease(job).dump(), step.dump());
+  auto rows = tx.exec_params(sql, one_lease(job).dump(), step.dump());
   if (rows[0][0].as<int>() == 0)
     return false;
   tx.commit();
@@ -233,10 +232,10 @@ bool progress(pqxx::connection& conn, const job_assignment& job, const json& ste
 }
 
 bool complete(pqxx::connection& conn, const job_assignment& job, const effects_fn& effects) {
+  static const std::string lock_sql = "SELECT j.user_id FROM jobs j, " + leases_sql() +
+                                      " WHERE " + std::string{fence_sql} + " FOR UPDATE OF j";
   pqxx::work tx{conn};
-  auto held = tx.exec_params("SELECT j.user_id FROM jobs j, " + leases_sql() + " WHERE " +
-                                 std::string{fence_sql} + " FOR UPDATE OF j",
-                             one_lease(job).dump());
+  auto held = tx.exec_params(lock_sql, one_lease(job).dump());
   if (held.empty())
     return false;
   std::string user = held[0][0].c_str();
@@ -271,16 +270,16 @@ void complete_all(pqxx::connection& conn, const std::vector<finished>& done) {
   json rows_in = json::array();
   for (const auto& d : done)
     rows_in.push_back({{"id", d.held.job_id}, {"token", d.held.token}, {"result", d.result}});
-  pqxx::work tx{conn};
-  runtime::events_written() = true;
-  auto rows = tx.exec_params(
+  static const std::string sql =
       "WITH done AS (UPDATE jobs j SET status = 'completed', completed_at = now(),"
       "   updated_at = now(), lease_owner = NULL, lease_expires_at = NULL, result = x.result"
       "   FROM " + leases_sql(", result jsonb") + " WHERE " + std::string{fence_sql} +
-          "   RETURNING j.id, j.user_id, j.playbook_id, j.kind),"
-          " ev AS (" + job_events_sql("done", "'job.completed'") +
-          ") SELECT kind, count(*) FROM done GROUP BY kind",
-      rows_in.dump());
+      "   RETURNING j.id, j.user_id, j.playbook_id, j.kind),"
+      " ev AS (" + job_events_sql("done", "'job.completed'") +
+      ") SELECT kind, count(*) FROM done GROUP BY kind";
+  pqxx::work tx{conn};
+  runtime::events_written() = true;
+  auto rows = tx.exec_params(sql, rows_in.dump());
   tx.commit();
   for (const auto& r : rows)
     metrics::job_completed(r[0].c_str(), r[1].as<std::int64_t>());
@@ -308,15 +307,15 @@ std::optional<job_status> fail_attempt(pqxx::connection& conn, const job_assignm
 }
 
 bool cancel_attempt(pqxx::connection& conn, const job_assignment& job) {
-  pqxx::work tx{conn};
-  runtime::events_written() = true;
-  auto rows = tx.exec_params(
+  static const std::string sql =
       "WITH upd AS (UPDATE jobs j SET status = 'cancelled', completed_at = now(),"
       "   updated_at = now(), lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL"
       "   FROM " + leases_sql() + " WHERE " + std::string{fence_sql} +
-          "   RETURNING j.id, j.user_id, j.playbook_id, j.kind),"
-          " ev AS (" + job_events_sql("upd", "'job.cancelled'") + ") SELECT count(*) FROM upd",
-      one_lease(job).dump());
+      "   RETURNING j.id, j.user_id, j.playbook_id, j.kind),"
+      " ev AS (" + job_events_sql("upd", "'job.cancelled'") + ") SELECT count(*) FROM upd";
+  pqxx::work tx{conn};
+  runtime::events_written() = true;
+  auto rows = tx.exec_params(sql, one_lease(job).dump());
   tx.commit();
   if (rows[0][0].as<int>() == 0)
     return false;
@@ -325,9 +324,7 @@ bool cancel_attempt(pqxx::connection& conn, const job_assignment& job) {
 }
 
 int release(pqxx::connection& conn, const std::vector<lease>& held) {
-  pqxx::work tx{conn};
-  runtime::events_written() = true;
-  auto rows = tx.exec_params(
+  static const std::string sql =
       "WITH upd AS (UPDATE jobs j SET"
       "   status = CASE WHEN j.cancel_requested THEN 'cancelled' ELSE 'queued' END,"
       "   attempt = CASE WHEN j.cancel_requested THEN j.attempt"
@@ -335,11 +332,13 @@ int release(pqxx::connection& conn, const std::vector<lease>& held) {
       "   completed_at = CASE WHEN j.cancel_requested THEN now() END,"
       "   run_after = now(), lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL,"
       "   updated_at = now() FROM " + leases_sql() + " WHERE " + std::string{fence_sql} +
-          "   RETURNING j.id, j.status, j.user_id, j.playbook_id, j.kind),"
-          " cancelled AS (SELECT * FROM upd WHERE status = 'cancelled'),"
-          " ev AS (" + job_events_sql("cancelled", "'job.cancelled'") + ")"
-          " SELECT count(*) FILTER (WHERE status = 'queued') FROM upd",
-      leases_json(held).dump());
+      "   RETURNING j.id, j.status, j.user_id, j.playbook_id, j.kind),"
+      " cancelled AS (SELECT * FROM upd WHERE status = 'cancelled'),"
+      " ev AS (" + job_events_sql("cancelled", "'job.cancelled'") + ")"
+      " SELECT count(*) FILTER (WHERE status = 'queued') FROM upd";
+  pqxx::work tx{conn};
+  runtime::events_written() = true;
+  auto rows = tx.exec_params(sql, leases_json(held).dump());
   int requeued = rows[0][0].as<int>();
   if (requeued > 0)
     runtime::notify_runners(tx, "released");
@@ -373,8 +372,7 @@ int rescue_expired(pqxx::connection& conn) {
 
 std::optional<job_status> request_cancel(pqxx::transaction_base& tx, const std::string& job_id,
                                          const std::string& user_id) {
-  runtime::events_written() = true;
-  auto rows = tx.exec_params(
+  static const std::string sql =
       "WITH upd AS (UPDATE jobs SET cancel_requested = true, updated_at = now(),"
       "   status = CASE WHEN status = 'queued' THEN 'cancelled' ELSE status END,"
       "   completed_at = CASE WHEN status = 'queued' THEN now() ELSE completed_at END"
@@ -382,8 +380,9 @@ std::optional<job_status> request_cancel(pqxx::transaction_base& tx, const std::
       "   RETURNING id, status, user_id, playbook_id, kind),"
       " cancelled AS (SELECT * FROM upd WHERE status = 'cancelled'),"
       " ev AS (" + job_events_sql("cancelled", "'job.cancelled'") + ")"
-      " SELECT status FROM upd",
-      job_id, user_id);
+      " SELECT status FROM upd";
+  runtime::events_written() = true;
+  auto rows = tx.exec_params(sql, job_id, user_id);
   if (rows.empty())
     return std::nullopt;
   return status_of(rows[0][0]);
@@ -391,19 +390,19 @@ std::optional<job_status> request_cancel(pqxx::transaction_base& tx, const std::
 
 bool retry(pqxx::transaction_base& tx, const std::string& job_id, const std::string& user_id,
            int more_attempts) {
+  static const std::string sql =
+      "WITH upd AS (UPDATE jobs SET status = 'queued', run_after = now(),"
+      "   max_attempts = attempt + $3, cancel_requested = false, error_message = NULL,"
+      "   completed_at = NULL, lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL,"
+      "   updated_at = now()"
+      "   WHERE id = $1 AND user_id = $2 AND status IN ('failed', 'cancelled')"
+      "   RETURNING id, user_id, playbook_id, kind),"
+      " ev AS (" + job_events_sql("upd", "'job.retrying'", ", 'manual', true") + ")"
+      " SELECT kind FROM upd";
   runtime::events_written() = true;
   pqxx::result rows;
   try {
-    rows = tx.exec_params(
-        "WITH upd AS (UPDATE jobs SET status = 'queued', run_after = now(),"
-        "   max_attempts = attempt + $3, cancel_requested = false, error_message = NULL,"
-        "   completed_at = NULL, lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL,"
-        "   updated_at = now()"
-        "   WHERE id = $1 AND user_id = $2 AND status IN ('failed', 'cancelled')"
-        "   RETURNING id, user_id, playbook_id, kind),"
-        " ev AS (" + job_events_sql("upd", "'job.retrying'", ", 'manual', true") + ")"
-        " SELECT kind FROM upd",
-        job_id, user_id, more_attempts);
+    rows = tx.exec_params(sql, job_id, user_id, more_attempts);
   } catch (const pqxx::unique_violation&) {
     throw conflict("another evolution is already queued or running for this playbook");
   }
