@@ -29,7 +29,7 @@ constexpr std::string_view fence_sql =
 // `data` adds arguments to the data's jsonb_build_object beside job_id and
 // kind. The rows come from the statement's UPDATE … RETURNING, so the
 // transaction has its id before the events take theirs (runtime/outbox.hpp).
-// The caller sets runtime::events_written().
+// The caller reports what it wrote with wrote_events().
 std::string job_events_sql(std::string_view rows, std::string_view topic,
                            std::string_view data = {}) {
   return std::string{"INSERT INTO events (user_id, topic, playbook_id, job_id, data) SELECT user_id, "} +
@@ -77,6 +77,14 @@ std::string attempt_ended_sql(std::string_view ended, std::string_view retryable
                       event_data);
   s += ") SELECT kind, status, count(*) FROM upd GROUP BY kind, status";
   return s;
+}
+
+// Wakes the event bridge after the task (runtime/outbox.hpp) when the
+// statement wrote any event: a claim that found nothing, or a write whose
+// lease was gone, wakes nobody.
+void wrote_events(bool any) {
+  if (any)
+    runtime::events_written() = true;
 }
 
 json leases_json(const std::vector<lease>& held) {
@@ -165,8 +173,7 @@ std::vector<job_assignment> claim(pqxx::connection& conn, const std::vector<clai
   // The queue's size changes faster than autovacuum refreshes its statistics;
   // on stale estimates the planner sorts the whole queue instead of reading
   // jobs_runnable_idx in order (measured: 95 ms instead of 2 ms per claim).
-  tx.exec("SET LOCAL enable_bitmapscan = off");
-  tx.exec("SET LOCAL enable_sort = off");
+  tx.exec("SET LOCAL enable_bitmapscan = off; SET LOCAL enable_sort = off");
   static const std::string sql =
       "WITH picked AS (SELECT id FROM jobs WHERE status = 'queued' AND kind = $1"
       "   AND run_after <= now() ORDER BY priority, run_after, id LIMIT $2"
@@ -182,7 +189,6 @@ std::vector<job_assignment> claim(pqxx::connection& conn, const std::vector<clai
       job_events_sql("claimed", "'job.started'", ", 'attempt', attempt") +
       ") SELECT id, kind, lease_token, attempt, max_attempts, user_id, playbook_id, payload::text"
       " FROM claimed";
-  runtime::events_written() = true;
   std::vector<job_assignment> jobs;
   for (const auto& w : wants) {
     for (const auto& r : tx.exec_params(sql, w.kind, w.max, node_id, lease_s))
@@ -191,6 +197,7 @@ std::vector<job_assignment> claim(pqxx::connection& conn, const std::vector<clai
                       r[6].is_null() ? "" : r[6].c_str(), r[7].c_str()});
   }
   tx.commit();
+  wrote_events(!jobs.empty());
   return jobs;
 }
 
@@ -223,11 +230,11 @@ bool progress(pqxx::connection& conn, const job_assignment& job, const json& ste
       " ev AS (" + job_events_sql("upd", "'job.progress'", ", 'progress', progress") +
       ") SELECT count(*) FROM upd";
   pqxx::work tx{conn};
-  runtime::events_written() = true;
   auto rows = tx.exec_params(sql, one_lease(job).dump(), step.dump());
   if (rows[0][0].as<int>() == 0)
     return false;
   tx.commit();
+  wrote_events(true);
   return true;
 }
 
@@ -278,9 +285,9 @@ void complete_all(pqxx::connection& conn, const std::vector<finished>& done) {
       " ev AS (" + job_events_sql("done", "'job.completed'") +
       ") SELECT kind, count(*) FROM done GROUP BY kind";
   pqxx::work tx{conn};
-  runtime::events_written() = true;
   auto rows = tx.exec_params(sql, rows_in.dump());
   tx.commit();
+  wrote_events(!rows.empty());
   for (const auto& r : rows)
     metrics::job_completed(r[0].c_str(), r[1].as<std::int64_t>());
 }
@@ -295,10 +302,10 @@ std::optional<job_status> fail_attempt(pqxx::connection& conn, const job_assignm
       ", 'attempt', attempt, 'error', $4::text,"
       " 'retry_at', CASE WHEN status = 'queued' THEN rfc3339(run_after) END");
   pqxx::work tx{conn};
-  runtime::events_written() = true;
   auto rows = tx.exec_params(sql, one_lease(job).dump(), retryable,
                              static_cast<long long>(retry_in.count()), error);
   tx.commit();
+  wrote_events(!rows.empty());
   if (rows.empty())
     return std::nullopt;
   auto status = status_of(rows[0][1]);
@@ -314,9 +321,9 @@ bool cancel_attempt(pqxx::connection& conn, const job_assignment& job) {
       "   RETURNING j.id, j.user_id, j.playbook_id, j.kind),"
       " ev AS (" + job_events_sql("upd", "'job.cancelled'") + ") SELECT count(*) FROM upd";
   pqxx::work tx{conn};
-  runtime::events_written() = true;
   auto rows = tx.exec_params(sql, one_lease(job).dump());
   tx.commit();
+  wrote_events(rows[0][0].as<int>() > 0);
   if (rows[0][0].as<int>() == 0)
     return false;
   metrics::job_cancelled(job.kind);
@@ -335,14 +342,15 @@ int release(pqxx::connection& conn, const std::vector<lease>& held) {
       "   RETURNING j.id, j.status, j.user_id, j.playbook_id, j.kind),"
       " cancelled AS (SELECT * FROM upd WHERE status = 'cancelled'),"
       " ev AS (" + job_events_sql("cancelled", "'job.cancelled'") + ")"
-      " SELECT count(*) FILTER (WHERE status = 'queued') FROM upd";
+      " SELECT count(*) FILTER (WHERE status = 'queued'),"
+      " count(*) FILTER (WHERE status = 'cancelled') FROM upd";
   pqxx::work tx{conn};
-  runtime::events_written() = true;
   auto rows = tx.exec_params(sql, leases_json(held).dump());
   int requeued = rows[0][0].as<int>();
   if (requeued > 0)
     runtime::notify_runners(tx, "released");
   tx.commit();
+  wrote_events(rows[0][1].as<int>() > 0);
   return requeued;
 }
 
@@ -355,7 +363,6 @@ int rescue_expired(pqxx::connection& conn) {
       "true", "now()", "'lease expired (owner ' || coalesce(j.lease_owner, '?') || ')'",
       "'lease expired'", ", 'attempt', attempt, 'error', 'lease expired', 'rescued', true");
   pqxx::work tx{conn};
-  runtime::events_written() = true;
   auto rows = tx.exec(sql);
   int n = 0;
   for (const auto& r : rows)
@@ -363,6 +370,7 @@ int rescue_expired(pqxx::connection& conn) {
   if (n > 0)
     runtime::notify_runners(tx, "rescued");
   tx.commit();
+  wrote_events(n > 0);
   for (const auto& r : rows)
     metrics::job_rescued(r[0].c_str(), r[2].as<std::int64_t>());
   return n;
@@ -381,11 +389,12 @@ std::optional<job_status> request_cancel(pqxx::transaction_base& tx, const std::
       " cancelled AS (SELECT * FROM upd WHERE status = 'cancelled'),"
       " ev AS (" + job_events_sql("cancelled", "'job.cancelled'") + ")"
       " SELECT status FROM upd";
-  runtime::events_written() = true;
   auto rows = tx.exec_params(sql, job_id, user_id);
   if (rows.empty())
     return std::nullopt;
-  return status_of(rows[0][0]);
+  auto status = status_of(rows[0][0]);
+  wrote_events(status == job_status::cancelled);
+  return status;
 }
 
 bool retry(pqxx::transaction_base& tx, const std::string& job_id, const std::string& user_id,
@@ -399,7 +408,6 @@ bool retry(pqxx::transaction_base& tx, const std::string& job_id, const std::str
       "   RETURNING id, user_id, playbook_id, kind),"
       " ev AS (" + job_events_sql("upd", "'job.retrying'", ", 'manual', true") + ")"
       " SELECT kind FROM upd";
-  runtime::events_written() = true;
   pqxx::result rows;
   try {
     rows = tx.exec_params(sql, job_id, user_id, more_attempts);
@@ -408,6 +416,7 @@ bool retry(pqxx::transaction_base& tx, const std::string& job_id, const std::str
   }
   if (rows.empty())
     return false;
+  wrote_events(true);
   runtime::notify_runners(tx, rows[0][0].c_str());
   return true;
 }

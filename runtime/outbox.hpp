@@ -28,8 +28,10 @@ struct event_row {
 void insert_events(pqxx::transaction_base& tx, const std::vector<event_row>& events);
 
 // Set by insert_events (and by the job lifecycle's statements, which write
-// their events set-wise) on the calling thread; the store reads and clears
-// it around each task to wake the event bridge.
+// their events set-wise) on the calling thread; a store worker reads and
+// clears it around each task to wake the event bridge at once. Work on
+// other threads (the scheduler's own connection) is found by the bridge's
+// poll instead.
 bool& events_written();
 
 // NOTIFY the job runners (delivered when the transaction commits).

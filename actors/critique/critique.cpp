@@ -2,12 +2,10 @@
 
 #include "actors/critique/plan_critique.hpp"
 #include "messages/evolution.hpp"
-#include "runtime/crypto.hpp"
 #include "runtime/handlers.hpp"
 #include "runtime/input.hpp"
 #include "runtime/job_lifecycle.hpp"
 #include "runtime/store.hpp"
-#include "runtime/metrics.hpp"
 
 #include <cmath>
 #include <map>

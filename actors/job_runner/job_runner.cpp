@@ -108,7 +108,7 @@ void write(runner_pointer self, const context_ptr& ctx, state_write work, std::s
   };
   runtime::store_call(
       self, ctx->store, job_id, work, finished, [=](caf::error& e) {
-        if (code_of(e) == errc::internal && e.category() == error_category()) {
+        if (code_of(e) != errc::unavailable) {
           log::error("job state write failed; the lease will expire and the scheduler "
                      "rescues the job",
                      {{"job_id", job_id}, {"error", message_of(e)}});
