@@ -1,6 +1,8 @@
 // troupe: the command line.
 //
 //   troupe serve [--listen HOST:PORT] [--bootstrap-admin]
+//   troupe gateway [--listen HOST:PORT] [--cluster-listen HOST:PORT]
+//   troupe worker --join HOST:PORT[,HOST:PORT...] [--listen HOST:PORT]
 //   troupe migrate
 //   troupe admin create-user --email E [--password-stdin]
 //   troupe admin create-api-key --email E --name N [--scopes a,b]
@@ -56,8 +58,8 @@ Commands:
   admin        create users and API keys, revoke keys
   config       check the configuration or print an example file
   version      print the version
-  gateway      (not available yet) the HTTP gateway of a cluster
-  worker       (not available yet) a worker node of a cluster
+  gateway      the HTTP gateway of a cluster: API, events, scheduler; workers join it
+  worker       a worker node of a cluster: runs jobs, joins gateways (--join)
 
 Options for every command:
   --config FILE        TOML configuration file (also TROUPE_CONFIG)
@@ -80,6 +82,28 @@ address is logged and written to <data-dir>/listen.addr.
   --listen HOST:PORT   listen address (default 127.0.0.1:8080)
   --bootstrap-admin    on a database with no users, create admin@localhost and
                        print its API key and a curl example on stdout
+)"},
+    {"gateway", R"(Usage: troupe gateway [--listen HOST:PORT] [--cluster-listen HOST:PORT] [common options]
+
+Runs the HTTP gateway, ingestion, the event bridge and the scheduler, and
+publishes its cluster actor for workers to join (docs/cluster.md). It runs no
+jobs itself. Any number of gateways and workers may share one Postgres.
+
+  --listen HOST:PORT          HTTP listen address (default 127.0.0.1:8080)
+  --cluster-listen HOST:PORT  cluster.listen (default 127.0.0.1:7600; port 0 picks
+                              one, written to <data-dir>/cluster.addr)
+)"},
+    {"worker", R"(Usage: troupe worker --join HOST:PORT[,HOST:PORT...] [--listen HOST:PORT] [common options]
+
+Runs a job runner with evolution, critics, voter and critique on the shared
+Postgres, and joins the gateways' clusters so that enqueues reach it at once
+and its events reach every gateway's streams at once. Without a reachable
+gateway it keeps running jobs from the database and rejoins by itself. It
+answers only /healthz, /readyz and /metrics over HTTP.
+
+  --join HOST:PORT,...   cluster.join: the gateways' cluster addresses
+  --listen HOST:PORT     health and metrics address (default 127.0.0.1:8080;
+                         port 0 picks one, written to <data-dir>/listen.addr)
 )"},
     {"migrate", "Usage: troupe migrate [common options]\n\nApplies pending migrations.\n"},
     {"admin", R"(Usage: troupe admin <create-user|create-api-key|revoke-api-key> [options]
@@ -110,7 +134,7 @@ struct parsed_args {
 
 const std::set<std::string> value_options = {"config", "data-dir", "database-url", "listen",
                                              "log-level", "log-format", "email", "name",
-                                             "scopes", "prefix"};
+                                             "scopes", "prefix", "join", "cluster-listen"};
 const std::set<std::string> switch_options = {"password-stdin", "bootstrap-admin"};
 
 parsed_args parse_args(int argc, char** argv) {
@@ -171,7 +195,8 @@ config::settings load_settings(const parsed_args& a) {
   const std::pair<const char*, const char*> mapping[] = {
       {"data-dir", "database.data_dir"}, {"database-url", "database.url"},
       {"listen", "server.listen"},       {"log-level", "log.level"},
-      {"log-format", "log.format"}};
+      {"log-format", "log.format"},      {"join", "cluster.join"},
+      {"cluster-listen", "cluster.listen"}};
   for (auto [flag, key] : mapping)
     if (auto it = a.options.find(flag); it != a.options.end())
       flags.emplace_back(key, it->second);
@@ -353,8 +378,14 @@ void raise_descriptor_limit(const config::settings& s) {
                {"max_connections", s.server.max_connections}});
 }
 
-int cmd_serve(const parsed_args& a) {
+int cmd_serve(const parsed_args& a, app::node_role role) {
   check_no_positional(a, 1);
+  if (role != app::node_role::worker && a.options.count("join"))
+    throw usage_error("--join is for 'troupe worker'");
+  if (role == app::node_role::worker && a.options.count("cluster-listen"))
+    throw usage_error("--cluster-listen is for 'troupe serve' and 'troupe gateway'");
+  if (role != app::node_role::serve && a.switches.count("bootstrap-admin"))
+    throw usage_error("--bootstrap-admin is for 'troupe serve'");
   auto s = load_settings(a);
   raise_descriptor_limit(s);
   // Signals are taken synchronously by this thread; every other thread
@@ -367,7 +398,7 @@ int cmd_serve(const parsed_args& a) {
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   std::signal(SIGPIPE, SIG_IGN);
 
-  app::node n{s};
+  app::node n{s, role};
   try {
     auto address = n.start();
     if (a.switches.count("bootstrap-admin"))
@@ -426,12 +457,11 @@ int run(int argc, char** argv) {
   if (command == "admin")
     return cmd_admin(a);
   if (command == "serve")
-    return cmd_serve(a);
-  if (command == "gateway" || command == "worker") {
-    std::cerr << "troupe: '" << command
-              << "' (cluster roles) is not available in this version; use 'troupe serve'\n";
-    return exit_usage;
-  }
+    return cmd_serve(a, app::node_role::serve);
+  if (command == "gateway")
+    return cmd_serve(a, app::node_role::gateway);
+  if (command == "worker")
+    return cmd_serve(a, app::node_role::worker);
   throw usage_error("unknown command '" + command + "'");
 }
 

@@ -1,6 +1,7 @@
 #include "app/node.hpp"
 
 #include "actors/accounts/accounts.hpp"
+#include "actors/cluster/cluster.hpp"
 #include "actors/critic/critic.hpp"
 #include "actors/critique/critique.hpp"
 #include "actors/event_bridge/event_bridge.hpp"
@@ -18,12 +19,16 @@
 #include "gateway/http_server.hpp"
 #include "runtime/crypto.hpp"
 #include "runtime/embedded_postgres.hpp"
+#include "runtime/listener.hpp"
 #include "runtime/log.hpp"
 #include "runtime/migrations.hpp"
 #include "runtime/password_hasher.hpp"
+#include "runtime/outbox.hpp"
 #include "runtime/store.hpp"
 
 #include <algorithm>
+#include <caf/io/all.hpp>
+#include <caf/openssl/all.hpp>
 #include <filesystem>
 #include <fstream>
 #include <mutex>
@@ -210,9 +215,53 @@ job_runner::runner_options runner_options_from(const config::settings& s, const 
   return o;
 }
 
+const char* role_name(node_role r) {
+  switch (r) {
+  case node_role::gateway:
+    return "gateway";
+  case node_role::worker:
+    return "worker";
+  case node_role::serve:
+    break;
+  }
+  return "serve";
+}
+
+// The cluster secret: cluster.secret, cluster.secret_file, or none.
+std::string resolve_cluster_secret(const config::cluster_settings& c) {
+  if (c.secret_file.empty())
+    return c.secret;
+  std::ifstream in{c.secret_file};
+  if (!in)
+    throw std::runtime_error("cluster.secret_file: cannot read " + c.secret_file);
+  std::stringstream buf;
+  buf << in.rdbuf();
+  auto secret = buf.str();
+  while (!secret.empty() && (secret.back() == '\n' || secret.back() == '\r'))
+    secret.pop_back();
+  if (secret.size() < 16)
+    throw std::runtime_error("cluster.secret_file: the secret must be at least 16 bytes");
+  return secret;
+}
+
+// CAF's OpenSSL module raises inside its I/O thread when a file cannot be
+// loaded: find that out here, with a message naming the key.
+void check_tls_files(const config::cluster_settings& c) {
+  for (auto [key, path] : {std::pair{"cluster.certificate", &c.certificate},
+                           std::pair{"cluster.key", &c.key}, std::pair{"cluster.ca", &c.ca}}) {
+    std::ifstream in{*path};
+    std::string first;
+    std::getline(in, first);
+    if (!in || first.rfind("-----BEGIN", 0) != 0)
+      throw std::runtime_error(std::string(key) + ": " + *path + " is not a readable PEM file");
+  }
+}
+
 struct node::impl {
   config::settings settings;
+  node_role role = node_role::serve;
   std::string address;
+  std::string cluster_address;
   std::string conninfo;
   std::shared_ptr<void> database;
   system_endpoints::node_info info;
@@ -221,39 +270,38 @@ struct node::impl {
   std::unique_ptr<caf::actor_system> sys;
   std::vector<caf::actor> actors;
   job_runner_actor runner;
+  node_peer_actor link; // a worker's link to its gateways
+  std::shared_ptr<cluster::peer_links> peers = std::make_shared<cluster::peer_links>();
+  std::shared_ptr<cluster::gateway_links> gateways = std::make_shared<cluster::gateway_links>();
   std::function<void()> release_bridge;
-  std::unique_ptr<job_runner::notification_listener> listener;
+  std::unique_ptr<runtime::notification_listener> listener;
   bool running = false;
 
-  void register_node(pqxx::connection& conn) {
-    pqxx::work tx{conn};
-    tx.exec_params("INSERT INTO nodes (id, role, address, version) VALUES ($1, 'serve', $2, $3)"
-                   " ON CONFLICT (id) DO UPDATE SET heartbeat_at = now(), draining = false,"
-                   " address = excluded.address",
-                   info.node_id, address, troupe_version);
-    tx.commit();
+  bool serves_api() const { return role != node_role::worker; }
+  bool runs_jobs() const { return role != node_role::gateway && settings.jobs.run_jobs; }
+  bool publishes() const { return serves_api() && !settings.cluster.listen.empty(); }
+  bool tls() const { return !settings.cluster.certificate.empty(); }
+
+  scheduler::node_registration registration() const {
+    return {info.node_id, role_name(role), address, cluster_address, troupe_version};
   }
 
   void unregister_node() {
     try {
       pqxx::connection conn{conninfo};
-      pqxx::work tx{conn};
-      tx.exec_params("DELETE FROM nodes WHERE id = $1", info.node_id);
-      tx.commit();
+      scheduler::unregister_node(conn, info.node_id);
     } catch (const std::exception& e) {
       log::warn("could not remove the node from the registry", {{"error", e.what()}});
     }
   }
 };
 
-node::node(config::settings s) : impl_(std::make_unique<impl>()) {
+node::node(config::settings s, node_role role) : impl_(std::make_unique<impl>()) {
   impl_->settings = std::move(s);
+  impl_->role = role;
   impl_->info.node_id = make_node_id();
   impl_->info.version = troupe_version;
-  // A node is stale once it missed about three heartbeats (one per
-  // maintenance pass), and never sooner than a lease could expire.
-  const auto& j = impl_->settings.jobs;
-  impl_->info.node_stale_s = std::max(j.lease_s, (3 * j.maintenance_interval_ms + 999) / 1000);
+  impl_->info.node_stale_s = impl_->settings.cluster.node_timeout_s;
 }
 
 node::~node() {
@@ -268,6 +316,12 @@ std::string node::start() {
   auto& m = *impl_;
   const auto& s = m.settings;
   crypto::init();
+  auto cluster_secret = resolve_cluster_secret(s.cluster);
+  if (m.tls())
+    check_tls_files(s.cluster);
+  if (m.role == node_role::worker && config::split_list(s.cluster.join).empty())
+    log::warn("this worker joins no gateway (cluster.join is empty): it runs jobs from the "
+              "database, found by polling and NOTIFY");
   auto db = open_database(s);
   m.conninfo = db.connection_string;
   m.database = db.keep_alive;
@@ -277,101 +331,140 @@ std::string node::start() {
     if (r.to != r.from)
       log::info("database migrated", {{"from", r.from}, {"to", r.to}});
   }
-  auto secret = resolve_jwt_secret(s, m.conninfo);
+  auto secret = m.serves_api() ? resolve_jwt_secret(s, m.conninfo) : std::string{};
 
   m.cfg = std::make_unique<caf::actor_system_config>();
   register_message_types(*m.cfg);
+  bool clustered = m.publishes() || m.role == node_role::worker;
+  if (clustered) {
+    m.cfg->load<caf::io::middleman>();
+    if (m.tls()) {
+      m.cfg->load<caf::openssl::manager>();
+      m.cfg->openssl_certificate = s.cluster.certificate;
+      m.cfg->openssl_key = s.cluster.key;
+      m.cfg->openssl_cafile = s.cluster.ca;
+    }
+  }
   m.sys = std::make_unique<caf::actor_system>(*m.cfg);
   auto& sys = *m.sys;
 
   gateway::register_statements();
   accounts::register_statements();
   playbooks::register_statements();
-  // The store wakes the event bridge after each task that wrote events; the
-  // bridge is spawned after the store, so the handle is filled in below.
-  struct bridge_slot {
+  // The store wakes the event bridge (here, or the gateways' over the
+  // cluster link) after each task that wrote events, and nudges job runners
+  // (here, and the joined workers') after each that made jobs runnable. The
+  // bridge and runner are spawned after the store: their handles are filled
+  // in below.
+  struct wake_slots {
     std::mutex mutex;
-    event_bridge_actor actor;
+    event_bridge_actor bridge;
+    job_runner_actor runner;
   };
-  auto slot = std::make_shared<bridge_slot>();
+  auto slots = std::make_shared<wake_slots>();
   runtime::store_options so;
-  so.on_events_written = [slot] {
-    std::lock_guard guard{slot->mutex};
-    if (slot->actor)
-      caf::anon_send(slot->actor, tail_atom::value);
+  auto gateways = m.gateways;
+  auto peers = m.peers;
+  so.on_events_written = [slots, gateways] {
+    {
+      std::lock_guard guard{slots->mutex};
+      if (slots->bridge)
+        caf::anon_send(slots->bridge, tail_atom::value);
+    }
+    gateways->send_all(tail_atom::value);
+  };
+  so.on_jobs_enqueued = [slots, peers] {
+    {
+      std::lock_guard guard{slots->mutex};
+      if (slots->runner)
+        caf::anon_send(slots->runner, wake_atom::value);
+    }
+    peers->send_all(wake_atom::value);
   };
   so.connection_string = m.conninfo;
   so.pool_size = s.database.pool_size;
   so.statement_timeout_ms = s.database.statement_timeout_ms;
   so.reconnect_max_backoff_ms = s.database.reconnect_max_backoff_ms;
   auto store = runtime::spawn_store(sys, so);
-  auto cache = std::make_shared<auth::credential_cache>(
-      std::chrono::milliseconds{s.auth.cache_ttl_ms});
-  auto verifier = gateway::spawn_verifier(sys, store, secret, cache);
-  auto hasher = runtime::spawn_password_hasher(sys, {s.auth.password_hash_threads, s.auth.password_hash_queue});
-  accounts::accounts_options ao{.allow_registration = s.auth.allow_registration,
-                                .jwt_secret = secret,
-                                .access_token_ttl_s = s.auth.access_token_ttl_s,
-                                .refresh_token_ttl_s = s.auth.refresh_token_ttl_s,
-                                .login_attempts_per_email = s.auth.login_attempts_per_email,
-                                .login_attempts_per_address = s.auth.login_attempts_per_address};
-  gateway::gateway_targets targets{
-      system_endpoints::spawn_system(sys, store, m.info),
-      accounts::spawn_accounts(sys, store, hasher, cache, ao),
-      playbooks::spawn_playbooks(sys, store, s.playbooks),
-      ingestion::spawn_ingestion(sys, store,
-                                 {.outcomes = s.outcomes, .max_attempts = s.jobs.max_attempts}),
-      jobs::spawn_jobs_api(sys, store,
-                           {.max_attempts = s.jobs.max_attempts,
-                            .manual_triggers_per_hour = s.evolution.manual_triggers_per_hour}),
-      critique::spawn_critique_api(sys, store, critique::options_from(s)),
-      usage::spawn_usage_api(sys, store),
-      verifier};
-  event_bridge::bridge_options bo;
-  bo.poll_interval = std::chrono::milliseconds{s.events.poll_interval_ms};
-  // One read is offered to a subscriber at once: keep it well inside its buffer.
-  bo.batch = std::clamp(s.events.subscriber_buffer / 2, 8, 2000);
-  bo.buffer = static_cast<std::size_t>(s.events.subscriber_buffer);
-  bo.stall_timeout = std::chrono::milliseconds{s.events.stall_timeout_ms};
-  auto events = event_bridge::spawn_event_bridge(sys, store, bo);
-  {
-    std::lock_guard guard{slot->mutex};
-    slot->actor = events;
-  }
-  if (s.jobs.run_jobs) {
+  m.actors.push_back(caf::actor_cast<caf::actor>(store));
+  auto system = system_endpoints::spawn_system(sys, store, m.info);
+  m.actors.push_back(caf::actor_cast<caf::actor>(system));
+
+  std::vector<runtime::channel_handler> channels;
+  if (m.runs_jobs()) {
     m.runner =
         job_runner::spawn_runner(sys, store, runner_options_from(s, m.info.node_id, sys, store));
     auto runner = m.runner;
-    m.listener = std::make_unique<job_runner::notification_listener>(
-        m.conninfo, [runner] { caf::anon_send(runner, wake_atom::value); });
+    channels.push_back({runtime::jobs_channel, [runner](const std::string&, bool) {
+                          caf::anon_send(runner, wake_atom::value);
+                        }});
     m.actors.push_back(caf::actor_cast<caf::actor>(m.runner));
+    std::lock_guard guard{slots->mutex};
+    slots->runner = m.runner;
   }
-  scheduler::scheduler_options sched{
-      .connection_string = m.conninfo,
-      .node_id = m.info.node_id,
-      .node_stale_s = m.info.node_stale_s,
-      .interval_ms = s.jobs.maintenance_interval_ms,
-      .max_attempts = s.jobs.max_attempts,
-      .failure_cooldown_s = s.evolution.failure_cooldown_s,
-      .max_staleness_s = s.evolution.max_staleness_s,
-      .jobs_retention_days = s.jobs.retention_days,
-      .events_retention_days = s.events.retention_days,
-      .prune_batch = s.jobs.prune_batch,
-  };
-  m.actors.push_back(caf::actor_cast<caf::actor>(scheduler::spawn_scheduler(sys, sched)));
-  auto bridge = gateway::make_bridge(sys, targets, secret, cache, troupe_version);
+
+  gateway::gateway_bridge bridge;
+  event_bridge_actor events;
+  if (m.serves_api()) {
+    auto cache = std::make_shared<auth::credential_cache>(
+        std::chrono::milliseconds{s.auth.cache_ttl_ms});
+    // A key revoked on any node (or by `troupe admin`) reaches this cache
+    // through Postgres at once; cache_ttl_ms bounds what a lost
+    // notification costs.
+    channels.push_back({runtime::auth_channel, [cache](const std::string& user_id, bool missed) {
+                          if (missed)
+                            cache->clear();
+                          else
+                            cache->invalidate_user(user_id);
+                        }});
+    auto verifier = gateway::spawn_verifier(sys, store, secret, cache);
+    auto hasher = runtime::spawn_password_hasher(
+        sys, {s.auth.password_hash_threads, s.auth.password_hash_queue});
+    accounts::accounts_options ao{.allow_registration = s.auth.allow_registration,
+                                  .jwt_secret = secret,
+                                  .access_token_ttl_s = s.auth.access_token_ttl_s,
+                                  .refresh_token_ttl_s = s.auth.refresh_token_ttl_s,
+                                  .login_attempts_per_email = s.auth.login_attempts_per_email,
+                                  .login_attempts_per_address = s.auth.login_attempts_per_address};
+    gateway::gateway_targets targets{
+        system,
+        accounts::spawn_accounts(sys, store, hasher, cache, ao),
+        playbooks::spawn_playbooks(sys, store, s.playbooks),
+        ingestion::spawn_ingestion(sys, store,
+                                   {.outcomes = s.outcomes, .max_attempts = s.jobs.max_attempts}),
+        jobs::spawn_jobs_api(sys, store,
+                             {.max_attempts = s.jobs.max_attempts,
+                              .manual_triggers_per_hour = s.evolution.manual_triggers_per_hour}),
+        critique::spawn_critique_api(sys, store, critique::options_from(s)),
+        usage::spawn_usage_api(sys, store),
+        verifier};
+    event_bridge::bridge_options bo;
+    bo.poll_interval = std::chrono::milliseconds{s.events.poll_interval_ms};
+    // One read is offered to a subscriber at once: keep it well inside its buffer.
+    bo.batch = std::clamp(s.events.subscriber_buffer / 2, 8, 2000);
+    bo.buffer = static_cast<std::size_t>(s.events.subscriber_buffer);
+    bo.stall_timeout = std::chrono::milliseconds{s.events.stall_timeout_ms};
+    events = event_bridge::spawn_event_bridge(sys, store, bo);
+    {
+      std::lock_guard guard{slots->mutex};
+      slots->bridge = events;
+    }
+    bridge = gateway::make_bridge(sys, targets, secret, cache, troupe_version);
+    for (auto a : {caf::actor_cast<caf::actor>(verifier), caf::actor_cast<caf::actor>(hasher),
+                   caf::actor_cast<caf::actor>(targets.accounts),
+                   caf::actor_cast<caf::actor>(targets.playbooks),
+                   caf::actor_cast<caf::actor>(targets.ingestion),
+                   caf::actor_cast<caf::actor>(targets.jobs),
+                   caf::actor_cast<caf::actor>(targets.critiques),
+                   caf::actor_cast<caf::actor>(targets.usage), caf::actor_cast<caf::actor>(events)})
+      m.actors.push_back(a);
+  } else {
+    bridge = gateway::make_health_bridge(sys, system, troupe_version);
+  }
   m.release_bridge = bridge.release;
-  for (auto a : {caf::actor_cast<caf::actor>(store), caf::actor_cast<caf::actor>(verifier),
-                 caf::actor_cast<caf::actor>(hasher),
-                 caf::actor_cast<caf::actor>(targets.system),
-                 caf::actor_cast<caf::actor>(targets.accounts),
-                 caf::actor_cast<caf::actor>(targets.playbooks),
-                 caf::actor_cast<caf::actor>(targets.ingestion),
-                 caf::actor_cast<caf::actor>(targets.jobs),
-                 caf::actor_cast<caf::actor>(targets.critiques),
-                 caf::actor_cast<caf::actor>(targets.usage), caf::actor_cast<caf::actor>(events),
-                 bridge.actor})
-    m.actors.push_back(a);
+  m.actors.push_back(bridge.actor);
+  if (!channels.empty())
+    m.listener = std::make_unique<runtime::notification_listener>(m.conninfo, std::move(channels));
 
   auto listen = split_listen(s.server.listen);
   gateway::http_server_options ho;
@@ -389,25 +482,80 @@ std::string node::start() {
   ho.ws_max_message_bytes = static_cast<std::size_t>(s.events.ws_max_message_bytes);
   ho.stream_buffer_events = static_cast<std::size_t>(s.events.subscriber_buffer);
   ho.stream_heartbeat = std::chrono::seconds{s.events.heartbeat_s};
-  ho.on_stream = [events](const subscription& sub, sink_ptr sink) {
-    caf::anon_send(events, subscribe_atom::value, sub, std::move(sink));
-  };
-  ho.on_stream_closed = [events](sink_ptr sink) {
-    caf::anon_send(events, unsubscribe_atom::value, std::move(sink));
-  };
+  if (events) {
+    ho.on_stream = [events](const subscription& sub, sink_ptr sink) {
+      caf::anon_send(events, subscribe_atom::value, sub, std::move(sink));
+    };
+    ho.on_stream_closed = [events](sink_ptr sink) {
+      caf::anon_send(events, unsubscribe_atom::value, std::move(sink));
+    };
+  }
   m.http = std::make_unique<gateway::http_server>(ho, bridge.dispatch);
   m.address = m.http->start();
-  m.running = true;
+
+  std::filesystem::create_directories(s.database.data_dir);
+  const std::filesystem::path data_dir{s.database.data_dir};
+  auto heartbeat_interval = std::chrono::milliseconds{s.cluster.heartbeat_interval_ms};
+  if (m.publishes()) {
+    auto cluster = cluster::spawn_gateway(
+        sys,
+        {.node_id = m.info.node_id,
+         .secret = cluster_secret,
+         .heartbeat_interval = heartbeat_interval,
+         .node_timeout = std::chrono::seconds{s.cluster.node_timeout_s},
+         .store = store,
+         .bridge = events},
+        m.peers);
+    m.actors.push_back(caf::actor_cast<caf::actor>(cluster));
+    m.cluster_address = cluster::publish(sys, cluster, s.cluster.listen, m.tls());
+    write_file_atomically(data_dir / "cluster.addr", m.cluster_address + "\n");
+    log::info("the cluster actor is published",
+              {{"cluster_address", m.cluster_address}, {"tls", m.tls()},
+               {"secret", !cluster_secret.empty()}});
+  }
+  if (m.role == node_role::worker) {
+    m.link = cluster::spawn_worker_link(sys,
+                                        {.node_id = m.info.node_id,
+                                         .role = "worker",
+                                         .version = troupe_version,
+                                         .secret = cluster_secret,
+                                         .join = config::split_list(s.cluster.join),
+                                         .heartbeat_interval = heartbeat_interval,
+                                         .tls = m.tls(),
+                                         .runner = m.runner},
+                                        m.gateways);
+    m.actors.push_back(caf::actor_cast<caf::actor>(m.link));
+  }
+
   {
     pqxx::connection conn{m.conninfo};
-    m.register_node(conn);
+    scheduler::heartbeat_node(conn, m.registration());
   }
-  std::filesystem::create_directories(s.database.data_dir);
-  write_file_atomically(std::filesystem::path{s.database.data_dir} / "listen.addr",
+  scheduler::scheduler_options sched{
+      .connection_string = m.conninfo,
+      .node = m.registration(),
+      .may_lead = m.role != node_role::worker,
+      .heartbeat_interval_ms = s.cluster.heartbeat_interval_ms,
+      .node_timeout_s = s.cluster.node_timeout_s,
+      .interval_ms = s.jobs.maintenance_interval_ms,
+      .max_attempts = s.jobs.max_attempts,
+      .failure_cooldown_s = s.evolution.failure_cooldown_s,
+      .max_staleness_s = s.evolution.max_staleness_s,
+      .jobs_retention_days = s.jobs.retention_days,
+      .events_retention_days = s.events.retention_days,
+      .prune_batch = s.jobs.prune_batch,
+  };
+  m.actors.push_back(caf::actor_cast<caf::actor>(scheduler::spawn_scheduler(sys, sched)));
+  m.running = true;
+  // A worker may share the data directory (and embedded Postgres) of a
+  // gateway on the same machine: it keeps its own address file.
+  write_file_atomically(data_dir / (m.serves_api() ? "listen.addr" : "worker.addr"),
                         m.address + "\n");
-  log::info("troupe is serving", {{"address", "http://" + m.address},
-                                  {"node_id", m.info.node_id},
-                                  {"version", troupe_version}});
+  log::info(m.serves_api() ? "troupe is serving" : "troupe worker is running",
+            {{"address", "http://" + m.address},
+             {"role", role_name(m.role)},
+             {"node_id", m.info.node_id},
+             {"version", troupe_version}});
   return m.address;
 }
 
@@ -428,6 +576,10 @@ void node::drain() {
   if (m.http)
     m.http->stop(); // io threads joined: no responder runs from here on
   m.listener.reset();
+  // Gateways stop nudging this node; workers stop being nudged.
+  cluster::leave(m.link, *m.gateways, m.info.node_id);
+  m.link = nullptr;
+  m.peers->clear();
   if (m.sys && m.runner && was_serving) {
     // Running jobs reach a step boundary and finish or give their leases back.
     caf::scoped_actor self{*m.sys};
@@ -455,6 +607,7 @@ void node::drain() {
 }
 
 const std::string& node::address() const { return impl_->address; }
+const std::string& node::cluster_address() const { return impl_->cluster_address; }
 const std::string& node::node_id() const { return impl_->info.node_id; }
 const std::string& node::connection_string() const { return impl_->conninfo; }
 

@@ -5,7 +5,9 @@
 //   drain():  draining (readyz 503) → stop accepting → in-flight requests
 //             finish (≤ server.shutdown_grace) → actors exit → Postgres stops
 //
-// `troupe serve` runs one; the integration tests run one in-process.
+// `troupe serve` runs one with every role; `troupe gateway` one without job
+// runner, `troupe worker` one with only the job runner and its executors
+// (docs/cluster.md). The integration tests run them in-process.
 #pragma once
 
 #include "config/settings.hpp"
@@ -17,9 +19,14 @@ namespace troupe::app {
 
 extern const char* const troupe_version;
 
+enum class node_role { serve, gateway, worker };
+
+// As the nodes table spells it.
+const char* role_name(node_role r);
+
 class node {
 public:
-  explicit node(config::settings s);
+  explicit node(config::settings s, node_role role = node_role::serve);
   ~node(); // drains if still running
 
   node(const node&) = delete;
@@ -32,6 +39,8 @@ public:
   void drain();
 
   const std::string& address() const;
+  // Where the cluster actor is published ("" when it is not).
+  const std::string& cluster_address() const;
   const std::string& node_id() const;
   // libpq connection string of the database this node uses.
   const std::string& connection_string() const;

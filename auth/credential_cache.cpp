@@ -31,4 +31,9 @@ void credential_cache::invalidate_user(const std::string& user_id) {
     it = it->second.who.user_id == user_id ? entries_.erase(it) : std::next(it);
 }
 
+void credential_cache::clear() {
+  std::unique_lock lock{mutex_};
+  entries_.clear();
+}
+
 } // namespace troupe::auth

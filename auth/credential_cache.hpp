@@ -29,6 +29,9 @@ public:
   // Drops every entry of the user (a key of theirs was revoked).
   void invalidate_user(const std::string& user_id);
 
+  // Drops every entry (revocations may have been missed).
+  void clear();
+
 private:
   struct entry {
     principal who;

@@ -345,7 +345,29 @@ std::optional<std::string> check_llm(const settings& s) {
   return std::nullopt;
 }
 
-constexpr std::array cross_key_checks{&check_vote_weights, &check_llm};
+// The cluster link: TLS needs all three files; a secret is long enough to
+// resist guessing; anything but loopback is never published unauthenticated.
+std::optional<std::string> check_cluster(const settings& s) {
+  const auto& c = s.cluster;
+  int tls_files = !c.certificate.empty() + !c.key.empty() + !c.ca.empty();
+  if (tls_files != 0 && tls_files != 3)
+    return std::string("cluster.certificate, cluster.key and cluster.ca go together: set all "
+                       "three for mutual TLS, or none");
+  if (!c.secret.empty() && !c.secret_file.empty())
+    return std::string("cluster.secret and cluster.secret_file: set one, not both");
+  if (!c.secret.empty() && c.secret.size() < 16)
+    return std::string("cluster.secret must be at least 16 bytes");
+  if (!c.listen.empty() && c.secret.empty() && c.secret_file.empty() && tls_files == 0) {
+    auto host = c.listen.substr(0, c.listen.rfind(':'));
+    if (host != "127.0.0.1" && host != "localhost" && host != "[::1]")
+      return "cluster.listen is " + c.listen +
+             ", not loopback: set cluster.secret (or secret_file) or the TLS files, so that "
+             "only your nodes can join";
+  }
+  return std::nullopt;
+}
+
+constexpr std::array cross_key_checks{&check_vote_weights, &check_llm, &check_cluster};
 
 std::optional<std::string> check_cross_keys(const settings& s) {
   for (auto check : cross_key_checks)

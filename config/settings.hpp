@@ -143,6 +143,19 @@ struct events_settings {
   int ws_max_message_bytes = 4096;  // a larger message from a WebSocket client closes it (1009)
 };
 
+// The cluster link between nodes (docs/cluster.md).
+struct cluster_settings {
+  std::string listen = "127.0.0.1:7600";   // where serve/gateway publish the cluster actor; "" = none
+  std::string join;                        // worker: gateways' cluster addresses, comma-separated
+  std::string secret;                      // secret; proven in the join handshake (HMAC), never sent
+  std::string secret_file;                 // read the secret from this file instead
+  std::string certificate;                 // PEM certificate chain of this node (mutual TLS)
+  std::string key;                         // PEM private key of that certificate
+  std::string ca;                          // PEM CA bundle peers' certificates must chain to
+  int heartbeat_interval_ms = 2000;        // a node's heartbeat to the database and to its gateways
+  int node_timeout_s = 15;                 // a node silent for longer is gone (node.left)
+};
+
 struct log_settings {
   std::string level = "info";              // trace|debug|info|warn|error
   std::string format = "json";             // json|text
@@ -159,6 +172,7 @@ struct settings {
   critique_settings critique;
   llm_settings llm;
   events_settings events;
+  cluster_settings cluster;
   log_settings log;
 };
 

@@ -130,6 +130,8 @@ std::optional<std::string> check_listen(const std::string& text);
 std::optional<std::string> check_ip_list(const std::string& text);
 std::optional<std::string> check_database_url(const std::string& text);
 std::optional<std::string> check_llm_urls(const std::string& text);
+std::optional<std::string> check_optional_listen(const std::string& text);
+std::optional<std::string> check_join_list(const std::string& text);
 
 using S = settings;
 using srv = server_settings;
@@ -143,6 +145,7 @@ using ev = evolution_settings;
 using evt = events_settings;
 using cq = critique_settings;
 using lm = llm_settings;
+using cl = cluster_settings;
 
 constexpr std::int64_t day_s = 24 * 3600;
 
@@ -424,6 +427,38 @@ constexpr std::array registry{
         "Largest message a WebSocket client may send (clients send only control frames); a "
         "larger one closes the stream with code 1009"),
 
+    string_key<&S::cluster, &cl::listen>(
+        "cluster.listen",
+        "Where serve and gateway publish the cluster actor, as HOST:PORT (port 0 picks one, "
+        "written to <data_dir>/cluster.addr); empty publishes nothing. Anything but loopback "
+        "needs cluster.secret or a certificate",
+        &check_optional_listen),
+    string_key<&S::cluster, &cl::join>(
+        "cluster.join",
+        "A worker's gateways, as comma-separated HOST:PORT cluster addresses (also --join); "
+        "the gateways name the others once joined",
+        &check_join_list),
+    string_key<&S::cluster, &cl::secret>(
+        "cluster.secret",
+        "Shared secret every node proves in the join handshake (an HMAC over a fresh nonce; "
+        "the secret never crosses the wire); at least 16 bytes",
+        nullptr, secrecy::whole),
+    string_key<&S::cluster, &cl::secret_file>(
+        "cluster.secret_file", "File to read the cluster secret from, instead of cluster.secret"),
+    string_key<&S::cluster, &cl::certificate>(
+        "cluster.certificate",
+        "PEM certificate (chain) of this node; with key and ca, the link is mutual TLS"),
+    string_key<&S::cluster, &cl::key>("cluster.key", "PEM private key of cluster.certificate"),
+    string_key<&S::cluster, &cl::ca>(
+        "cluster.ca", "PEM CA certificates a peer's certificate must chain to"),
+    int_key<&S::cluster, &cl::heartbeat_interval_ms>(
+        "cluster.heartbeat_interval_ms", 100, 600000,
+        "A node refreshes its registry row and greets its gateways this often"),
+    int_key<&S::cluster, &cl::node_timeout_s>(
+        "cluster.node_timeout_s", 1, 86400,
+        "A node whose heartbeat is older than this is gone: node.left, and its leases are "
+        "rescued"),
+
     enum_key<&S::log, &lg::level>("log.level", "trace|debug|info|warn|error",
                                   "Least severe level that is logged"),
     enum_key<&S::log, &lg::format>("log.format", "json|text", "Format of log lines"),
@@ -520,6 +555,32 @@ std::optional<std::string> check_listen(const std::string& text) {
     return std::nullopt;
   return "\"" + text +
          "\" is not HOST:PORT (HOST an IPv4 address, localhost or [IPv6]; PORT 0..65535)";
+}
+
+std::optional<std::string> check_optional_listen(const std::string& text) {
+  return text.empty() ? std::nullopt : check_listen(text);
+}
+
+// HOST:PORT entries where HOST may also be a DNS name (a service in a
+// container network); the port must be 1..65535.
+std::optional<std::string> check_join_list(const std::string& text) {
+  for (const auto& entry : split_list(text)) {
+    auto colon = entry.rfind(':');
+    bool ok = colon != std::string::npos && colon > 0 &&
+              is_port(std::string_view(entry).substr(colon + 1)) &&
+              entry.substr(colon + 1) != "0";
+    if (ok) {
+      auto host = std::string_view(entry).substr(0, colon);
+      ok = (host.front() == '[' && host.back() == ']')
+               ? is_ip(AF_INET6, host.substr(1, host.size() - 2))
+               : std::all_of(host.begin(), host.end(), [](unsigned char c) {
+                   return std::isalnum(c) || c == '.' || c == '-' || c == '_';
+                 });
+    }
+    if (!ok)
+      return "\"" + entry + "\" is not HOST:PORT (HOST a name, an IPv4 address or [IPv6]; PORT 1..65535)";
+  }
+  return std::nullopt;
 }
 
 std::optional<std::string> check_ip_list(const std::string& text) {

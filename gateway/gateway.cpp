@@ -401,4 +401,21 @@ gateway_bridge make_bridge(caf::actor_system& sys, gateway_targets targets, std:
   return out;
 }
 
+gateway_bridge make_health_bridge(caf::actor_system& sys, api_actor system,
+                                  const std::string& version) {
+  gateway_targets only_system;
+  only_system.system = std::move(system);
+  auto out = make_bridge(sys, std::move(only_system), "",
+                         std::make_shared<credential_cache>(std::chrono::milliseconds{0}), version);
+  out.dispatch = [inner = std::move(out.dispatch)](incoming_request in, responder reply) {
+    if (in.path != "/healthz" && in.path != "/readyz" && in.path != "/metrics")
+      return reply(error_response(404, "not_found",
+                                  "this is a worker node: it answers only /healthz, /readyz and "
+                                  "/metrics; send API requests to a gateway",
+                                  in.request_id));
+    inner(std::move(in), std::move(reply));
+  };
+  return out;
+}
+
 } // namespace troupe::gateway

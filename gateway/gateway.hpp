@@ -64,6 +64,11 @@ struct gateway_bridge {
 gateway_bridge make_bridge(caf::actor_system& sys, gateway_targets targets, std::string jwt_secret,
                            std::shared_ptr<auth::credential_cache> cache, const std::string& version);
 
+// The HTTP surface of a worker node: /healthz, /readyz and /metrics through
+// the system actor; every other path is 404.
+gateway_bridge make_health_bridge(caf::actor_system& sys, api_actor system,
+                                  const std::string& version);
+
 // Registers the verifier's prepared statements (call before spawn_store).
 void register_statements();
 

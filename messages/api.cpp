@@ -1,4 +1,5 @@
 #include "messages/api.hpp"
+#include "messages/cluster.hpp"
 #include "messages/error_code.hpp"
 #include "messages/evolution.hpp"
 #include "messages/jobs.hpp"
@@ -19,7 +20,15 @@ void register_message_types(caf::actor_system_config& cfg) {
   cfg.add_message_type<credential>("troupe.credential");
   cfg.add_message_type<auth_outcome>("troupe.auth_outcome");
   register_job_message_types(cfg);
+  register_cluster_message_types(cfg);
   evolution::register_evolution_message_types(cfg);
+}
+
+void register_cluster_message_types(caf::actor_system_config& cfg) {
+  cfg.add_message_type<node_challenge>("troupe.node_challenge");
+  cfg.add_message_type<node_hello>("troupe.node_hello");
+  cfg.add_message_type<node_welcome>("troupe.node_welcome");
+  cfg.add_message_type<node_peer_actor>("troupe.node_peer_actor");
 }
 
 void register_job_message_types(caf::actor_system_config& cfg) {

@@ -356,14 +356,13 @@ int release(pqxx::connection& conn, const std::vector<lease>& held) {
 
 // ---- the scheduler --------------------------------------------------------------------
 
-int rescue_expired(pqxx::connection& conn) {
-  static const std::string sql = attempt_ended_sql(
-      "ended AS (SELECT id FROM jobs WHERE status = 'running' AND lease_expires_at < now()"
-      " ORDER BY lease_expires_at LIMIT 1000 FOR UPDATE SKIP LOCKED)",
-      "true", "now()", "'lease expired (owner ' || coalesce(j.lease_owner, '?') || ')'",
-      "'lease expired'", ", 'attempt', attempt, 'error', 'lease expired', 'rescued', true");
+namespace {
+
+// Runs a rescue statement (attempt_ended_sql) and counts what it ended.
+template <class... Params>
+int run_rescue(pqxx::connection& conn, const std::string& sql, Params&&... params) {
   pqxx::work tx{conn};
-  auto rows = tx.exec(sql);
+  pqxx::result rows = tx.exec_params(sql, std::forward<Params>(params)...);
   int n = 0;
   for (const auto& r : rows)
     n += r[2].as<int>();
@@ -374,6 +373,29 @@ int rescue_expired(pqxx::connection& conn) {
   for (const auto& r : rows)
     metrics::job_rescued(r[0].c_str(), r[2].as<std::int64_t>());
   return n;
+}
+
+} // namespace
+
+int rescue_expired(pqxx::connection& conn) {
+  static const std::string sql = attempt_ended_sql(
+      "ended AS (SELECT id FROM jobs WHERE status = 'running' AND lease_expires_at < now()"
+      " ORDER BY lease_expires_at LIMIT 1000 FOR UPDATE SKIP LOCKED)",
+      "true", "now()", "'lease expired (owner ' || coalesce(j.lease_owner, '?') || ')'",
+      "'lease expired'", ", 'attempt', attempt, 'error', 'lease expired', 'rescued', true");
+  return run_rescue(conn, sql);
+}
+
+int rescue_from_nodes(pqxx::connection& conn, const std::vector<std::string>& node_ids) {
+  if (node_ids.empty())
+    return 0;
+  static const std::string sql = attempt_ended_sql(
+      "ended AS (SELECT id FROM jobs WHERE status = 'running'"
+      " AND lease_owner IN (SELECT jsonb_array_elements_text($1::jsonb))"
+      " FOR UPDATE SKIP LOCKED)",
+      "true", "now()", "'node gone (owner ' || coalesce(j.lease_owner, '?') || ')'",
+      "'node gone'", ", 'attempt', attempt, 'error', 'node gone', 'rescued', true");
+  return run_rescue(conn, sql, nlohmann::json(node_ids).dump());
 }
 
 // ---- clients --------------------------------------------------------------------------

@@ -162,6 +162,11 @@ int release(pqxx::connection& conn, const std::vector<lease>& held);
 // call: the rules of fail_attempt, retried at once. Answers how many.
 int rescue_expired(pqxx::connection& conn);
 
+// Running jobs leased by nodes the registry declared gone, at once rather
+// than when their leases expire; the same rules. A node that was only slow
+// loses its leases: its next fenced write is refused, as after an expiry.
+int rescue_from_nodes(pqxx::connection& conn, const std::vector<std::string>& node_ids);
+
 // ---- clients --------------------------------------------------------------------------
 
 // A client's cancel: a queued job is cancelled at once, a running one is

@@ -28,8 +28,18 @@ void insert_events(pqxx::transaction_base& tx, const std::vector<event_row>& eve
                  rows.dump());
 }
 
+bool& jobs_enqueued() {
+  thread_local bool enqueued = false;
+  return enqueued;
+}
+
 void notify_runners(pqxx::transaction_base& tx, const std::string& kind) {
+  jobs_enqueued() = true;
   tx.exec_params("SELECT pg_notify($1, $2)", jobs_channel, kind);
+}
+
+void notify_revoked(pqxx::transaction_base& tx, const std::string& user_id) {
+  tx.exec_params("SELECT pg_notify($1, $2)", auth_channel, user_id);
 }
 
 } // namespace troupe::runtime

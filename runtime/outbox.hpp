@@ -34,7 +34,14 @@ void insert_events(pqxx::transaction_base& tx, const std::vector<event_row>& eve
 // poll instead.
 bool& events_written();
 
-// NOTIFY the job runners (delivered when the transaction commits).
+// NOTIFY the job runners (delivered when the transaction commits); also
+// sets jobs_enqueued(), which a store worker reads like events_written().
 void notify_runners(pqxx::transaction_base& tx, const std::string& kind);
+bool& jobs_enqueued();
+
+// The NOTIFY channel credential caches listen on: the payload is the id of
+// a user whose key was revoked (every gateway drops that user's entries).
+constexpr const char* auth_channel = "troupe_auth";
+void notify_revoked(pqxx::transaction_base& tx, const std::string& user_id);
 
 } // namespace troupe::runtime

@@ -140,11 +140,14 @@ errc classify_failure(worker_pointer self, const std::string& request_id, std::e
 template <class Work>
 void run_on_connection(worker_pointer self, Work&& work) {
   events_written() = false;
+  jobs_enqueued() = false;
   metrics::drop_pending();
   work(*self->state.conn);
   metrics::count_pending(); // the work returned: what it wrote committed
   if (events_written() && self->state.opts.on_events_written)
     self->state.opts.on_events_written();
+  if (jobs_enqueued() && self->state.opts.on_jobs_enqueued)
+    self->state.opts.on_jobs_enqueued();
 }
 
 api_response run_task(worker_pointer self, db_task& task) {

@@ -72,6 +72,9 @@ struct store_options {
   // (runtime::insert_events) returned: the in-process wake-up of the event
   // bridge. Must not block.
   std::function<void()> on_events_written;
+  // The same after a task that made jobs runnable (runtime::notify_runners):
+  // the in-process and cross-node nudge of job runners. Must not block.
+  std::function<void()> on_jobs_enqueued;
 };
 
 // Registers a prepared statement for every store connection. Call before

@@ -8,6 +8,7 @@
 #include "runtime/input.hpp"
 #include "runtime/log.hpp"
 #include "runtime/metrics.hpp"
+#include "runtime/outbox.hpp"
 #include "runtime/rate_limiter.hpp"
 #include "runtime/store.hpp"
 #include "text/ascii.hpp"
@@ -214,6 +215,7 @@ api_response revoke_key(pqxx::connection& conn, const api_request& req, const ac
                              id, req.caller.user_id);
   if (rows.empty())
     throw not_found("API key");
+  runtime::notify_revoked(tx, req.caller.user_id); // every gateway's cache, at commit
   tx.commit();
   return no_content();
 }
@@ -290,8 +292,11 @@ nlohmann::json create_api_key(pqxx::connection& conn, const std::string& user_id
 bool revoke_api_key(pqxx::connection& conn, const std::string& prefix) {
   pqxx::work tx{conn};
   auto rows = tx.exec_params(
-      "UPDATE api_keys SET revoked_at = now() WHERE prefix = $1 AND revoked_at IS NULL RETURNING id",
+      "UPDATE api_keys SET revoked_at = now() WHERE prefix = $1 AND revoked_at IS NULL"
+      " RETURNING user_id",
       prefix);
+  if (!rows.empty())
+    runtime::notify_revoked(tx, rows[0][0].c_str());
   tx.commit();
   return !rows.empty();
 }

@@ -38,20 +38,4 @@ struct runner_options {
 
 job_runner_actor spawn_runner(caf::actor_system& sys, store_actor store, runner_options opts);
 
-// LISTEN troupe_jobs on a connection of its own; calls `wake` on every
-// notification and after every (re)connect. Reconnects with back-off.
-class notification_listener {
-public:
-  notification_listener(std::string connection_string, std::function<void()> wake);
-  ~notification_listener(); // stops and joins
-
-  notification_listener(const notification_listener&) = delete;
-  notification_listener& operator=(const notification_listener&) = delete;
-
-  struct impl;
-
-private:
-  std::unique_ptr<impl> impl_;
-};
-
 } // namespace troupe::job_runner

@@ -1,6 +1,7 @@
 #include "actors/scheduler/maintenance.hpp"
 
 #include "runtime/job_lifecycle.hpp"
+#include "runtime/outbox.hpp"
 
 #include <pqxx/pqxx>
 
@@ -79,6 +80,69 @@ int prune_events(pqxx::connection& conn, int retention_days, int batch) {
                              retention_days, batch);
   tx.commit();
   return static_cast<int>(rows.affected_rows());
+}
+
+// ---- the node registry ------------------------------------------------------------------
+
+namespace {
+
+nlohmann::json node_event_data(const std::string& id, const std::string& role,
+                               const std::string& reason) {
+  return {{"node_id", id}, {"role", role}, {"reason", reason}};
+}
+
+} // namespace
+
+bool heartbeat_node(pqxx::connection& conn, const node_registration& node) {
+  pqxx::work tx{conn};
+  // xmax = 0 on a freshly inserted row; `was_gone` is the row's mark before
+  // this statement cleared it.
+  auto r = tx.exec_params(
+      "WITH prev AS (SELECT left_at IS NOT NULL AS was_gone FROM nodes WHERE id = $1)"
+      " INSERT INTO nodes (id, role, address, cluster_address, version)"
+      " VALUES ($1, $2, nullif($3, ''), nullif($4, ''), $5)"
+      " ON CONFLICT (id) DO UPDATE SET heartbeat_at = now(), left_at = NULL,"
+      " address = excluded.address, cluster_address = excluded.cluster_address"
+      " RETURNING coalesce((SELECT was_gone FROM prev), true)",
+      node.node_id, node.role, node.address, node.cluster_address,
+      node.version);
+  bool joined = r[0][0].as<bool>();
+  if (joined)
+    runtime::insert_events(
+        tx, {{"node.joined", "", "", "", node_event_data(node.node_id, node.role, "heartbeat")}});
+  tx.commit();
+  return joined;
+}
+
+std::vector<std::string> retire_silent_nodes(pqxx::connection& conn, int timeout_s) {
+  std::vector<std::string> gone;
+  {
+    pqxx::work tx{conn};
+    auto rows = tx.exec_params(
+        "UPDATE nodes SET left_at = now() WHERE left_at IS NULL"
+        " AND heartbeat_at < now() - make_interval(secs => $1) RETURNING id, role",
+        timeout_s);
+    std::vector<runtime::event_row> events;
+    for (const auto& row : rows) {
+      gone.emplace_back(row[0].c_str());
+      events.push_back({"node.left", "", "", "",
+                        node_event_data(row[0].c_str(), row[1].c_str(), "heartbeat timeout")});
+    }
+    runtime::insert_events(tx, events);
+    tx.commit();
+  }
+  lifecycle::rescue_from_nodes(conn, gone);
+  return gone;
+}
+
+void unregister_node(pqxx::connection& conn, const std::string& node_id) {
+  pqxx::work tx{conn};
+  auto rows = tx.exec_params("DELETE FROM nodes WHERE id = $1 RETURNING role, left_at IS NULL",
+                             node_id);
+  if (!rows.empty() && rows[0][1].as<bool>())
+    runtime::insert_events(
+        tx, {{"node.left", "", "", "", node_event_data(node_id, rows[0][0].c_str(), "stopped")}});
+  tx.commit();
 }
 
 } // namespace troupe::scheduler

@@ -5,6 +5,8 @@
 #pragma once
 
 #include <pqxx/connection>
+#include <string>
+#include <vector>
 
 namespace troupe::scheduler {
 
@@ -27,5 +29,29 @@ int prune_jobs(pqxx::connection& conn, int retention_days, int batch);
 
 // Deletes up to `batch` events older than `retention_days`.
 int prune_events(pqxx::connection& conn, int retention_days, int batch);
+
+// ---- the node registry (the nodes table is the truth of who is in the cluster)
+
+struct node_registration {
+  std::string node_id;
+  std::string role; // serve | gateway | worker
+  std::string address;         // HTTP address ("" when none)
+  std::string cluster_address; // where its cluster actor is published ("" when none)
+  std::string version;
+};
+
+// The node's heartbeat: inserts its row or refreshes heartbeat_at, and
+// clears a "gone" mark. A node that was not in the registry, or was
+// declared gone, writes `node.joined` in the same transaction; answers
+// whether it did.
+bool heartbeat_node(pqxx::connection& conn, const node_registration& node);
+
+// Nodes whose heartbeat is older than `timeout_s` and not yet declared gone
+// are marked (left_at) with a `node.left` event each, and their running
+// jobs are rescued at once. Answers their ids.
+std::vector<std::string> retire_silent_nodes(pqxx::connection& conn, int timeout_s);
+
+// A node stopping cleanly: its row goes, with a `node.left` event.
+void unregister_node(pqxx::connection& conn, const std::string& node_id);
 
 } // namespace troupe::scheduler

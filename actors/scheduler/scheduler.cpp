@@ -19,9 +19,11 @@ constexpr long long leader_lock_key = 0x7472'7363'6864; // "trschd"
 // pass (and the database) for long.
 constexpr int prune_batches_per_pass = 20;
 
-// The scheduler's own timer, beside the interface's `maintain`.
+// The scheduler's own timers, beside the interface's `maintain`.
 using timer_atom = caf::atom_constant<caf::atom("timer")>;
-using scheduler_impl = scheduler_actor::extend<caf::reacts_to<timer_atom>>;
+using beat_atom = caf::atom_constant<caf::atom("beat")>;
+using scheduler_impl =
+    scheduler_actor::extend<caf::reacts_to<timer_atom>, caf::reacts_to<beat_atom>>;
 
 struct scheduler_state {
   std::unique_ptr<pqxx::connection> conn;
@@ -49,23 +51,43 @@ void prune(pqxx::connection& conn, const scheduler_options& opts) {
       break;
 }
 
-// Every node's scheduler keeps its registry row fresh; that is what
-// /v1/status and troupe_nodes_up call alive.
-void heartbeat(pqxx::connection& conn, const scheduler_options& opts) {
-  if (opts.node_id.empty())
-    return;
-  pqxx::nontransaction tx{conn};
-  tx.exec_params("UPDATE nodes SET heartbeat_at = now() WHERE id = $1", opts.node_id);
+void lost_connection(scheduler_state& st, const std::exception& e, std::string_view what) {
+  metrics::drop_pending();
+  // A broken connection also drops the advisory lock: start over.
+  log::warn(what, {{"error", e.what()}});
+  st.conn.reset();
+  st.leader = false;
 }
 
-void pass(scheduler_state& st, const scheduler_options& opts) {
+// Every node's scheduler keeps its registry row fresh; that is what
+// /v1/status and troupe_nodes_up call alive, and what the leader's
+// node timeout looks at.
+void heartbeat(scheduler_state& st, const scheduler_options& opts) {
+  if (opts.node.node_id.empty())
+    return;
   try {
     if (!st.conn)
       st.conn = std::make_unique<pqxx::connection>(opts.connection_string);
-    heartbeat(*st.conn, opts);
+    if (heartbeat_node(*st.conn, opts.node))
+      log::info("this node is in the registry", {{"role", opts.node.role}});
+  } catch (const std::exception& e) {
+    lost_connection(st, e, "node heartbeat failed");
+  }
+}
+
+void pass(scheduler_state& st, const scheduler_options& opts) {
+  if (!opts.may_lead)
+    return;
+  try {
+    if (!st.conn)
+      st.conn = std::make_unique<pqxx::connection>(opts.connection_string);
     if (!lead(st, opts))
       return;
     auto& c = *st.conn;
+    auto gone = retire_silent_nodes(c, opts.node_timeout_s);
+    for (const auto& id : gone)
+      log::warn("a node went silent: it left the cluster and its jobs were rescued",
+                {{"peer_node", id}});
     int rescued = lifecycle::rescue_expired(c);
     int swept = sweep_thresholds(c, opts.max_attempts, opts.failure_cooldown_s);
     metrics::count_pending(); // evolutions the sweep queued (committed)
@@ -75,26 +97,32 @@ void pass(scheduler_state& st, const scheduler_options& opts) {
     {
       pqxx::nontransaction tx{c};
       tx.exec_params("DELETE FROM nodes WHERE heartbeat_at < now() - make_interval(secs => $1)",
-                     std::max(node_forget_s, opts.node_stale_s));
+                     std::max(node_forget_s, opts.node_timeout_s));
     }
     if (rescued || swept || stale)
       log::info("maintenance", {{"rescued", rescued}, {"threshold_sweep", swept},
                                 {"staleness", stale}});
   } catch (const std::exception& e) {
-    metrics::drop_pending();
-    // A broken connection also drops the advisory lock: start over.
-    log::warn("maintenance pass failed", {{"error", e.what()}});
-    st.conn.reset();
-    st.leader = false;
+    lost_connection(st, e, "maintenance pass failed");
   }
 }
 
 scheduler_impl::behavior_type scheduler(scheduler_impl::stateful_pointer<scheduler_state> self,
                                         scheduler_options opts) {
+  heartbeat(self->state, opts); // registered before the first job is claimed
   self->send(self, timer_atom::value);
+  self->delayed_send(self, std::chrono::milliseconds{opts.heartbeat_interval_ms}, beat_atom::value);
   return {
       // Asked for from outside: one pass now; the timer keeps its period.
-      [=](maintain_atom) { pass(self->state, opts); },
+      [=](maintain_atom) {
+        heartbeat(self->state, opts);
+        pass(self->state, opts);
+      },
+      [=](beat_atom) {
+        heartbeat(self->state, opts);
+        self->delayed_send(self, std::chrono::milliseconds{opts.heartbeat_interval_ms},
+                           beat_atom::value);
+      },
       [=](timer_atom) {
         pass(self->state, opts);
         self->delayed_send(self, std::chrono::milliseconds{opts.interval_ms}, timer_atom::value);

@@ -4,6 +4,7 @@
 // it works, the others keep trying; a lost connection gives the lock up.
 #pragma once
 
+#include "actors/scheduler/maintenance.hpp"
 #include "messages/jobs.hpp"
 
 #include <caf/all.hpp>
@@ -15,9 +16,11 @@ namespace troupe::scheduler {
 // live (app/node.cpp fills them).
 struct scheduler_options {
   std::string connection_string;
-  std::string node_id;  // whose heartbeat_at each pass refreshes, leader or not
-  int node_stale_s = 0; // a node whose heartbeat is older is stale (docs/metrics.md)
-  int interval_ms = 0;
+  node_registration node;   // the row every heartbeat refreshes, leader or not
+  bool may_lead = true;     // false on workers: they only heartbeat
+  int heartbeat_interval_ms = 0;
+  int node_timeout_s = 0;   // a node silent this long is gone (node.left, leases rescued)
+  int interval_ms = 0;      // maintenance period
   int max_attempts = 0;       // of the evolutions the sweeps queue
   int failure_cooldown_s = 0; // a playbook whose evolution failed is not swept again for this long
   int max_staleness_s = 0;
@@ -26,7 +29,7 @@ struct scheduler_options {
   int prune_batch = 0;
 };
 
-// A registry row stale for this long is removed by the leader: the node
+// A registry row gone for this long is removed by the leader: the node
 // crashed, and a restarted node registers under a new id.
 inline constexpr int node_forget_s = 900;
 

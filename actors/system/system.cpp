@@ -72,8 +72,10 @@ json probe_database(pqxx::connection& conn, probe_kind kind, int node_stale_s) {
   for (const auto& n : tx.exec_params(
            "SELECT json_build_object('id', id, 'role', role, 'address', address, 'version',"
            " version, 'started_at', rfc3339(started_at), 'heartbeat_at', rfc3339(heartbeat_at),"
-           " 'draining', draining,"
-           " 'up', heartbeat_at > now() - make_interval(secs => $1))::text"
+           " 'draining', draining, 'cluster_address', cluster_address,"
+           " 'running_jobs', (SELECT count(*) FROM jobs j WHERE j.status = 'running'"
+           " AND j.lease_owner = nodes.id),"
+           " 'up', left_at IS NULL AND heartbeat_at > now() - make_interval(secs => $1))::text"
            " FROM nodes ORDER BY started_at",
            node_stale_s))
     nodes.push_back(json::parse(n[0].c_str()));

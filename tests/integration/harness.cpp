@@ -204,6 +204,7 @@ test_node::test_node(const std::string& conninfo,
   settings.database.data_dir = dir.path();
   settings.database.pool_size = 4;
   settings.server.listen = "127.0.0.1:0";
+  settings.cluster.listen = ""; // in-process nodes publish no cluster actor unless a test asks
   settings.server.io_threads = 2;
   settings.auth.allow_registration = true;
   // Every test user signs up and in from 127.0.0.1: the per-address limit

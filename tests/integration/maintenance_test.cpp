@@ -147,8 +147,9 @@ TEST_F(Maintenance, TheSchedulerRunsAPassWhenAsked) {
   register_message_types(cfg);
   caf::actor_system sys{cfg};
   scheduler::scheduler_options opts{.connection_string = conninfo_,
-                                    .node_id = "",
-                                    .node_stale_s = 30,
+                                    .node = {},
+                                    .heartbeat_interval_ms = 1000,
+                                    .node_timeout_s = 30,
                                     .interval_ms = 3600 * 1000,
                                     .max_attempts = 3,
                                     .failure_cooldown_s = 300,

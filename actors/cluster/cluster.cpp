@@ -1,0 +1,456 @@
+#include "actors/cluster/cluster.hpp"
+
+#include "messages/error_code.hpp"
+#include "runtime/crypto.hpp"
+#include "runtime/log.hpp"
+
+#include <caf/io/all.hpp>
+#include <caf/openssl/all.hpp>
+#include <map>
+#include <optional>
+#include <pqxx/pqxx>
+#include <unistd.h>
+
+namespace troupe::cluster {
+namespace {
+
+using clock = std::chrono::steady_clock;
+using tick_atom = caf::atom_constant<caf::atom("tick")>;
+
+// Nonces handed out and not yet used; more outstanding challenges than this
+// (a peer that never joins) drop the oldest.
+constexpr std::size_t max_pending_challenges = 256;
+// A challenge not answered by a join within this long is void.
+constexpr auto challenge_lifetime = std::chrono::seconds{30};
+// A worker's wait for each step of joining a gateway.
+constexpr auto join_step_timeout = std::chrono::seconds{10};
+// Reconnect back-off of a worker to one gateway: from the heartbeat interval
+// up to this cap.
+constexpr auto max_join_backoff = std::chrono::seconds{10};
+
+constexpr std::string_view gateway_purpose = "troupe-cluster-gateway";
+constexpr std::string_view worker_purpose = "troupe-cluster-worker";
+
+struct host_port {
+  std::string host;
+  std::uint16_t port = 0;
+};
+
+std::optional<host_port> split(const std::string& address) {
+  auto colon = address.rfind(':');
+  if (colon == std::string::npos || colon == 0)
+    return std::nullopt;
+  host_port out;
+  out.host = address.substr(0, colon);
+  if (out.host.size() > 1 && out.host.front() == '[' && out.host.back() == ']')
+    out.host = out.host.substr(1, out.host.size() - 2);
+  try {
+    auto port = std::stoi(address.substr(colon + 1));
+    if (port <= 0 || port > 65535)
+      return std::nullopt;
+    out.port = static_cast<std::uint16_t>(port);
+  } catch (const std::exception&) {
+    return std::nullopt;
+  }
+  return out;
+}
+
+bool proof_matches(const std::string& secret, std::string_view purpose, std::string_view nonce,
+                   std::string_view node_id, const std::string& given) {
+  if (secret.empty())
+    return true;
+  return crypto::equal_constant_time(proof(secret, purpose, nonce, node_id), given);
+}
+
+// ---------------------------------------------------------------------------
+// The gateway's cluster actor.
+
+struct member {
+  std::string node_id;
+  std::string role;
+  node_peer_actor peer;
+  clock::time_point last_seen;
+};
+
+struct pending_challenge {
+  std::string nonce;
+  clock::time_point issued;
+};
+
+struct gateway_state {
+  std::map<caf::node_id, member> members;
+  std::map<caf::node_id, pending_challenge> pending;
+  static inline const char* name = "troupe.cluster.gateway";
+};
+
+using gateway_impl = cluster_actor::extend<caf::reacts_to<tick_atom>>;
+using gateway_pointer = gateway_impl::stateful_pointer<gateway_state>;
+
+// The member a message came from, or nothing: a message of a node that has
+// not joined (or of no node at all) is dropped unread.
+member* sender_member(gateway_pointer self) {
+  const auto& sender = self->current_sender();
+  if (!sender)
+    return nullptr;
+  auto it = self->state.members.find(sender->node());
+  return it == self->state.members.end() ? nullptr : &it->second;
+}
+
+void drop_member(gateway_pointer self, std::map<caf::node_id, member>::iterator it,
+                 const std::shared_ptr<peer_links>& peers, std::string_view why) {
+  log::info(why, {{"peer_node", it->second.node_id}, {"role", it->second.role}});
+  peers->remove(it->second.peer.address());
+  self->demonitor(it->second.peer.address());
+  self->state.members.erase(it);
+}
+
+std::vector<std::string> live_gateways(pqxx::connection& c, int timeout_s) {
+  pqxx::nontransaction tx{c};
+  std::vector<std::string> out;
+  for (const auto& r : tx.exec_params(
+           "SELECT cluster_address FROM nodes WHERE role IN ('gateway', 'serve')"
+           " AND cluster_address IS NOT NULL AND left_at IS NULL"
+           " AND heartbeat_at > now() - make_interval(secs => $1) ORDER BY started_at",
+           timeout_s))
+    out.emplace_back(r[0].c_str());
+  return out;
+}
+
+gateway_impl::behavior_type gateway(gateway_pointer self, gateway_options opts,
+                                    std::shared_ptr<peer_links> peers) {
+  peers->set_origin(caf::actor_cast<caf::actor>(self));
+  self->set_down_handler([=](caf::down_msg& msg) {
+    auto& members = self->state.members;
+    for (auto it = members.begin(); it != members.end(); ++it)
+      if (it->second.peer.address() == msg.source) {
+        drop_member(self, it, peers, "lost the link to a node");
+        return;
+      }
+  });
+  self->send(self, tick_atom::value);
+  return {
+      [=](challenge_atom, const std::string& peer_nonce) -> caf::result<node_challenge> {
+        const auto& sender = self->current_sender();
+        if (!sender || peer_nonce.size() < 16 || peer_nonce.size() > 128)
+          return make_error(errc::invalid_argument, "a challenge needs a sender and a nonce");
+        auto& pending = self->state.pending;
+        if (pending.size() >= max_pending_challenges) {
+          auto oldest = pending.begin();
+          for (auto it = pending.begin(); it != pending.end(); ++it)
+            if (it->second.issued < oldest->second.issued)
+              oldest = it;
+          pending.erase(oldest);
+        }
+        auto nonce = crypto::random_hex(16);
+        pending[sender->node()] = {nonce, clock::now()};
+        return node_challenge{opts.node_id, nonce,
+                              opts.secret.empty()
+                                  ? std::string{}
+                                  : proof(opts.secret, gateway_purpose, peer_nonce, opts.node_id)};
+      },
+      [=](join_atom, node_hello& hello) -> caf::result<node_welcome> {
+        const auto& sender = self->current_sender();
+        if (!sender)
+          return make_error(errc::unauthenticated, "a join needs a sender");
+        auto& pending = self->state.pending;
+        auto it = pending.find(sender->node());
+        if (it == pending.end() || clock::now() - it->second.issued > challenge_lifetime) {
+          if (it != pending.end())
+            pending.erase(it);
+          log::warn("refused a node: it joined without a fresh challenge",
+                    {{"peer_node", hello.node_id}, {"caf_node", caf::to_string(sender->node())}});
+          return make_error(errc::unauthenticated, "ask for a challenge first");
+        }
+        auto nonce = std::move(it->second.nonce);
+        pending.erase(it);
+        if (!proof_matches(opts.secret, worker_purpose, nonce, hello.node_id, hello.proof)) {
+          log::warn("refused a node: it did not prove the cluster secret",
+                    {{"peer_node", hello.node_id}, {"caf_node", caf::to_string(sender->node())}});
+          return make_error(errc::unauthenticated, "the cluster secret does not match");
+        }
+        if (!hello.peer || hello.peer->node() != sender->node() || hello.node_id.empty() ||
+            hello.node_id.size() > 256 || hello.role != "worker")
+          return make_error(errc::invalid_argument, "a join names its own node, role and handle");
+        auto& members = self->state.members;
+        if (auto old = members.find(sender->node()); old != members.end())
+          drop_member(self, old, peers, "a node joined again");
+        self->monitor(hello.peer);
+        members[sender->node()] = {hello.node_id, hello.role, hello.peer, clock::now()};
+        peers->add(hello.peer);
+        log::info("a node joined the cluster",
+                  {{"peer_node", hello.node_id}, {"role", hello.role}, {"version", hello.version}});
+        auto promise = self->make_response_promise<node_welcome>();
+        int timeout_s = static_cast<int>(opts.node_timeout.count());
+        runtime::store_call(
+            self, opts.store, "cluster-join",
+            [timeout_s](pqxx::connection& c) { return live_gateways(c, timeout_s); },
+            [=](std::vector<std::string> list) mutable {
+              promise.deliver(node_welcome{std::move(list)});
+            },
+            [=](caf::error&) mutable {
+              // The database is away: the worker still joins this gateway.
+              promise.deliver(node_welcome{});
+            });
+        return promise;
+      },
+      [=](heartbeat_atom, const std::string&) {
+        if (auto* m = sender_member(self))
+          m->last_seen = clock::now();
+      },
+      [=](leave_atom, const std::string&) {
+        const auto& sender = self->current_sender();
+        if (!sender)
+          return;
+        auto it = self->state.members.find(sender->node());
+        if (it != self->state.members.end())
+          drop_member(self, it, peers, "a node left the cluster");
+      },
+      [=](tail_atom) {
+        if (auto* m = sender_member(self)) {
+          m->last_seen = clock::now();
+          if (opts.bridge)
+            self->send(opts.bridge, tail_atom::value);
+        }
+      },
+      [=](tick_atom) {
+        auto now = clock::now();
+        auto& members = self->state.members;
+        for (auto it = members.begin(); it != members.end();) {
+          auto next = std::next(it);
+          if (now - it->second.last_seen > opts.node_timeout)
+            drop_member(self, it, peers, "a node went silent; its link is dropped");
+          it = next;
+        }
+        std::erase_if(self->state.pending, [&](const auto& p) {
+          return now - p.second.issued > challenge_lifetime;
+        });
+        self->delayed_send(self, opts.heartbeat_interval, tick_atom::value);
+      },
+  };
+}
+
+// ---------------------------------------------------------------------------
+// The worker's link actor.
+
+struct target {
+  std::string address;
+  host_port where;
+  cluster_actor gateway;
+  std::string gateway_id;
+  bool joined = false;
+  bool connecting = false;
+  clock::time_point next_try{};
+  std::chrono::milliseconds backoff{0};
+  std::string last_error; // logged once per change, not once per retry
+};
+
+struct link_state {
+  std::vector<target> targets;
+  static inline const char* name = "troupe.cluster.link";
+};
+
+using link_impl = node_peer_actor::extend<caf::reacts_to<tick_atom>>;
+using link_pointer = link_impl::stateful_pointer<link_state>;
+
+target* find_target(link_pointer self, const std::string& address) {
+  for (auto& t : self->state.targets)
+    if (t.address == address)
+      return &t;
+  return nullptr;
+}
+
+void add_target(link_pointer self, const std::string& address) {
+  if (find_target(self, address))
+    return;
+  auto where = split(address);
+  if (!where) {
+    log::warn("ignored a gateway address that is not HOST:PORT", {{"address", address}});
+    return;
+  }
+  target t;
+  t.address = address;
+  t.where = *where;
+  self->state.targets.push_back(std::move(t));
+}
+
+void failed(link_pointer self, const worker_options& opts, const std::string& address,
+            const std::string& why) {
+  auto* t = find_target(self, address);
+  if (!t)
+    return;
+  t->connecting = false;
+  t->joined = false;
+  t->backoff = std::min<std::chrono::milliseconds>(
+      t->backoff.count() == 0 ? opts.heartbeat_interval : t->backoff * 2, max_join_backoff);
+  t->next_try = clock::now() + t->backoff;
+  if (why != t->last_error)
+    log::warn("could not join a gateway; jobs still run from the database, and the node "
+              "keeps trying",
+              {{"gateway", address}, {"error", why}});
+  t->last_error = why;
+}
+
+void joined(link_pointer self, const worker_options& opts,
+            const std::shared_ptr<gateway_links>& gateways, const std::string& address,
+            const node_welcome& welcome) {
+  auto* t = find_target(self, address);
+  if (!t)
+    return;
+  t->connecting = false;
+  t->joined = true;
+  t->backoff = std::chrono::milliseconds{0};
+  t->last_error.clear();
+  self->monitor(t->gateway);
+  gateways->add(t->gateway);
+  log::info("joined a gateway", {{"gateway", address}, {"gateway_node", t->gateway_id}});
+  for (const auto& other : welcome.gateways)
+    add_target(self, other);
+  (void)opts;
+}
+
+void connect(link_pointer self, const worker_options& opts,
+             const std::shared_ptr<gateway_links>& gateways, target& t) {
+  t.connecting = true;
+  auto address = t.address;
+  auto mm = opts.tls ? self->system().openssl_manager().actor_handle()
+                     : self->system().middleman().actor_handle();
+  auto fail = [=](caf::error& e) { failed(self, opts, address, self->system().render(e)); };
+  self->request(mm, join_step_timeout, caf::connect_atom::value, t.where.host, t.where.port)
+      .then(
+          [=](const caf::node_id&, caf::strong_actor_ptr& ptr, const std::set<std::string>&) {
+            if (!ptr)
+              return failed(self, opts, address, "nothing is published at that port");
+            auto gw = caf::actor_cast<cluster_actor>(ptr);
+            auto my_nonce = crypto::random_hex(16);
+            self->request(gw, join_step_timeout, challenge_atom::value, my_nonce)
+                .then(
+                    [=](node_challenge& ch) {
+                      auto my_proof = opts.secret.empty()
+                                          ? std::string{}
+                                          : proof(opts.secret, worker_purpose, ch.nonce,
+                                                  opts.node_id);
+                      if (!proof_matches(opts.secret, gateway_purpose, my_nonce, ch.node_id,
+                                         ch.proof)) {
+                        log::error("refused a gateway: it did not prove the cluster secret",
+                                   {{"gateway", address}});
+                        // A join without this node's handle, so that a gateway
+                        // whose secret differs logs the refusal on its side too.
+                        self->request(gw, join_step_timeout, join_atom::value,
+                                      node_hello{opts.node_id, opts.role, opts.version, my_proof,
+                                                 node_peer_actor{}})
+                            .then([](node_welcome&) {}, [](caf::error&) {});
+                        return failed(self, opts, address,
+                                      "the gateway did not prove the cluster secret");
+                      }
+                      if (auto* t = find_target(self, address)) {
+                        t->gateway = gw;
+                        t->gateway_id = ch.node_id;
+                      }
+                      node_hello hello{opts.node_id, opts.role, opts.version, my_proof,
+                                       caf::actor_cast<node_peer_actor>(self)};
+                      self->request(gw, join_step_timeout, join_atom::value, std::move(hello))
+                          .then(
+                              [=](node_welcome& w) { joined(self, opts, gateways, address, w); },
+                              fail);
+                    },
+                    fail);
+          },
+          fail);
+}
+
+link_impl::behavior_type worker_link(link_pointer self, worker_options opts,
+                                     std::shared_ptr<gateway_links> gateways) {
+  gateways->set_origin(caf::actor_cast<caf::actor>(self));
+  for (const auto& a : opts.join)
+    add_target(self, a);
+  self->set_down_handler([=](caf::down_msg& msg) {
+    for (auto& t : self->state.targets)
+      if (t.joined && t.gateway.address() == msg.source) {
+        gateways->remove(msg.source);
+        log::warn("lost the link to a gateway; jobs still run from the database",
+                  {{"gateway", t.address}});
+        t.joined = false;
+        t.gateway = nullptr;
+        t.next_try = clock::now() + opts.heartbeat_interval;
+      }
+  });
+  self->send(self, tick_atom::value);
+  return {
+      [=](wake_atom) {
+        // Only a gateway this node joined may nudge its runner.
+        const auto& sender = self->current_sender();
+        if (!sender)
+          return;
+        for (const auto& t : self->state.targets)
+          if (t.joined && t.gateway && t.gateway->node() == sender->node()) {
+            self->send(opts.runner, wake_atom::value);
+            return;
+          }
+      },
+      [=](tick_atom) {
+        auto now = clock::now();
+        for (auto& t : self->state.targets) {
+          if (t.joined)
+            self->send(t.gateway, heartbeat_atom::value, opts.node_id);
+          else if (!t.connecting && now >= t.next_try)
+            connect(self, opts, gateways, t);
+        }
+        self->delayed_send(self, opts.heartbeat_interval, tick_atom::value);
+      },
+  };
+}
+
+} // namespace
+
+std::string proof(const std::string& secret, std::string_view purpose, std::string_view nonce,
+                  std::string_view node_id) {
+  std::string data{purpose};
+  data += '|';
+  data += nonce;
+  data += '|';
+  data += node_id;
+  return crypto::hex(crypto::hmac_sha256(secret, data));
+}
+
+cluster_actor spawn_gateway(caf::actor_system& sys, gateway_options opts,
+                            std::shared_ptr<peer_links> peers) {
+  return caf::actor_cast<cluster_actor>(sys.spawn(gateway, std::move(opts), std::move(peers)));
+}
+
+std::string publish(caf::actor_system& sys, const cluster_actor& actor, const std::string& listen,
+                    bool tls) {
+  auto where = split(listen);
+  if (!where && listen.size() > 2 && listen.substr(listen.size() - 2) == ":0")
+    where = host_port{listen.substr(0, listen.size() - 2), 0};
+  if (!where)
+    throw std::runtime_error("cluster.listen: not HOST:PORT: " + listen);
+  auto port = tls ? caf::openssl::publish(actor, where->port, where->host.c_str(), true)
+                  : sys.middleman().publish(actor, where->port, where->host.c_str(), true);
+  if (!port)
+    throw std::runtime_error("cannot publish the cluster actor on " + listen + ": " +
+                             sys.render(port.error()));
+  auto host = where->host;
+  if (host == "0.0.0.0" || host == "::") {
+    char name[256] = {0};
+    gethostname(name, sizeof name - 1);
+    host = name;
+  } else if (host.find(':') != std::string::npos) {
+    host = "[" + host + "]";
+  }
+  return host + ":" + std::to_string(*port);
+}
+
+node_peer_actor spawn_worker_link(caf::actor_system& sys, worker_options opts,
+                                  std::shared_ptr<gateway_links> gateways) {
+  return caf::actor_cast<node_peer_actor>(
+      sys.spawn(worker_link, std::move(opts), std::move(gateways)));
+}
+
+void leave(const node_peer_actor& link, gateway_links& gateways, const std::string& node_id) {
+  gateways.send_all(leave_atom::value, node_id);
+  gateways.clear();
+  if (link)
+    caf::anon_send_exit(link, caf::exit_reason::user_shutdown);
+}
+
+} // namespace troupe::cluster
