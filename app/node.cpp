@@ -271,6 +271,7 @@ struct node::impl {
   std::vector<caf::actor> actors;
   job_runner_actor runner;
   node_peer_actor link; // a worker's link to its gateways
+  std::shared_ptr<std::atomic<bool>> admitted = std::make_shared<std::atomic<bool>>(false);
   std::shared_ptr<cluster::peer_links> peers = std::make_shared<cluster::peer_links>();
   std::shared_ptr<cluster::gateway_links> gateways = std::make_shared<cluster::gateway_links>();
   std::function<void()> release_bridge;
@@ -392,8 +393,10 @@ std::string node::start() {
 
   std::vector<runtime::channel_handler> channels;
   if (m.runs_jobs()) {
-    m.runner =
-        job_runner::spawn_runner(sys, store, runner_options_from(s, m.info.node_id, sys, store));
+    auto ro = runner_options_from(s, m.info.node_id, sys, store);
+    if (m.role == node_role::worker)
+      ro.admitted = m.admitted; // the cluster link decides (cluster.cpp, update_admission)
+    m.runner = job_runner::spawn_runner(sys, store, std::move(ro));
     auto runner = m.runner;
     channels.push_back({runtime::jobs_channel, [runner](const std::string&, bool) {
                           caf::anon_send(runner, wake_atom::value);
@@ -522,7 +525,8 @@ std::string node::start() {
                                          .join = config::split_list(s.cluster.join),
                                          .heartbeat_interval = heartbeat_interval,
                                          .tls = m.tls(),
-                                         .runner = m.runner},
+                                         .runner = m.runner,
+                                         .admitted = m.admitted},
                                         m.gateways);
     m.actors.push_back(caf::actor_cast<caf::actor>(m.link));
   }

@@ -184,9 +184,9 @@ std::vector<job_assignment> claim(pqxx::connection& conn, const std::vector<clai
       "   started_at = coalesce(j.started_at, now()), updated_at = now()"
       "   FROM picked WHERE j.id = picked.id"
       "   RETURNING j.id, j.kind, j.lease_token, j.attempt, j.max_attempts, j.user_id,"
-      "   j.playbook_id, j.payload),"
+      "   j.playbook_id, j.payload, j.lease_owner),"
       " started AS (" +
-      job_events_sql("claimed", "'job.started'", ", 'attempt', attempt") +
+      job_events_sql("claimed", "'job.started'", ", 'attempt', attempt, 'node', lease_owner") +
       ") SELECT id, kind, lease_token, attempt, max_attempts, user_id, playbook_id, payload::text"
       " FROM claimed";
   std::vector<job_assignment> jobs;

@@ -239,13 +239,20 @@ struct target {
   std::string gateway_id;
   bool joined = false;
   bool connecting = false;
+  // The last attempt's verdict: the gateway refused this node's credentials
+  // (or this node refused the gateway's), as opposed to not answering.
+  bool refused = false;
+  bool tried = false;
   clock::time_point next_try{};
   std::chrono::milliseconds backoff{0};
   std::string last_error; // logged once per change, not once per retry
 };
 
+enum class admission_state { undecided, admitted, refused };
+
 struct link_state {
   std::vector<target> targets;
+  admission_state admission = admission_state::undecided;
   static inline const char* name = "troupe.cluster.link";
 };
 
@@ -273,13 +280,45 @@ void add_target(link_pointer self, const std::string& address) {
   self->state.targets.push_back(std::move(t));
 }
 
+// A worker claims jobs once it joined a gateway, or while no gateway can be
+// reached at all (Postgres is the truth; the link only makes it fast) —
+// never while a gateway refuses its credentials: that is a misconfigured or
+// foreign node.
+void update_admission(link_pointer self, const worker_options& opts) {
+  if (!opts.admitted)
+    return;
+  const auto& targets = self->state.targets;
+  bool any_joined = false, any_refused = false, all_tried = true;
+  for (const auto& t : targets) {
+    any_joined = any_joined || t.joined;
+    any_refused = any_refused || t.refused;
+    all_tried = all_tried && t.tried;
+  }
+  auto verdict = any_joined                ? admission_state::admitted
+                 : any_refused             ? admission_state::refused
+                 : all_tried               ? admission_state::admitted
+                                           : admission_state::undecided;
+  auto& st = self->state;
+  if (verdict == st.admission || verdict == admission_state::undecided)
+    return;
+  st.admission = verdict;
+  opts.admitted->store(verdict == admission_state::admitted);
+  if (verdict == admission_state::admitted)
+    self->send(opts.runner, wake_atom::value);
+  else
+    log::error("a gateway refused this node's cluster credentials: it takes no jobs until "
+               "it is admitted (check cluster.secret and the TLS files)");
+}
+
 void failed(link_pointer self, const worker_options& opts, const std::string& address,
-            const std::string& why) {
+            const std::string& why, bool refused = false) {
   auto* t = find_target(self, address);
   if (!t)
     return;
   t->connecting = false;
   t->joined = false;
+  t->tried = true;
+  t->refused = refused;
   t->backoff = std::min<std::chrono::milliseconds>(
       t->backoff.count() == 0 ? opts.heartbeat_interval : t->backoff * 2, max_join_backoff);
   t->next_try = clock::now() + t->backoff;
@@ -288,6 +327,7 @@ void failed(link_pointer self, const worker_options& opts, const std::string& ad
               "keeps trying",
               {{"gateway", address}, {"error", why}});
   t->last_error = why;
+  update_admission(self, opts);
 }
 
 void joined(link_pointer self, const worker_options& opts,
@@ -298,6 +338,8 @@ void joined(link_pointer self, const worker_options& opts,
     return;
   t->connecting = false;
   t->joined = true;
+  t->tried = true;
+  t->refused = false;
   t->backoff = std::chrono::milliseconds{0};
   t->last_error.clear();
   self->monitor(t->gateway);
@@ -305,7 +347,7 @@ void joined(link_pointer self, const worker_options& opts,
   log::info("joined a gateway", {{"gateway", address}, {"gateway_node", t->gateway_id}});
   for (const auto& other : welcome.gateways)
     add_target(self, other);
-  (void)opts;
+  update_admission(self, opts);
 }
 
 void connect(link_pointer self, const worker_options& opts,
@@ -314,7 +356,13 @@ void connect(link_pointer self, const worker_options& opts,
   auto address = t.address;
   auto mm = opts.tls ? self->system().openssl_manager().actor_handle()
                      : self->system().middleman().actor_handle();
-  auto fail = [=](caf::error& e) { failed(self, opts, address, self->system().render(e)); };
+  // A refusal is an authentication verdict: the gateway's, or a TLS
+  // handshake the peer broke off (CAF reports no more than that).
+  auto fail = [=](caf::error& e) {
+    bool refused = code_of(e) == errc::unauthenticated ||
+                   (opts.tls && e == caf::sec::disconnect_during_handshake);
+    failed(self, opts, address, self->system().render(e), refused);
+  };
   self->request(mm, join_step_timeout, caf::connect_atom::value, t.where.host, t.where.port)
       .then(
           [=](const caf::node_id&, caf::strong_actor_ptr& ptr, const std::set<std::string>&) {
@@ -340,7 +388,7 @@ void connect(link_pointer self, const worker_options& opts,
                                                  node_peer_actor{}})
                             .then([](node_welcome&) {}, [](caf::error&) {});
                         return failed(self, opts, address,
-                                      "the gateway did not prove the cluster secret");
+                                      "the gateway did not prove the cluster secret", true);
                       }
                       if (auto* t = find_target(self, address)) {
                         t->gateway = gw;
@@ -363,6 +411,10 @@ link_impl::behavior_type worker_link(link_pointer self, worker_options opts,
   gateways->set_origin(caf::actor_cast<caf::actor>(self));
   for (const auto& a : opts.join)
     add_target(self, a);
+  if (opts.admitted && self->state.targets.empty()) {
+    opts.admitted->store(true); // joins nothing: Postgres alone
+    self->state.admission = admission_state::admitted;
+  }
   self->set_down_handler([=](caf::down_msg& msg) {
     for (auto& t : self->state.targets)
       if (t.joined && t.gateway.address() == msg.source) {
@@ -373,6 +425,7 @@ link_impl::behavior_type worker_link(link_pointer self, worker_options opts,
         t.gateway = nullptr;
         t.next_try = clock::now() + opts.heartbeat_interval;
       }
+    update_admission(self, opts);
   });
   self->send(self, tick_atom::value);
   return {

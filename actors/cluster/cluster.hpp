@@ -11,6 +11,7 @@
 #include "messages/jobs.hpp"
 #include "runtime/store.hpp"
 
+#include <atomic>
 #include <caf/all.hpp>
 #include <chrono>
 #include <functional>
@@ -99,6 +100,9 @@ struct worker_options {
   std::chrono::milliseconds heartbeat_interval{0};
   bool tls = false;
   job_runner_actor runner; // nudged when a gateway says a job was enqueued
+  // Set while the node may claim jobs (see update_admission in the source):
+  // the runner's claim gate.
+  std::shared_ptr<std::atomic<bool>> admitted;
 };
 
 // The worker's link actor: joins and keeps joined every gateway, with a

@@ -225,6 +225,9 @@ void claim_jobs(runner_pointer self, const context_ptr& ctx) {
   auto& st = self->state;
   if (st.draining)
     return;
+  if (ctx->opts.admitted && !ctx->opts.admitted->load())
+    return; // a gateway refused this node's credentials: it takes no job
+
   if (st.claiming) {
     st.claim_again = true;
     return;

@@ -6,6 +6,7 @@
 #include "messages/jobs.hpp"
 #include "runtime/store.hpp"
 
+#include <atomic>
 #include <chrono>
 #include <functional>
 #include <memory>
@@ -34,6 +35,9 @@ struct runner_options {
   std::chrono::milliseconds backoff_max{0};
   std::chrono::milliseconds drain_grace{0};
   std::vector<kind_config> kinds;
+  // When set, jobs are claimed only while it is true (a worker's cluster
+  // link clears it when a gateway refuses the node's credentials).
+  std::shared_ptr<std::atomic<bool>> admitted;
 };
 
 job_runner_actor spawn_runner(caf::actor_system& sys, store_actor store, runner_options opts);

@@ -1,0 +1,655 @@
+// The cluster as an operator runs it: real `troupe gateway` and `troupe
+// worker` processes on loopback, one Postgres (a fresh database per test),
+// and the faults of quality.md done to them with real signals.
+#include "tests/integration/fake_openai.hpp"
+#include "tests/integration/harness.hpp"
+#include "tests/integration/stream_clients.hpp"
+
+#include <csignal>
+#include <fcntl.h>
+#include <fstream>
+#include <gtest/gtest.h>
+#include <set>
+#include <sstream>
+#include <sys/wait.h>
+#include <unistd.h>
+
+using namespace troupe::test;
+
+namespace {
+
+std::string slurp(const std::string& path) {
+  std::ifstream in{path};
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+using env_map = std::map<std::string, std::string>;
+
+// Settings every process of a test shares: short leases and timeouts so a
+// dead node is noticed in seconds, noop jobs on, registration open.
+env_map common_env(const std::string& conninfo) {
+  return {{"TROUPE_DATABASE_URL", conninfo},
+          {"TROUPE_LOG_FORMAT", "json"},
+          {"TROUPE_JOBS_ENABLE_NOOP", "true"},
+          {"TROUPE_JOBS_LEASE_S", "4"},
+          {"TROUPE_JOBS_HEARTBEAT_MS", "500"},
+          {"TROUPE_JOBS_POLL_INTERVAL_MS", "500"},
+          {"TROUPE_JOBS_MAINTENANCE_INTERVAL_MS", "300"},
+          {"TROUPE_CLUSTER_HEARTBEAT_INTERVAL_MS", "300"},
+          {"TROUPE_CLUSTER_NODE_TIMEOUT_S", "2"},
+          {"TROUPE_AUTH_ALLOW_REGISTRATION", "true"},
+          {"TROUPE_AUTH_LOGIN_ATTEMPTS_PER_ADDRESS", "100000"},
+          {"TROUPE_EVOLUTION_MANUAL_TRIGGERS_PER_HOUR", "100000"},
+          {"TROUPE_DATABASE_POOL_SIZE", "4"}};
+}
+
+// One troupe process: its own data directory, stdout and stderr to a log.
+class troupe_process {
+public:
+  troupe_process(std::string role, std::vector<std::string> args, env_map env)
+      : role_(std::move(role)), args_(std::move(args)), env_(std::move(env)) {
+    start();
+  }
+  ~troupe_process() {
+    if (pid_ > 0) {
+      ::kill(pid_, SIGCONT);
+      ::kill(pid_, SIGKILL);
+      int status = 0;
+      waitpid(pid_, &status, 0);
+    }
+  }
+  troupe_process(const troupe_process&) = delete;
+  troupe_process& operator=(const troupe_process&) = delete;
+
+  void start() {
+    std::filesystem::remove(dir_.path() + "/listen.addr");
+    std::filesystem::remove(dir_.path() + "/worker.addr");
+    std::filesystem::remove(dir_.path() + "/cluster.addr");
+    node_id_.clear();
+    pid_ = fork();
+    if (pid_ == 0) {
+      int out = open(log_path().c_str(), O_WRONLY | O_CREAT | O_APPEND, 0600);
+      dup2(out, 1);
+      dup2(out, 2);
+      for (auto& [k, v] : env_)
+        setenv(k.c_str(), v.c_str(), 1);
+      std::vector<std::string> all{TROUPE_BINARY, role_, "--data-dir", dir_.path(), "--listen",
+                                   "127.0.0.1:0"};
+      all.insert(all.end(), args_.begin(), args_.end());
+      std::vector<char*> argv;
+      for (auto& a : all)
+        argv.push_back(a.data());
+      argv.push_back(nullptr);
+      execv(TROUPE_BINARY, argv.data());
+      _exit(127);
+    }
+    auto addr_file = dir_.path() + (role_ == "worker" ? "/worker.addr" : "/listen.addr");
+    bool up = eventually([&] { return std::filesystem::exists(addr_file) || exited(); },
+                         std::chrono::seconds{60});
+    if (!up || exited())
+      throw std::runtime_error(role_ + " did not start: " + slurp(log_path()));
+    http_ = slurp(addr_file);
+    http_.pop_back();
+    if (std::filesystem::exists(dir_.path() + "/cluster.addr")) {
+      cluster_ = slurp(dir_.path() + "/cluster.addr");
+      cluster_.pop_back();
+    }
+    for (const auto& line : lines())
+      if (line.value("message", "").rfind("troupe", 0) == 0 && line.contains("node_id"))
+        node_id_ = line["node_id"];
+  }
+
+  bool exited() {
+    if (pid_ <= 0)
+      return true;
+    int status = 0;
+    if (waitpid(pid_, &status, WNOHANG) == pid_) {
+      exit_code_ = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+      pid_ = -1;
+      return true;
+    }
+    return false;
+  }
+
+  void signal(int sig) { ::kill(pid_, sig); }
+
+  // SIGKILL, reaped.
+  void kill() {
+    ::kill(pid_, SIGKILL);
+    int status = 0;
+    waitpid(pid_, &status, 0);
+    pid_ = -1;
+  }
+
+  // SIGTERM and the exit code once it drained.
+  int stop() {
+    ::kill(pid_, SIGTERM);
+    int status = 0;
+    waitpid(pid_, &status, 0);
+    pid_ = -1;
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  }
+
+  // The JSON log lines so far.
+  std::vector<json> lines() const {
+    std::vector<json> out;
+    std::istringstream in{slurp(log_path())};
+    for (std::string line; std::getline(in, line);) {
+      auto j = json::parse(line, nullptr, false);
+      if (j.is_object())
+        out.push_back(std::move(j));
+    }
+    return out;
+  }
+  int count_lines(const std::string& message) const {
+    int n = 0;
+    for (const auto& l : lines())
+      n += l.value("message", "") == message;
+    return n;
+  }
+
+  std::string log_path() const { return dir_.path() + "/troupe.log"; }
+  const std::string& http() const { return http_; }
+  const std::string& cluster() const { return cluster_; }
+  const std::string& node_id() const { return node_id_; }
+
+private:
+  temp_dir dir_;
+  std::string role_;
+  std::vector<std::string> args_;
+  env_map env_;
+  pid_t pid_ = -1;
+  int exit_code_ = -1;
+  std::string http_, cluster_, node_id_;
+};
+
+env_map with(env_map base, const env_map& more) {
+  for (const auto& [k, v] : more)
+    base[k] = v;
+  return base;
+}
+
+std::unique_ptr<troupe_process> gateway(const env_map& env,
+                                        const std::string& cluster_listen = "127.0.0.1:0") {
+  return std::make_unique<troupe_process>(
+      "gateway", std::vector<std::string>{"--cluster-listen", cluster_listen}, env);
+}
+
+std::unique_ptr<troupe_process> worker(const env_map& env, const std::string& join) {
+  return std::make_unique<troupe_process>("worker", std::vector<std::string>{"--join", join},
+                                          env);
+}
+
+// Which node started each attempt of each job: the job.started events.
+std::map<std::string, int> starts_by_node(const std::string& conninfo) {
+  pqxx::connection c{conninfo};
+  pqxx::nontransaction tx{c};
+  std::map<std::string, int> out;
+  for (const auto& r : tx.exec("SELECT data->>'node', count(*) FROM events"
+                               " WHERE topic = 'job.started' GROUP BY 1"))
+    out[r[0].c_str()] = r[1].as<int>();
+  return out;
+}
+
+// Inserts `n` noop jobs (with the NOTIFY a producer sends) in one statement.
+void enqueue_noops(const std::string& conninfo, const std::string& user_id, int n) {
+  pqxx::connection c{conninfo};
+  pqxx::work tx{c};
+  tx.exec_params("INSERT INTO jobs (id, kind, user_id, payload)"
+                 " SELECT gen_random_uuid(), 'noop', $1, '{\"step_ms\": 1}'"
+                 " FROM generate_series(1, $2)",
+                 user_id, n);
+  tx.exec("SELECT pg_notify('troupe_jobs', 'noop')");
+  tx.commit();
+}
+
+const std::string ace =
+    "## STRATEGIES & INSIGHTS\n"
+    "[sai-00001] helpful=0 harmful=0 :: Check the API's pagination before concluding.\n";
+
+// A playbook with one bullet whose evolutions always write a new version
+// (the outcomes move its counter).
+std::string evolving_playbook(http_client& c, const user& u) {
+  return make_playbook(c, u, 3, ace);
+}
+
+// Three successful outcomes citing the bullet, through a gateway: with
+// threshold 3, the third queues an evolution; answers its job id.
+std::string outcomes_to_threshold(http_client& c, const user& u, const std::string& pb) {
+  json last;
+  for (int i = 0; i < 3; ++i)
+    last = post_outcome(c, u, pb, "success", "", {{"bullet_ids", {"sai-00001"}}});
+  return last["evolution"]["job_id"].get<std::string>();
+}
+
+long long count(const std::string& conninfo, const std::string& sql) { return scalar(conninfo, sql); }
+
+// The settings of a worker whose evolutions ask a (fake) model, which the
+// test can hold mid-request: an evolution then stays running on that worker.
+env_map llm_env(env_map base, const fake_openai& model) {
+  return with(std::move(base), {{"TROUPE_EVOLUTION_ENGINE", "llm"},
+                                {"TROUPE_LLM_BASE_URL", model.base_url()},
+                                {"TROUPE_LLM_API_KEY_ENV", ""},
+                                {"TROUPE_LLM_MAX_RETRIES", "0"},
+                                {"TROUPE_LLM_TIMEOUT_MS", "120000"}});
+}
+
+// A fake model that holds every request while `hold` is set; released ones
+// get an answer that is not JSON, so the engine falls back to its builtin
+// rules and the evolution completes.
+struct held_model {
+  fake_openai server;
+  std::mutex mutex;
+  std::condition_variable cv;
+  bool hold = true;
+  std::atomic<int> arrived{0};
+
+  held_model() {
+    server.respond_with([this](const recorded_request&) -> std::optional<behaviour> {
+      ++arrived;
+      std::unique_lock lock{mutex};
+      cv.wait(lock, [this] { return !hold; });
+      return not_json();
+    });
+  }
+  ~held_model() { release(); }
+  void release() {
+    {
+      std::lock_guard guard{mutex};
+      hold = false;
+    }
+    cv.notify_all();
+  }
+};
+
+std::string lease_owner(const std::string& conninfo, const std::string& job) {
+  pqxx::connection c{conninfo};
+  pqxx::nontransaction tx{c};
+  auto r = tx.exec_params("SELECT coalesce(lease_owner, '') FROM jobs WHERE id = $1", job);
+  return r.empty() ? "" : r[0][0].c_str();
+}
+
+} // namespace
+
+// Two workers joined to one gateway share 2,000 noop jobs and 20 evolutions:
+// both do some, and each job completes exactly once.
+TEST(Cluster, TwoWorkersShareTheWork) {
+  auto db = fresh_database("cluster_share");
+  auto env = common_env(db);
+  auto gw = gateway(env);
+  auto w1 = worker(env, gw->cluster());
+  auto w2 = worker(env, gw->cluster());
+  ASSERT_TRUE(eventually([&] { return gw->count_lines("a node joined the cluster") == 2; }));
+  auto u = make_user(gw->http());
+  http_client c{gw->http()};
+  enqueue_noops(db, u.id, 2000);
+  std::vector<std::string> evolutions;
+  for (int i = 0; i < 20; ++i)
+    evolutions.push_back(outcomes_to_threshold(c, u, evolving_playbook(c, u)));
+  ASSERT_TRUE(eventually(
+      [&] { return count(db, "SELECT count(*) FROM jobs WHERE status = 'completed'") == 2020; },
+      std::chrono::seconds{120}))
+      << count(db, "SELECT count(*) FROM jobs WHERE status = 'completed'");
+  // Exactly once: one start and one completion per job, every outcome once.
+  EXPECT_EQ(count(db, "SELECT count(*) FROM events WHERE topic = 'job.started'"), 2020);
+  EXPECT_EQ(count(db, "SELECT count(*) FROM events WHERE topic = 'job.completed'"), 2020);
+  EXPECT_EQ(count(db, "SELECT count(*) FROM outcomes WHERE processed_at IS NULL"), 0);
+  EXPECT_EQ(count(db, "SELECT count(*) FROM playbook_versions"), 20 + 20);
+  auto starts = starts_by_node(db);
+  EXPECT_GT(starts[w1->node_id()], 0) << json(starts).dump();
+  EXPECT_GT(starts[w2->node_id()], 0) << json(starts).dump();
+  EXPECT_EQ(starts.count(gw->node_id()), 0u) << "a gateway runs no jobs";
+  // /v1/status lists all three nodes, up.
+  auto status = c.send("GET", "/v1/status").doc();
+  std::set<std::string> up;
+  for (const auto& n : status["nodes"])
+    if (n["up"].get<bool>())
+      up.insert(n["role"].get<std::string>() + ":" + n["id"].get<std::string>());
+  EXPECT_EQ(up, (std::set<std::string>{"gateway:" + gw->node_id(), "worker:" + w1->node_id(),
+                                       "worker:" + w2->node_id()}));
+  // A worker answers only its health and metrics routes.
+  http_client wc{w1->http()};
+  EXPECT_EQ(wc.send("GET", "/readyz").status, 200);
+  EXPECT_EQ(wc.send("GET", "/metrics").status, 200);
+  EXPECT_EQ(wc.send("GET", "/v1/status").status, 404);
+  EXPECT_EQ(wc.send("GET", "/v1/playbooks", "", u.auth()).status, 404);
+  EXPECT_EQ(w1->stop(), 0);
+  EXPECT_EQ(w2->stop(), 0);
+  EXPECT_EQ(gw->stop(), 0);
+  EXPECT_EQ(count(db, "SELECT count(*) FROM nodes"), 0) << "stopped nodes leave the registry";
+  EXPECT_EQ(count(db, "SELECT count(*) FROM events WHERE topic = 'node.left'"), 3);
+}
+
+// SIGKILL a worker in the middle of an evolution: the leader declares it gone,
+// another worker runs the job again, exactly one new version, every snapshot
+// outcome processed exactly once.
+TEST(Cluster, AWorkerKilledMidEvolutionIsReplacedAndTheVersionIsWrittenOnce) {
+  auto db = fresh_database("cluster_kill");
+  held_model model;
+  auto env = common_env(db);
+  auto gw = gateway(env);
+  auto w1 = worker(llm_env(env, model.server), gw->cluster());
+  auto w2 = worker(llm_env(env, model.server), gw->cluster());
+  auto u = make_user(gw->http());
+  http_client c{gw->http()};
+  auto pb = evolving_playbook(c, u);
+  auto job = outcomes_to_threshold(c, u, pb);
+  ASSERT_TRUE(eventually([&] { return model.arrived.load() >= 1; }));
+  auto owner = lease_owner(db, job);
+  auto& victim = owner == w1->node_id() ? w1 : w2;
+  auto& survivor = owner == w1->node_id() ? w2 : w1;
+  ASSERT_EQ(victim->node_id(), owner);
+  victim->kill();
+  model.release(); // the survivor's requests are answered at once
+  ASSERT_TRUE(eventually([&] {
+    return count(db, "SELECT count(*) FROM jobs WHERE id = '" + job + "' AND status = 'completed'") == 1;
+  })) << slurp(survivor->log_path());
+  EXPECT_EQ(count(db, "SELECT attempt FROM jobs WHERE id = '" + job + "'"), 2);
+  EXPECT_EQ(lease_owner(db, job), "");
+  EXPECT_EQ(count(db, "SELECT count(*) FROM playbook_versions WHERE playbook_id = '" + pb + "'"), 2);
+  EXPECT_EQ(count(db, "SELECT count(*) FROM outcomes WHERE playbook_id = '" + pb +
+                          "' AND processed_at IS NOT NULL AND evolution_job_id = '" + job + "'"),
+            3);
+  EXPECT_EQ(count(db, "SELECT pending_outcomes FROM playbooks WHERE id = '" + pb + "'"), 0);
+  auto starts = starts_by_node(db);
+  EXPECT_EQ(starts[victim->node_id()], 1);
+  EXPECT_EQ(starts[survivor->node_id()], 1);
+  // The registry says what happened.
+  EXPECT_EQ(count(db, "SELECT count(*) FROM events WHERE topic = 'node.left' AND data->>'node_id' = '" +
+                          owner + "' AND data->>'reason' = 'heartbeat timeout'"),
+            1);
+  EXPECT_EQ(count(db, "SELECT count(*) FROM nodes WHERE id = '" + owner + "' AND left_at IS NOT NULL"),
+            1);
+}
+
+// SIGSTOP a worker past its lease: another takes the job; on SIGCONT the
+// first one's commit is refused by the fence (no second version), and the
+// resumed worker carries on with other jobs.
+TEST(Cluster, AWorkerPausedPastItsLeaseIsFencedAndCarriesOn) {
+  auto db = fresh_database("cluster_pause");
+  held_model model;
+  auto env = common_env(db);
+  auto gw = gateway(env);
+  auto w1 = worker(llm_env(env, model.server), gw->cluster());
+  auto w2 = worker(llm_env(env, model.server), gw->cluster());
+  auto u = make_user(gw->http());
+  http_client c{gw->http()};
+  auto pb = evolving_playbook(c, u);
+  auto job = outcomes_to_threshold(c, u, pb);
+  ASSERT_TRUE(eventually([&] { return model.arrived.load() >= 1; }));
+  auto owner = lease_owner(db, job);
+  auto& paused = owner == w1->node_id() ? w1 : w2;
+  auto& other = owner == w1->node_id() ? w2 : w1;
+  ASSERT_EQ(paused->node_id(), owner);
+  paused->signal(SIGSTOP);
+  // The other worker's request is held too until the job moved to it.
+  ASSERT_TRUE(eventually([&] { return lease_owner(db, job) == other->node_id(); }))
+      << lease_owner(db, job);
+  model.release();
+  ASSERT_TRUE(eventually([&] {
+    return count(db, "SELECT count(*) FROM jobs WHERE id = '" + job + "' AND status = 'completed'") == 1;
+  }));
+  // The paused worker wakes with its model answer (or a timed-out call) in
+  // hand and tries to finish the job it no longer holds.
+  paused->signal(SIGCONT);
+  ASSERT_TRUE(eventually([&] {
+    return paused->count_lines("a job's lease was lost; its result was not committed") >= 1;
+  })) << slurp(paused->log_path());
+  EXPECT_EQ(count(db, "SELECT count(*) FROM playbook_versions WHERE playbook_id = '" + pb + "'"), 2);
+  EXPECT_EQ(count(db, "SELECT count(*) FROM events WHERE job_id = '" + job +
+                          "' AND topic = 'job.completed'"),
+            1);
+  EXPECT_EQ(count(db, "SELECT count(*) FROM outcomes WHERE playbook_id = '" + pb +
+                          "' AND evolution_job_id = '" + job + "'"),
+            3);
+  // It is back in the registry and takes work: with the other worker
+  // stopped, it alone runs the next jobs.
+  ASSERT_TRUE(eventually([&] {
+    return count(db, "SELECT count(*) FROM nodes WHERE id = '" + paused->node_id() +
+                         "' AND left_at IS NULL") == 1;
+  }));
+  EXPECT_EQ(other->stop(), 0);
+  enqueue_noops(db, u.id, 50);
+  ASSERT_TRUE(eventually([&] {
+    return count(db, "SELECT count(*) FROM jobs WHERE kind = 'noop' AND status = 'completed'") == 50;
+  }));
+  EXPECT_EQ(starts_by_node(db)[paused->node_id()], 1 + 50);
+}
+
+// 1,000 evolution triggers for one playbook from 4 client processes through
+// 2 gateways: exactly one job, every response names it.
+TEST(Cluster, ConcurrentTriggersThroughTwoGatewaysMakeOneJob) {
+  auto db = fresh_database("cluster_triggers");
+  auto env = common_env(db);
+  auto a = gateway(env);
+  auto b = gateway(env);
+  auto u = make_user(a->http());
+  http_client c{a->http()};
+  auto pb = make_playbook(c, u, 1000);
+  post_outcome(c, u, pb); // something to evolve
+  temp_dir out;
+  std::vector<pid_t> clients;
+  for (int i = 0; i < 4; ++i) {
+    pid_t pid = fork();
+    if (pid == 0) {
+      int code = 0;
+      try {
+        http_client mine{i % 2 == 0 ? a->http() : b->http()};
+        std::ofstream ids{out.path() + "/" + std::to_string(i)};
+        for (int k = 0; k < 250; ++k) {
+          auto r = mine.send("POST", "/v1/playbooks/" + pb + "/evolutions", "", u.auth());
+          auto d = r.doc();
+          ids << r.status << " " << d.value("job_id", std::string{"?"}) << "\n";
+        }
+      } catch (...) {
+        code = 1;
+      }
+      _exit(code);
+    }
+    clients.push_back(pid);
+  }
+  for (auto pid : clients) {
+    int status = 0;
+    waitpid(pid, &status, 0);
+    EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+  }
+  EXPECT_EQ(count(db, "SELECT count(*) FROM jobs WHERE kind = 'evolution'"), 1);
+  auto job = scalar(db, "SELECT count(DISTINCT id) FROM jobs");
+  EXPECT_EQ(job, 1);
+  std::set<std::string> named;
+  int answers = 0;
+  for (int i = 0; i < 4; ++i) {
+    std::istringstream in{slurp(out.path() + "/" + std::to_string(i))};
+    int status = 0;
+    std::string id;
+    while (in >> status >> id) {
+      ++answers;
+      EXPECT_TRUE(status == 202 || status == 200) << status;
+      named.insert(id);
+    }
+  }
+  EXPECT_EQ(answers, 1000);
+  EXPECT_EQ(named.size(), 1u) << json(named).dump();
+}
+
+// A WebSocket on gateway A receives the events of a job run on a worker, in
+// order, without waiting for A's event poll (set to a minute here): the
+// worker's store wakes A's bridge over the cluster link.
+TEST(Cluster, AWorkersEventsReachAWebSocketOnAGatewayAtOnce) {
+  auto db = fresh_database("cluster_events");
+  auto env = common_env(db);
+  auto a = gateway(with(env, {{"TROUPE_EVENTS_POLL_INTERVAL_MS", "60000"}}));
+  auto w = worker(env, a->cluster());
+  ASSERT_TRUE(eventually([&] { return a->count_lines("a node joined the cluster") == 1; }));
+  auto u = make_user(a->http());
+  http_client c{a->http()};
+  auto pb = evolving_playbook(c, u);
+  ws_client ws{a->http(), u.access_token, "?playbook_id=" + pb};
+  auto started = std::chrono::steady_clock::now();
+  auto job = outcomes_to_threshold(c, u, pb);
+  std::vector<std::string> topics;
+  long long last_id = 0, version_event = 0;
+  double received_ms = 0;
+  bool ordered = true;
+  auto has = [&](const std::string& t) {
+    return std::find(topics.begin(), topics.end(), t) != topics.end();
+  };
+  while (!has("job.completed") || !has("playbook.version_created")) {
+    auto e = ws.next();
+    ASSERT_TRUE(e) << "the stream went quiet after " << json(topics).dump();
+    ordered = ordered && e->id > last_id;
+    last_id = e->id;
+    // (The playbook's first version may be announced too, depending on
+    // when the subscription started: only the evolution's counts.)
+    bool evolved = e->topic == "playbook.version_created" && e->data.value("version", 0) == 2;
+    if (evolved) {
+      received_ms = std::chrono::duration<double, std::milli>(
+                        std::chrono::system_clock::now().time_since_epoch())
+                        .count();
+      version_event = e->id;
+    }
+    bool ours = e->data.contains("job_id") && e->data["job_id"].is_string() &&
+                e->data["job_id"].get<std::string>() == job;
+    if (ours || evolved)
+      topics.push_back(e->topic);
+  }
+  auto took = std::chrono::steady_clock::now() - started;
+  EXPECT_TRUE(ordered);
+  // The version is announced after the completion it belongs to (the
+  // evolution commit writes both, in that order).
+  std::vector<std::string> expected{"job.started", "job.completed", "playbook.version_created"};
+  std::vector<std::string> seen;
+  for (const auto& t : topics)
+    if (std::find(expected.begin(), expected.end(), t) != expected.end() &&
+        (seen.empty() || seen.back() != t))
+      seen.push_back(t);
+  EXPECT_EQ(seen, expected) << json(topics).dump();
+  // Far inside the minute a poll would take: from the commit that wrote the
+  // version (clock_timestamp at its last statement) to the frame here.
+  auto written_ms = scalar(db, "SELECT (extract(epoch FROM created_at) * 1000)::bigint FROM events"
+                               " WHERE id = " + std::to_string(version_event));
+  auto latency_ms = received_ms - static_cast<double>(written_ms);
+  std::cerr << "worker event → gateway WebSocket: " << latency_ms << " ms after its transaction began\n";
+  EXPECT_LT(latency_ms, 2000);
+  EXPECT_LT(took, std::chrono::seconds{20});
+  EXPECT_EQ(starts_by_node(db)[w->node_id()], 1);
+}
+
+// A key revoked through gateway A is refused by gateway B, whose cache
+// would otherwise keep it for ten minutes.
+TEST(Cluster, AKeyRevokedOnOneGatewayIsRefusedByAnother) {
+  auto db = fresh_database("cluster_revoke");
+  auto env = with(common_env(db), {{"TROUPE_AUTH_CACHE_TTL_MS", "600000"}});
+  auto a = gateway(env);
+  auto b = gateway(env);
+  auto u = make_user(a->http());
+  auto key = make_key(a->http(), u, json::array({"playbooks:read"}));
+  http_client ca{a->http()}, cb{b->http()};
+  ASSERT_EQ(cb.send("GET", "/v1/playbooks", "", bearer(key)).status, 200); // cached on B now
+  auto keys = ca.send("GET", "/v1/auth/api-keys", "", u.auth()).doc();
+  ASSERT_EQ(keys["items"].size(), 1u);
+  auto id = keys["items"][0]["id"].get<std::string>();
+  ASSERT_EQ(ca.send("DELETE", "/v1/auth/api-keys/" + id, "", u.auth()).status, 204);
+  auto first = cb.send("GET", "/v1/playbooks", "", bearer(key)).status;
+  // The revocation reaches B through Postgres' NOTIFY in milliseconds; the
+  // first request after the 204 may only race it by that much.
+  EXPECT_TRUE(eventually([&] { return cb.send("GET", "/v1/playbooks", "", bearer(key)).status == 401; },
+                         std::chrono::seconds{2}));
+  if (first != 401)
+    std::cerr << "note: the first request after the revoke beat the notification\n";
+}
+
+// The gateway is restarted while workers run: jobs keep completing while it
+// is away, the workers rejoin by themselves, /v1/status lists every node.
+TEST(Cluster, WorkersCarryOnWhileTheGatewayRestartsAndRejoin) {
+  auto db = fresh_database("cluster_restart");
+  auto env = common_env(db);
+  auto gw = gateway(env);
+  auto port = gw->cluster();
+  auto w1 = worker(env, port);
+  auto w2 = worker(env, port);
+  ASSERT_TRUE(eventually([&] { return gw->count_lines("a node joined the cluster") == 2; }));
+  auto u = make_user(gw->http());
+  EXPECT_EQ(gw->stop(), 0);
+  // No gateway: the workers still take jobs from the database.
+  enqueue_noops(db, u.id, 200);
+  ASSERT_TRUE(eventually([&] {
+    return count(db, "SELECT count(*) FROM jobs WHERE status = 'completed'") == 200;
+  }));
+  auto again = gateway(env, port);
+  ASSERT_TRUE(eventually([&] { return again->count_lines("a node joined the cluster") == 2; }))
+      << slurp(again->log_path());
+  http_client c{again->http()};
+  auto status = c.send("GET", "/v1/status").doc();
+  std::set<std::string> up;
+  for (const auto& n : status["nodes"])
+    if (n["up"].get<bool>())
+      up.insert(n["id"].get<std::string>());
+  EXPECT_EQ(up, (std::set<std::string>{again->node_id(), w1->node_id(), w2->node_id()}));
+  // And the rejoined workers are nudged again: an evolution through the new
+  // gateway completes.
+  auto pb = evolving_playbook(c, u);
+  auto job = outcomes_to_threshold(c, u, pb);
+  EXPECT_TRUE(eventually([&] {
+    return count(db, "SELECT count(*) FROM jobs WHERE id = '" + job + "' AND status = 'completed'") == 1;
+  }));
+}
+
+// The link is not an open door: a worker with a certificate of another CA,
+// and one with the wrong secret, are refused (the gateway logs the secret
+// refusal) and never take a job, while an admitted worker does them all.
+TEST(Cluster, NodesWithAWrongCertificateOrSecretAreRefusedAndGetNoJob) {
+  auto db = fresh_database("cluster_auth");
+  temp_dir certs, foreign;
+  auto script = std::string{TROUPE_SOURCE_DIR} + "/deploy/cluster-certs.sh";
+  ASSERT_EQ(std::system((script + " " + certs.path() + " gw w1 w2 2>/dev/null").c_str()), 0);
+  ASSERT_EQ(std::system((script + " " + foreign.path() + " w3 2>/dev/null").c_str()), 0);
+  auto tls = [](const std::string& dir, const std::string& node, const std::string& ca_dir) {
+    return env_map{{"TROUPE_CLUSTER_CERTIFICATE", dir + "/" + node + ".pem"},
+                   {"TROUPE_CLUSTER_KEY", dir + "/" + node + ".key"},
+                   {"TROUPE_CLUSTER_CA", ca_dir + "/ca.pem"}};
+  };
+  auto secret = env_map{{"TROUPE_CLUSTER_SECRET", "a-cluster-secret-of-some-length"}};
+  auto env = common_env(db);
+  auto gw = gateway(with(with(env, secret), tls(certs.path(), "gw", certs.path())));
+  auto good = worker(with(with(env, secret), tls(certs.path(), "w1", certs.path())), gw->cluster());
+  auto wrong_secret =
+      worker(with(with(env, {{"TROUPE_CLUSTER_SECRET", "not-the-cluster-secret"}}),
+                  tls(certs.path(), "w2", certs.path())),
+             gw->cluster());
+  auto wrong_ca =
+      worker(with(with(env, secret), tls(foreign.path(), "w3", foreign.path())), gw->cluster());
+  ASSERT_TRUE(eventually([&] { return gw->count_lines("a node joined the cluster") == 1; }));
+  ASSERT_TRUE(eventually([&] {
+    return gw->count_lines("refused a node: it did not prove the cluster secret") >= 1;
+  })) << slurp(gw->log_path());
+  ASSERT_TRUE(eventually([&] {
+    return wrong_secret->count_lines("refused a gateway: it did not prove the cluster secret") >= 1;
+  }));
+  ASSERT_TRUE(eventually([&] {
+    for (const auto& l : wrong_ca->lines())
+      if (l.value("message", "").rfind("could not join a gateway", 0) == 0 &&
+          l.value("error", "").find("handshake") != std::string::npos)
+        return true;
+    return false;
+  })) << slurp(wrong_ca->log_path());
+  for (auto* p : {wrong_secret.get(), wrong_ca.get()})
+    EXPECT_TRUE(eventually([&] {
+      return p->count_lines("a gateway refused this node's cluster credentials: it takes no jobs "
+                            "until it is admitted (check cluster.secret and the TLS files)") == 1;
+    })) << slurp(p->log_path());
+  auto u = make_user(gw->http());
+  enqueue_noops(db, u.id, 300);
+  ASSERT_TRUE(eventually([&] {
+    return count(db, "SELECT count(*) FROM jobs WHERE status = 'completed'") == 300;
+  }));
+  auto starts = starts_by_node(db);
+  EXPECT_EQ(starts[good->node_id()], 300) << json(starts).dump();
+  EXPECT_EQ(starts.count(wrong_secret->node_id()), 0u);
+  EXPECT_EQ(starts.count(wrong_ca->node_id()), 0u);
+  // The secret never appears in a log.
+  for (auto* p : {gw.get(), good.get(), wrong_secret.get(), wrong_ca.get()})
+    EXPECT_EQ(slurp(p->log_path()).find("a-cluster-secret-of-some-length"), std::string::npos);
+}
