@@ -339,6 +339,9 @@ std::string node::start() {
   bool clustered = m.publishes() || m.role == node_role::worker;
   if (clustered) {
     m.cfg->load<caf::io::middleman>();
+    // BASP may otherwise connect nodes that learn of each other through a
+    // handle: a worker talks to the gateways it joined, and to nothing else.
+    m.cfg->set("middleman.enable-automatic-connections", false);
     if (m.tls()) {
       m.cfg->load<caf::openssl::manager>();
       m.cfg->openssl_certificate = s.cluster.certificate;
@@ -511,6 +514,8 @@ std::string node::start() {
         m.peers);
     m.actors.push_back(caf::actor_cast<caf::actor>(cluster));
     m.cluster_address = cluster::publish(sys, cluster, s.cluster.listen, m.tls());
+    if (!s.cluster.advertise.empty())
+      m.cluster_address = s.cluster.advertise;
     write_file_atomically(data_dir / "cluster.addr", m.cluster_address + "\n");
     log::info("the cluster actor is published",
               {{"cluster_address", m.cluster_address}, {"tls", m.tls()},

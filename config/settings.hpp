@@ -146,6 +146,7 @@ struct events_settings {
 // The cluster link between nodes (docs/cluster.md).
 struct cluster_settings {
   std::string listen = "127.0.0.1:7600";   // where serve/gateway publish the cluster actor; "" = none
+  std::string advertise;                   // HOST:PORT other nodes reach the cluster actor at; "" = listen's
   std::string join;                        // worker: gateways' cluster addresses, comma-separated
   std::string secret;                      // secret; proven in the join handshake (HMAC), never sent
   std::string secret_file;                 // read the secret from this file instead

@@ -433,6 +433,11 @@ constexpr std::array registry{
         "written to <data_dir>/cluster.addr); empty publishes nothing. Anything but loopback "
         "needs cluster.secret or a certificate",
         &check_optional_listen),
+    string_key<&S::cluster, &cl::advertise>(
+        "cluster.advertise",
+        "The HOST:PORT workers are told to reach this gateway's cluster actor at (e.g. a pod "
+        "IP); empty advertises the bound address (the host name when bound to 0.0.0.0)",
+        &check_join_list),
     string_key<&S::cluster, &cl::join>(
         "cluster.join",
         "A worker's gateways, as comma-separated HOST:PORT cluster addresses (also --join); "
