@@ -513,13 +513,24 @@ std::string node::start() {
          .bridge = events},
         m.peers);
     m.actors.push_back(caf::actor_cast<caf::actor>(cluster));
-    m.cluster_address = cluster::publish(sys, cluster, s.cluster.listen, m.tls());
-    if (!s.cluster.advertise.empty())
-      m.cluster_address = s.cluster.advertise;
-    write_file_atomically(data_dir / "cluster.addr", m.cluster_address + "\n");
-    log::info("the cluster actor is published",
-              {{"cluster_address", m.cluster_address}, {"tls", m.tls()},
-               {"secret", !cluster_secret.empty()}});
+    try {
+      m.cluster_address = cluster::publish(sys, cluster, s.cluster.listen, m.tls());
+    } catch (const std::exception& e) {
+      // A gateway exists to be joined; an all-in-one serve still serves.
+      if (m.role == node_role::gateway)
+        throw;
+      log::warn("workers cannot join this node: its cluster port is not open (set "
+                "cluster.listen to a free address, or \"\" to publish nothing)",
+                {{"error", e.what()}});
+    }
+    if (!m.cluster_address.empty()) {
+      if (!s.cluster.advertise.empty())
+        m.cluster_address = s.cluster.advertise;
+      write_file_atomically(data_dir / "cluster.addr", m.cluster_address + "\n");
+      log::info("the cluster actor is published",
+                {{"cluster_address", m.cluster_address}, {"tls", m.tls()},
+                 {"secret", !cluster_secret.empty()}});
+    }
   }
   if (m.role == node_role::worker) {
     m.link = cluster::spawn_worker_link(sys,

@@ -186,7 +186,8 @@ void on_result(runner_pointer self, const context_ptr& ctx, const job_result& r)
           self, ctx, [job](pqxx::connection& c) { lifecycle::release(c, {lease_of(job)}); },
           job.id);
       break;
-    case stop_reason::lost:
+    case stop_reason::lost: // found by the heartbeat: the executor stopped at a step boundary
+      log::warn("a job's lease was lost; its result was not committed", {{"job_id", job.id}});
       break;
     case stop_reason::none:
     case stop_reason::cancel:

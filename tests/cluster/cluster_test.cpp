@@ -193,14 +193,15 @@ std::map<std::string, int> starts_by_node(const std::string& conninfo) {
   return out;
 }
 
-// Inserts `n` noop jobs (with the NOTIFY a producer sends) in one statement.
-void enqueue_noops(const std::string& conninfo, const std::string& user_id, int n) {
+// Inserts `n` noop jobs (with the NOTIFY a producer sends) in one statement;
+// `payload` says how long each takes (actors/job_runner/noop.cpp).
+void enqueue_noops(const std::string& conninfo, const std::string& user_id, int n,
+                   const json& payload = {{"step_ms", 1}}) {
   pqxx::connection c{conninfo};
   pqxx::work tx{c};
   tx.exec_params("INSERT INTO jobs (id, kind, user_id, payload)"
-                 " SELECT gen_random_uuid(), 'noop', $1, '{\"step_ms\": 1}'"
-                 " FROM generate_series(1, $2)",
-                 user_id, n);
+                 " SELECT gen_random_uuid(), 'noop', $1, $3::jsonb FROM generate_series(1, $2)",
+                 user_id, n, payload.dump());
   tx.exec("SELECT pg_notify('troupe_jobs', 'noop')");
   tx.commit();
 }
@@ -277,7 +278,8 @@ std::string lease_owner(const std::string& conninfo, const std::string& job) {
 // both do some, and each job completes exactly once.
 TEST(Cluster, TwoWorkersShareTheWork) {
   auto db = fresh_database("cluster_share");
-  auto env = common_env(db);
+  // At most 100 at once per worker: neither can take the whole queue.
+  auto env = with(common_env(db), {{"TROUPE_JOBS_NOOP_CONCURRENCY", "100"}});
   auto gw = gateway(env);
   auto w1 = worker(env, gw->cluster());
   auto w2 = worker(env, gw->cluster());
@@ -319,7 +321,58 @@ TEST(Cluster, TwoWorkersShareTheWork) {
   EXPECT_EQ(w2->stop(), 0);
   EXPECT_EQ(gw->stop(), 0);
   EXPECT_EQ(count(db, "SELECT count(*) FROM nodes"), 0) << "stopped nodes leave the registry";
+  EXPECT_EQ(count(db, "SELECT count(*) FROM events WHERE topic = 'node.joined'"), 3);
   EXPECT_EQ(count(db, "SELECT count(*) FROM events WHERE topic = 'node.left'"), 3);
+}
+
+// `troupe serve` stays all-in-one and also accepts workers: both run jobs.
+TEST(Cluster, ServeAcceptsWorkersAndBothRunJobs) {
+  auto db = fresh_database("cluster_serve");
+  // Few at once per node, so that one claim cannot take them all.
+  auto env = with(common_env(db), {{"TROUPE_JOBS_NOOP_CONCURRENCY", "20"}});
+  auto serve = std::make_unique<troupe_process>(
+      "serve", std::vector<std::string>{"--cluster-listen", "127.0.0.1:0"}, env);
+  auto w = worker(env, serve->cluster());
+  ASSERT_TRUE(eventually([&] { return serve->count_lines("a node joined the cluster") == 1; }));
+  auto u = make_user(serve->http());
+  // Jobs that take a while each, so both runners get some.
+  enqueue_noops(db, u.id, 400, {{"steps", 2}, {"step_ms", 20}});
+  ASSERT_TRUE(eventually([&] {
+    return count(db, "SELECT count(*) FROM jobs WHERE status = 'completed'") == 400;
+  }));
+  auto starts = starts_by_node(db);
+  EXPECT_GT(starts[serve->node_id()], 0) << json(starts).dump();
+  EXPECT_GT(starts[w->node_id()], 0) << json(starts).dump();
+  EXPECT_EQ(starts[serve->node_id()] + starts[w->node_id()], 400);
+}
+
+// SIGTERM a worker with jobs running: it gives their leases back (or finishes
+// them) and exits 0; the other worker completes every job, none twice.
+TEST(Cluster, AWorkerStoppedUnderLoadHandsItsJobsBack) {
+  auto db = fresh_database("cluster_drain");
+  // 20 at once per worker: each worker holds half of the 40 jobs.
+  auto env = with(common_env(db), {{"TROUPE_SERVER_SHUTDOWN_GRACE_S", "1"},
+                                   {"TROUPE_JOBS_NOOP_CONCURRENCY", "20"}});
+  auto gw = gateway(env);
+  auto w1 = worker(env, gw->cluster());
+  auto w2 = worker(env, gw->cluster());
+  auto u = make_user(gw->http());
+  // Long enough (5 s each) that the drain finds them running.
+  enqueue_noops(db, u.id, 40, {{"steps", 50}, {"step_ms", 100}});
+  ASSERT_TRUE(eventually([&] {
+    return count(db, "SELECT count(*) FROM jobs WHERE status = 'running' AND lease_owner = '" +
+                         w1->node_id() + "'") > 0;
+  }));
+  EXPECT_EQ(w1->stop(), 0);
+  EXPECT_EQ(count(db, "SELECT count(*) FROM jobs WHERE status = 'running' AND lease_owner = '" +
+                          w1->node_id() + "'"),
+            0)
+      << "a drained worker holds no lease";
+  ASSERT_TRUE(eventually([&] {
+    return count(db, "SELECT count(*) FROM jobs WHERE status = 'completed'") == 40;
+  }, std::chrono::seconds{120}));
+  EXPECT_EQ(count(db, "SELECT count(*) FROM events WHERE topic = 'job.completed'"), 40);
+  EXPECT_EQ(count(db, "SELECT count(*) FROM jobs WHERE status <> 'completed'"), 0);
 }
 
 // SIGKILL a worker in the middle of an evolution: the leader declares it gone,
@@ -392,7 +445,8 @@ TEST(Cluster, AWorkerPausedPastItsLeaseIsFencedAndCarriesOn) {
     return count(db, "SELECT count(*) FROM jobs WHERE id = '" + job + "' AND status = 'completed'") == 1;
   }));
   // The paused worker wakes with its model answer (or a timed-out call) in
-  // hand and tries to finish the job it no longer holds.
+  // hand: its heartbeat or its fenced commit finds the lease gone, whichever
+  // comes first, and nothing of its attempt is committed.
   paused->signal(SIGCONT);
   ASSERT_TRUE(eventually([&] {
     return paused->count_lines("a job's lease was lost; its result was not committed") >= 1;
