@@ -83,7 +83,7 @@ address is logged and written to <data-dir>/listen.addr.
   --bootstrap-admin    on a database with no users, create admin@localhost and
                        print its API key and a curl example on stdout
 )"},
-    {"gateway", R"(Usage: troupe gateway [--listen HOST:PORT] [--cluster-listen HOST:PORT] [common options]
+    {"gateway", R"(Usage: troupe gateway [--listen HOST:PORT] [--cluster-listen HOST:PORT] [--bootstrap-admin] [common options]
 
 Runs the HTTP gateway, ingestion, the event bridge and the scheduler, and
 publishes its cluster actor for workers to join (docs/cluster.md). It runs no
@@ -92,6 +92,8 @@ jobs itself. Any number of gateways and workers may share one Postgres.
   --listen HOST:PORT          HTTP listen address (default 127.0.0.1:8080)
   --cluster-listen HOST:PORT  cluster.listen (default 127.0.0.1:7600; port 0 picks
                               one, written to <data-dir>/cluster.addr)
+  --bootstrap-admin           as for serve: on a database with no users, create
+                              admin@localhost and print its API key
 )"},
     {"worker", R"(Usage: troupe worker --join HOST:PORT[,HOST:PORT...] [--listen HOST:PORT] [common options]
 
@@ -384,8 +386,8 @@ int cmd_serve(const parsed_args& a, app::node_role role) {
     throw usage_error("--join is for 'troupe worker'");
   if (role == app::node_role::worker && a.options.count("cluster-listen"))
     throw usage_error("--cluster-listen is for 'troupe serve' and 'troupe gateway'");
-  if (role != app::node_role::serve && a.switches.count("bootstrap-admin"))
-    throw usage_error("--bootstrap-admin is for 'troupe serve'");
+  if (role == app::node_role::worker && a.switches.count("bootstrap-admin"))
+    throw usage_error("--bootstrap-admin is for 'troupe serve' and 'troupe gateway'");
   auto s = load_settings(a);
   raise_descriptor_limit(s);
   // Signals are taken synchronously by this thread; every other thread

@@ -333,6 +333,11 @@ std::string node::start() {
       log::info("database migrated", {{"from", r.from}, {"to", r.to}});
   }
   auto secret = m.serves_api() ? resolve_jwt_secret(s, m.conninfo) : std::string{};
+  {
+    // In the registry before the first claim (its addresses follow once bound).
+    pqxx::connection conn{m.conninfo};
+    scheduler::heartbeat_node(conn, m.registration());
+  }
 
   m.cfg = std::make_unique<caf::actor_system_config>();
   register_message_types(*m.cfg);

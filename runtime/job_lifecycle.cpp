@@ -185,6 +185,8 @@ std::vector<job_assignment> claim(pqxx::connection& conn, const std::vector<clai
       "   FROM picked WHERE j.id = picked.id"
       "   RETURNING j.id, j.kind, j.lease_token, j.attempt, j.max_attempts, j.user_id,"
       "   j.playbook_id, j.payload, j.lease_owner),"
+      " counted AS (UPDATE nodes SET jobs_started = jobs_started + (SELECT count(*) FROM claimed)"
+      "   WHERE id = $3 AND EXISTS (SELECT 1 FROM claimed)),"
       " started AS (" +
       job_events_sql("claimed", "'job.started'", ", 'attempt', attempt, 'node', lease_owner") +
       ") SELECT id, kind, lease_token, attempt, max_attempts, user_id, playbook_id, payload::text"

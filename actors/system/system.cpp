@@ -74,7 +74,7 @@ json probe_database(pqxx::connection& conn, probe_kind kind, int node_stale_s) {
            " version, 'started_at', rfc3339(started_at), 'heartbeat_at', rfc3339(heartbeat_at),"
            " 'draining', draining, 'cluster_address', cluster_address,"
            " 'running_jobs', (SELECT count(*) FROM jobs j WHERE j.status = 'running'"
-           " AND j.lease_owner = nodes.id),"
+           " AND j.lease_owner = nodes.id), 'jobs_started', jobs_started,"
            " 'up', left_at IS NULL AND heartbeat_at > now() - make_interval(secs => $1))::text"
            " FROM nodes ORDER BY started_at",
            node_stale_s))
