@@ -46,16 +46,25 @@ api_response internal(const std::string& request_id) {
   return error_response(500, "internal", "internal error", request_id);
 }
 
-// Counts reconnects across the pool: once one worker reaches the database
-// again, the others stop waiting out their back-off and try at once, so no
-// request gets a stale 503 after the database is back.
-using reconnect_count = std::shared_ptr<std::atomic<std::uint64_t>>;
+// What the pool's workers tell each other about the database:
+// - reconnects: once one worker reaches the database again, the others stop
+//   waiting out their back-off and try at once;
+// - losses: once one worker found its connection broken, the others'
+//   connections opened before that are suspect (a restart or failover broke
+//   them all) and are replaced before their next task, instead of failing it.
+// Either way no request gets a stale 503 after the database is back.
+struct pool_news {
+  std::atomic<std::uint64_t> reconnects{0};
+  std::atomic<std::uint64_t> losses{0};
+};
+using reconnect_count = std::shared_ptr<pool_news>;
 
 struct worker_state {
   std::unique_ptr<pqxx::connection> conn;
   store_options opts;
   reconnect_count pool_reconnects;
   std::uint64_t reconnects_seen = 0; // the pool's count when this connection was lost
+  std::uint64_t losses_seen = 0;     // the pool's losses when this connection was opened
   std::chrono::milliseconds backoff{0};
   std::chrono::steady_clock::time_point next_attempt{};
   bool reported_down = false;
@@ -76,7 +85,8 @@ void drop_connection(worker_pointer self, const std::string& why) {
   auto cap = std::chrono::milliseconds{st.opts.reconnect_max_backoff_ms};
   st.backoff = st.backoff.count() == 0 ? first_reconnect_backoff : std::min(cap, st.backoff * 2);
   st.next_attempt = std::chrono::steady_clock::now() + st.backoff;
-  st.reconnects_seen = st.pool_reconnects->load();
+  st.reconnects_seen = st.pool_reconnects->reconnects.load();
+  st.pool_reconnects->losses.fetch_add(1);
   if (!st.reported_down) {
     log::warn("database connection lost", {{"error", why}});
     st.reported_down = true;
@@ -85,16 +95,20 @@ void drop_connection(worker_pointer self, const std::string& why) {
 
 bool ensure_connection(worker_pointer self) {
   auto& st = self->state;
-  if (st.conn)
+  if (st.conn && st.pool_reconnects->losses.load() == st.losses_seen)
     return true;
-  if (std::chrono::steady_clock::now() < st.next_attempt &&
-      st.pool_reconnects->load() == st.reconnects_seen)
+  if (st.conn) {
+    st.conn.reset(); // opened before another worker's connection broke: replace it
+  } else if (std::chrono::steady_clock::now() < st.next_attempt &&
+             st.pool_reconnects->reconnects.load() == st.reconnects_seen) {
     return false;
+  }
   try {
+    st.losses_seen = st.pool_reconnects->losses.load();
     st.conn = open_connection(st.opts.connection_string, st.opts.statement_timeout_ms);
     if (st.reported_down) {
       log::info("database connection restored");
-      st.pool_reconnects->fetch_add(1);
+      st.pool_reconnects->reconnects.fetch_add(1);
     }
     st.backoff = std::chrono::milliseconds{0};
     st.reported_down = false;
@@ -270,7 +284,7 @@ bool admit(front_pointer self, pending_work work) {
 
 front_actor::behavior_type front(front_pointer self, store_options opts) {
   self->state.max_queue = opts.max_queue;
-  auto reconnects = std::make_shared<std::atomic<std::uint64_t>>(0);
+  auto reconnects = std::make_shared<pool_news>();
   for (int i = 0; i < opts.pool_size; ++i)
     self->state.idle.push_back(
         self->spawn<caf::detached + caf::linked>(worker, opts, reconnects, self->address()));
