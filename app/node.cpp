@@ -602,7 +602,7 @@ void node::drain() {
     m.http->stop(); // io threads joined: no responder runs from here on
   m.listener.reset();
   // Gateways stop nudging this node; workers stop being nudged.
-  cluster::leave(m.link, *m.gateways, m.info.node_id);
+  cluster::leave(m.link, *m.gateways);
   m.link = nullptr;
   m.peers->clear();
   if (m.sys && m.runner && was_serving) {

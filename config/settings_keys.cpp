@@ -431,7 +431,7 @@ constexpr std::array registry{
         "cluster.listen",
         "Where serve and gateway publish the cluster actor, as HOST:PORT (port 0 picks one, "
         "written to <data_dir>/cluster.addr); empty publishes nothing. Anything but loopback "
-        "needs cluster.secret or a certificate",
+        "needs the TLS files",
         &check_optional_listen),
     string_key<&S::cluster, &cl::advertise>(
         "cluster.advertise",

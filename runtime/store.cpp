@@ -49,9 +49,10 @@ api_response internal(const std::string& request_id) {
 // What the pool's workers tell each other about the database:
 // - reconnects: once one worker reaches the database again, the others stop
 //   waiting out their back-off and try at once;
-// - losses: once one worker found its connection broken, the others'
-//   connections opened before that are suspect (a restart or failover broke
-//   them all) and are replaced before their next task, instead of failing it.
+// - losses: once one worker found an established connection broken, the
+//   others' connections are suspect (a restart or failover breaks them all):
+//   each is probed before its next task and replaced if it is dead, instead
+//   of failing that task.
 // Either way no request gets a stale 503 after the database is back.
 struct pool_news {
   std::atomic<std::uint64_t> reconnects{0};
@@ -80,13 +81,14 @@ constexpr std::chrono::milliseconds first_reconnect_backoff{50};
 
 void drop_connection(worker_pointer self, const std::string& why) {
   auto& st = self->state;
+  if (st.conn) // an established connection broke (not a failed attempt to open one)
+    st.pool_reconnects->losses.fetch_add(1);
   st.conn.reset();
   metrics::db_error("connection");
   auto cap = std::chrono::milliseconds{st.opts.reconnect_max_backoff_ms};
   st.backoff = st.backoff.count() == 0 ? first_reconnect_backoff : std::min(cap, st.backoff * 2);
   st.next_attempt = std::chrono::steady_clock::now() + st.backoff;
   st.reconnects_seen = st.pool_reconnects->reconnects.load();
-  st.pool_reconnects->losses.fetch_add(1);
   if (!st.reported_down) {
     log::warn("database connection lost", {{"error", why}});
     st.reported_down = true;
@@ -95,14 +97,23 @@ void drop_connection(worker_pointer self, const std::string& why) {
 
 bool ensure_connection(worker_pointer self) {
   auto& st = self->state;
-  if (st.conn && st.pool_reconnects->losses.load() == st.losses_seen)
-    return true;
-  if (st.conn) {
-    st.conn.reset(); // opened before another worker's connection broke: replace it
-  } else if (std::chrono::steady_clock::now() < st.next_attempt &&
-             st.pool_reconnects->reconnects.load() == st.reconnects_seen) {
-    return false;
+  if (st.conn && st.pool_reconnects->losses.load() != st.losses_seen) {
+    // Another worker's connection broke since this one was checked: look
+    // before trusting it with a task (one round trip, once per outage).
+    st.losses_seen = st.pool_reconnects->losses.load();
+    try {
+      pqxx::nontransaction probe{*st.conn};
+      probe.exec("SELECT 1");
+    } catch (const std::exception& e) {
+      drop_connection(self, e.what());
+      st.next_attempt = std::chrono::steady_clock::now(); // reopen now, not after a back-off
+    }
   }
+  if (st.conn)
+    return true;
+  if (std::chrono::steady_clock::now() < st.next_attempt &&
+      st.pool_reconnects->reconnects.load() == st.reconnects_seen)
+    return false;
   try {
     st.losses_seen = st.pool_reconnects->losses.load();
     st.conn = open_connection(st.opts.connection_string, st.opts.statement_timeout_ms);

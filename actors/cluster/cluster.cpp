@@ -9,6 +9,7 @@
 #include <map>
 #include <optional>
 #include <pqxx/pqxx>
+#include <set>
 #include <unistd.h>
 
 namespace troupe::cluster {
@@ -18,15 +19,19 @@ using clock = std::chrono::steady_clock;
 using tick_atom = caf::atom_constant<caf::atom("tick")>;
 
 // Nonces handed out and not yet used; more outstanding challenges than this
-// (a peer that never joins) drop the oldest.
+// (a peer that never joins) drop the oldest, whose join then fails as
+// "retry" (not as a refusal).
 constexpr std::size_t max_pending_challenges = 256;
 // A challenge not answered by a join within this long is void.
 constexpr auto challenge_lifetime = std::chrono::seconds{30};
-// A worker's wait for each step of joining a gateway.
+// A worker's wait for each step of joining a gateway, and for a heartbeat's
+// answer.
 constexpr auto join_step_timeout = std::chrono::seconds{10};
 // Reconnect back-off of a worker to one gateway: from the heartbeat interval
 // up to this cap.
 constexpr auto max_join_backoff = std::chrono::seconds{10};
+// Nonces and tokens: random hex of this many bytes.
+constexpr std::size_t nonce_bytes = 16;
 
 constexpr std::string_view gateway_purpose = "troupe-cluster-gateway";
 constexpr std::string_view worker_purpose = "troupe-cluster-worker";
@@ -36,7 +41,8 @@ struct host_port {
   std::uint16_t port = 0;
 };
 
-std::optional<host_port> split(const std::string& address) {
+// HOST:PORT, IPv6 hosts in brackets; port 0 only when `any_port`.
+std::optional<host_port> split(const std::string& address, bool any_port = false) {
   auto colon = address.rfind(':');
   if (colon == std::string::npos || colon == 0)
     return std::nullopt;
@@ -46,7 +52,7 @@ std::optional<host_port> split(const std::string& address) {
     out.host = out.host.substr(1, out.host.size() - 2);
   try {
     auto port = std::stoi(address.substr(colon + 1));
-    if (port <= 0 || port > 65535)
+    if (port < (any_port ? 0 : 1) || port > 65535)
       return std::nullopt;
     out.port = static_cast<std::uint16_t>(port);
   } catch (const std::exception&) {
@@ -62,10 +68,13 @@ bool proof_matches(const std::string& secret, std::string_view purpose, std::str
   return crypto::equal_constant_time(proof(secret, purpose, nonce, node_id), given);
 }
 
+bool plausible_token(const std::string& t) { return t.size() >= 2 * nonce_bytes && t.size() <= 128; }
+
 // ---------------------------------------------------------------------------
 // The gateway's cluster actor.
 
 struct member {
+  caf::node_id caf_node;
   std::string node_id;
   std::string role;
   node_peer_actor peer;
@@ -78,7 +87,7 @@ struct pending_challenge {
 };
 
 struct gateway_state {
-  std::map<caf::node_id, member> members;
+  std::map<std::string, member> members; // by the token this gateway issued at the join
   std::map<caf::node_id, pending_challenge> pending;
   static inline const char* name = "troupe.cluster.gateway";
 };
@@ -86,17 +95,19 @@ struct gateway_state {
 using gateway_impl = cluster_actor::extend<caf::reacts_to<tick_atom>>;
 using gateway_pointer = gateway_impl::stateful_pointer<gateway_state>;
 
-// The member a message came from, or nothing: a message of a node that has
-// not joined (or of no node at all) is dropped unread.
-member* sender_member(gateway_pointer self) {
+// The member a message speaks for: the token it carries names one, and it
+// comes from that member's node. Anything else is dropped unread.
+member* member_of(gateway_pointer self, const std::string& token) {
   const auto& sender = self->current_sender();
   if (!sender)
     return nullptr;
-  auto it = self->state.members.find(sender->node());
-  return it == self->state.members.end() ? nullptr : &it->second;
+  auto it = self->state.members.find(token);
+  if (it == self->state.members.end() || it->second.caf_node != sender->node())
+    return nullptr;
+  return &it->second;
 }
 
-void drop_member(gateway_pointer self, std::map<caf::node_id, member>::iterator it,
+void drop_member(gateway_pointer self, std::map<std::string, member>::iterator it,
                  const std::shared_ptr<peer_links>& peers, std::string_view why) {
   log::info(why, {{"peer_node", it->second.node_id}, {"role", it->second.role}});
   peers->remove(it->second.peer.address());
@@ -116,6 +127,37 @@ std::vector<std::string> live_gateways(pqxx::connection& c, int timeout_s) {
   return out;
 }
 
+caf::result<node_welcome> admit(gateway_pointer self, const gateway_options& opts,
+                                const std::shared_ptr<peer_links>& peers, node_hello& hello) {
+  const auto& sender = self->current_sender();
+  auto caf_node = sender->node();
+  auto& members = self->state.members;
+  for (auto it = members.begin(); it != members.end(); ++it)
+    if (it->second.node_id == hello.node_id || it->second.caf_node == caf_node) {
+      drop_member(self, it, peers, "a node joined again");
+      break;
+    }
+  auto token = crypto::random_hex(nonce_bytes);
+  self->monitor(hello.peer);
+  members[token] = {caf_node, hello.node_id, hello.role, hello.peer, clock::now()};
+  peers->add(hello.peer, hello.token);
+  log::info("a node joined the cluster",
+            {{"peer_node", hello.node_id}, {"role", hello.role}, {"version", hello.version}});
+  auto promise = self->make_response_promise<node_welcome>();
+  int timeout_s = static_cast<int>(opts.node_timeout.count());
+  runtime::store_call(
+      self, opts.store, "cluster-join",
+      [timeout_s](pqxx::connection& c) { return live_gateways(c, timeout_s); },
+      [=](std::vector<std::string> list) mutable {
+        promise.deliver(node_welcome{std::move(list), token});
+      },
+      [=](caf::error&) mutable {
+        // The database is away: the worker still joins this gateway.
+        promise.deliver(node_welcome{{}, token});
+      });
+  return promise;
+}
+
 gateway_impl::behavior_type gateway(gateway_pointer self, gateway_options opts,
                                     std::shared_ptr<peer_links> peers) {
   peers->set_origin(caf::actor_cast<caf::actor>(self));
@@ -131,7 +173,7 @@ gateway_impl::behavior_type gateway(gateway_pointer self, gateway_options opts,
   return {
       [=](challenge_atom, const std::string& peer_nonce) -> caf::result<node_challenge> {
         const auto& sender = self->current_sender();
-        if (!sender || peer_nonce.size() < 16 || peer_nonce.size() > 128)
+        if (!sender || peer_nonce.size() < 2 * nonce_bytes || peer_nonce.size() > 128)
           return make_error(errc::invalid_argument, "a challenge needs a sender and a nonce");
         auto& pending = self->state.pending;
         if (pending.size() >= max_pending_challenges) {
@@ -141,7 +183,7 @@ gateway_impl::behavior_type gateway(gateway_pointer self, gateway_options opts,
               oldest = it;
           pending.erase(oldest);
         }
-        auto nonce = crypto::random_hex(16);
+        auto nonce = crypto::random_hex(nonce_bytes);
         pending[sender->node()] = {nonce, clock::now()};
         return node_challenge{opts.node_id, nonce,
                               opts.secret.empty()
@@ -157,56 +199,35 @@ gateway_impl::behavior_type gateway(gateway_pointer self, gateway_options opts,
         if (it == pending.end() || clock::now() - it->second.issued > challenge_lifetime) {
           if (it != pending.end())
             pending.erase(it);
-          log::warn("refused a node: it joined without a fresh challenge",
-                    {{"peer_node", hello.node_id}, {"caf_node", caf::to_string(sender->node())}});
-          return make_error(errc::unauthenticated, "ask for a challenge first");
+          // Not a refusal: the challenge expired or was crowded out. Retry.
+          return make_error(errc::unavailable, "no fresh challenge for this node; ask again");
         }
         auto nonce = std::move(it->second.nonce);
         pending.erase(it);
-        if (!proof_matches(opts.secret, worker_purpose, nonce, hello.node_id, hello.proof)) {
+        if (hello.proof.empty() != opts.secret.empty() ||
+            !proof_matches(opts.secret, worker_purpose, nonce, hello.node_id, hello.proof)) {
           log::warn("refused a node: it did not prove the cluster secret",
                     {{"peer_node", hello.node_id}, {"caf_node", caf::to_string(sender->node())}});
           return make_error(errc::unauthenticated, "the cluster secret does not match");
         }
         if (!hello.peer || hello.peer->node() != sender->node() || hello.node_id.empty() ||
-            hello.node_id.size() > 256 || hello.role != "worker")
-          return make_error(errc::invalid_argument, "a join names its own node, role and handle");
-        auto& members = self->state.members;
-        if (auto old = members.find(sender->node()); old != members.end())
-          drop_member(self, old, peers, "a node joined again");
-        self->monitor(hello.peer);
-        members[sender->node()] = {hello.node_id, hello.role, hello.peer, clock::now()};
-        peers->add(hello.peer);
-        log::info("a node joined the cluster",
-                  {{"peer_node", hello.node_id}, {"role", hello.role}, {"version", hello.version}});
-        auto promise = self->make_response_promise<node_welcome>();
-        int timeout_s = static_cast<int>(opts.node_timeout.count());
-        runtime::store_call(
-            self, opts.store, "cluster-join",
-            [timeout_s](pqxx::connection& c) { return live_gateways(c, timeout_s); },
-            [=](std::vector<std::string> list) mutable {
-              promise.deliver(node_welcome{std::move(list)});
-            },
-            [=](caf::error&) mutable {
-              // The database is away: the worker still joins this gateway.
-              promise.deliver(node_welcome{});
-            });
-        return promise;
+            hello.node_id.size() > 256 || hello.role != "worker" || !plausible_token(hello.token))
+          return make_error(errc::invalid_argument,
+                            "a join names its own node, role, handle and token");
+        return admit(self, opts, peers, hello);
       },
-      [=](heartbeat_atom, const std::string&) {
-        if (auto* m = sender_member(self))
+      [=](heartbeat_atom, const std::string& token) -> bool {
+        auto* m = member_of(self, token);
+        if (m)
           m->last_seen = clock::now();
+        return m != nullptr; // false: this gateway dropped the link; join again
       },
-      [=](leave_atom, const std::string&) {
-        const auto& sender = self->current_sender();
-        if (!sender)
-          return;
-        auto it = self->state.members.find(sender->node());
-        if (it != self->state.members.end())
-          drop_member(self, it, peers, "a node left the cluster");
+      [=](leave_atom, const std::string& token) {
+        if (member_of(self, token))
+          drop_member(self, self->state.members.find(token), peers, "a node left the cluster");
       },
-      [=](tail_atom) {
-        if (auto* m = sender_member(self)) {
+      [=](tail_atom, const std::string& token) {
+        if (auto* m = member_of(self, token)) {
           m->last_seen = clock::now();
           if (opts.bridge)
             self->send(opts.bridge, tail_atom::value);
@@ -237,10 +258,14 @@ struct target {
   host_port where;
   cluster_actor gateway;
   std::string gateway_id;
+  std::string token_in;  // the gateway's: our heartbeats, tails and leave carry it
+  std::string token_out; // ours: the gateway's wake-ups must carry it
   bool joined = false;
   bool connecting = false;
-  // The last attempt's verdict: the gateway refused this node's credentials
-  // (or this node refused the gateway's), as opposed to not answering.
+  bool beating = false; // a heartbeat is waiting for its answer
+  // The gateway refused this node's credentials (or this node the
+  // gateway's), as opposed to not answering. Sticky until a join succeeds:
+  // a refusing gateway that then goes away does not admit the node.
   bool refused = false;
   bool tried = false;
   clock::time_point next_try{};
@@ -252,6 +277,7 @@ enum class admission_state { undecided, admitted, refused };
 
 struct link_state {
   std::vector<target> targets;
+  std::set<std::string> aliases; // addresses found to reach a gateway already joined
   admission_state admission = admission_state::undecided;
   static inline const char* name = "troupe.cluster.link";
 };
@@ -267,7 +293,7 @@ target* find_target(link_pointer self, const std::string& address) {
 }
 
 void add_target(link_pointer self, const std::string& address) {
-  if (find_target(self, address))
+  if (find_target(self, address) || self->state.aliases.count(address))
     return;
   auto where = split(address);
   if (!where) {
@@ -294,10 +320,10 @@ void update_admission(link_pointer self, const worker_options& opts) {
     any_refused = any_refused || t.refused;
     all_tried = all_tried && t.tried;
   }
-  auto verdict = any_joined                ? admission_state::admitted
-                 : any_refused             ? admission_state::refused
-                 : all_tried               ? admission_state::admitted
-                                           : admission_state::undecided;
+  auto verdict = any_joined    ? admission_state::admitted
+                 : any_refused ? admission_state::refused
+                 : all_tried   ? admission_state::admitted
+                               : admission_state::undecided;
   auto& st = self->state;
   if (verdict == st.admission || verdict == admission_state::undecided)
     return;
@@ -318,7 +344,7 @@ void failed(link_pointer self, const worker_options& opts, const std::string& ad
   t->connecting = false;
   t->joined = false;
   t->tried = true;
-  t->refused = refused;
+  t->refused = t->refused || refused;
   t->backoff = std::min<std::chrono::milliseconds>(
       t->backoff.count() == 0 ? opts.heartbeat_interval : t->backoff * 2, max_join_backoff);
   t->next_try = clock::now() + t->backoff;
@@ -330,23 +356,57 @@ void failed(link_pointer self, const worker_options& opts, const std::string& ad
   update_admission(self, opts);
 }
 
+// The link to a joined gateway is gone (its connection dropped, or it no
+// longer knows this node): forget it and join again.
+void lost(link_pointer self, const worker_options& opts,
+          const std::shared_ptr<gateway_links>& gateways, target& t, std::string_view why) {
+  if (!t.joined)
+    return;
+  gateways->remove(t.gateway.address());
+  self->demonitor(t.gateway.address());
+  log::warn(why, {{"gateway", t.address}});
+  t.joined = false;
+  t.beating = false;
+  t.gateway = nullptr;
+  t.next_try = clock::now() + opts.heartbeat_interval;
+  update_admission(self, opts);
+}
+
 void joined(link_pointer self, const worker_options& opts,
             const std::shared_ptr<gateway_links>& gateways, const std::string& address,
             const node_welcome& welcome) {
   auto* t = find_target(self, address);
   if (!t)
     return;
+  if (!plausible_token(welcome.token))
+    return failed(self, opts, address, "the gateway's welcome carries no token");
   t->connecting = false;
   t->joined = true;
   t->tried = true;
   t->refused = false;
+  t->token_in = welcome.token;
   t->backoff = std::chrono::milliseconds{0};
   t->last_error.clear();
   self->monitor(t->gateway);
-  gateways->add(t->gateway);
+  gateways->add(t->gateway, t->token_in);
   log::info("joined a gateway", {{"gateway", address}, {"gateway_node", t->gateway_id}});
   for (const auto& other : welcome.gateways)
     add_target(self, other);
+  update_admission(self, opts);
+}
+
+// Another address of a gateway this node already joined (or is joining):
+// it is not joined twice.
+bool is_alias(link_pointer self, const std::string& address, const std::string& gateway_id) {
+  for (const auto& t : self->state.targets)
+    if (t.address != address && t.gateway_id == gateway_id && (t.joined || t.connecting))
+      return true;
+  return false;
+}
+
+void forget_alias(link_pointer self, const worker_options& opts, const std::string& address) {
+  self->state.aliases.insert(address);
+  std::erase_if(self->state.targets, [&](const target& t) { return t.address == address; });
   update_admission(self, opts);
 }
 
@@ -369,33 +429,41 @@ void connect(link_pointer self, const worker_options& opts,
             if (!ptr)
               return failed(self, opts, address, "nothing is published at that port");
             auto gw = caf::actor_cast<cluster_actor>(ptr);
-            auto my_nonce = crypto::random_hex(16);
+            auto my_nonce = crypto::random_hex(nonce_bytes);
             self->request(gw, join_step_timeout, challenge_atom::value, my_nonce)
                 .then(
                     [=](node_challenge& ch) {
-                      auto my_proof = opts.secret.empty()
-                                          ? std::string{}
-                                          : proof(opts.secret, worker_purpose, ch.nonce,
-                                                  opts.node_id);
                       if (!proof_matches(opts.secret, gateway_purpose, my_nonce, ch.node_id,
-                                         ch.proof)) {
+                                         ch.proof) ||
+                          (!opts.secret.empty() && ch.proof.empty())) {
                         log::error("refused a gateway: it did not prove the cluster secret",
                                    {{"gateway", address}});
-                        // A join without this node's handle, so that a gateway
-                        // whose secret differs logs the refusal on its side too.
+                        // A join with no proof, handle or token: the gateway
+                        // logs the refusal on its side too, and learns nothing
+                        // it could replay.
                         self->request(gw, join_step_timeout, join_atom::value,
-                                      node_hello{opts.node_id, opts.role, opts.version, my_proof,
-                                                 node_peer_actor{}})
+                                      node_hello{opts.node_id, opts.role, opts.version, "",
+                                                 node_peer_actor{}, ""})
                             .then([](node_welcome&) {}, [](caf::error&) {});
                         return failed(self, opts, address,
                                       "the gateway did not prove the cluster secret", true);
                       }
-                      if (auto* t = find_target(self, address)) {
-                        t->gateway = gw;
-                        t->gateway_id = ch.node_id;
-                      }
-                      node_hello hello{opts.node_id, opts.role, opts.version, my_proof,
-                                       caf::actor_cast<node_peer_actor>(self)};
+                      if (is_alias(self, address, ch.node_id))
+                        return forget_alias(self, opts, address);
+                      auto* t = find_target(self, address);
+                      if (!t)
+                        return;
+                      t->gateway = gw;
+                      t->gateway_id = ch.node_id;
+                      t->token_out = crypto::random_hex(nonce_bytes);
+                      node_hello hello{opts.node_id,
+                                       opts.role,
+                                       opts.version,
+                                       opts.secret.empty() ? std::string{}
+                                                           : proof(opts.secret, worker_purpose,
+                                                                   ch.nonce, opts.node_id),
+                                       caf::actor_cast<node_peer_actor>(self),
+                                       t->token_out};
                       self->request(gw, join_step_timeout, join_atom::value, std::move(hello))
                           .then(
                               [=](node_welcome& w) { joined(self, opts, gateways, address, w); },
@@ -404,6 +472,33 @@ void connect(link_pointer self, const worker_options& opts,
                     fail);
           },
           fail);
+}
+
+void heartbeat(link_pointer self, const worker_options& opts,
+               const std::shared_ptr<gateway_links>& gateways, target& t) {
+  if (t.beating)
+    return;
+  t.beating = true;
+  auto address = t.address;
+  auto gw = t.gateway;
+  auto gone = [=](std::string_view why) {
+    auto* t = find_target(self, address);
+    if (t && t->joined && t->gateway.address() == gw.address())
+      lost(self, opts, gateways, *t, why);
+  };
+  self->request(t.gateway, join_step_timeout, heartbeat_atom::value, t.token_in)
+      .then(
+          [=](bool member) {
+            if (auto* t = find_target(self, address))
+              t->beating = false;
+            if (!member)
+              gone("a gateway dropped this node's link; joining it again");
+          },
+          [=](caf::error&) {
+            if (auto* t = find_target(self, address))
+              t->beating = false;
+            gone("a gateway stopped answering heartbeats; joining it again");
+          });
 }
 
 link_impl::behavior_type worker_link(link_pointer self, worker_options opts,
@@ -417,25 +512,20 @@ link_impl::behavior_type worker_link(link_pointer self, worker_options opts,
   }
   self->set_down_handler([=](caf::down_msg& msg) {
     for (auto& t : self->state.targets)
-      if (t.joined && t.gateway.address() == msg.source) {
-        gateways->remove(msg.source);
-        log::warn("lost the link to a gateway; jobs still run from the database",
-                  {{"gateway", t.address}});
-        t.joined = false;
-        t.gateway = nullptr;
-        t.next_try = clock::now() + opts.heartbeat_interval;
-      }
-    update_admission(self, opts);
+      if (t.joined && t.gateway.address() == msg.source)
+        lost(self, opts, gateways, t, "lost the link to a gateway; jobs still run from the database");
   });
   self->send(self, tick_atom::value);
   return {
-      [=](wake_atom) {
-        // Only a gateway this node joined may nudge its runner.
+      [=](wake_atom, const std::string& token) {
+        // Only a gateway this node joined may nudge its runner, with the
+        // token this node gave it.
         const auto& sender = self->current_sender();
         if (!sender)
           return;
         for (const auto& t : self->state.targets)
-          if (t.joined && t.gateway && t.gateway->node() == sender->node()) {
+          if (t.joined && t.gateway && t.gateway->node() == sender->node() &&
+              crypto::equal_constant_time(t.token_out, token)) {
             self->send(opts.runner, wake_atom::value);
             return;
           }
@@ -444,7 +534,7 @@ link_impl::behavior_type worker_link(link_pointer self, worker_options opts,
         auto now = clock::now();
         for (auto& t : self->state.targets) {
           if (t.joined)
-            self->send(t.gateway, heartbeat_atom::value, opts.node_id);
+            heartbeat(self, opts, gateways, t);
           else if (!t.connecting && now >= t.next_try)
             connect(self, opts, gateways, t);
         }
@@ -472,9 +562,7 @@ cluster_actor spawn_gateway(caf::actor_system& sys, gateway_options opts,
 
 std::string publish(caf::actor_system& sys, const cluster_actor& actor, const std::string& listen,
                     bool tls) {
-  auto where = split(listen);
-  if (!where && listen.size() > 2 && listen.substr(listen.size() - 2) == ":0")
-    where = host_port{listen.substr(0, listen.size() - 2), 0};
+  auto where = split(listen, true);
   if (!where)
     throw std::runtime_error("cluster.listen: not HOST:PORT: " + listen);
   auto port = tls ? caf::openssl::publish(actor, where->port, where->host.c_str(), true)
@@ -499,8 +587,8 @@ node_peer_actor spawn_worker_link(caf::actor_system& sys, worker_options opts,
       sys.spawn(worker_link, std::move(opts), std::move(gateways)));
 }
 
-void leave(const node_peer_actor& link, gateway_links& gateways, const std::string& node_id) {
-  gateways.send_all(leave_atom::value, node_id);
+void leave(const node_peer_actor& link, gateway_links& gateways) {
+  gateways.send_all(leave_atom::value);
   gateways.clear();
   if (link)
     caf::anon_send_exit(link, caf::exit_reason::user_shutdown);

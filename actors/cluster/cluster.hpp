@@ -26,9 +26,10 @@ namespace troupe::cluster {
 std::string proof(const std::string& secret, std::string_view purpose, std::string_view nonce,
                   std::string_view node_id);
 
-// The handles a node's fan-out callbacks send to; they run on store
-// threads, so the list is locked. `origin` is the actor the messages are
-// sent as (the receiving side only acts on messages of joined nodes).
+// The links a node's fan-out callbacks send over; they run on store
+// threads, so the list is locked. Each link has the token its receiver
+// handed out, sent with every message; `origin` is the actor the messages
+// are sent as.
 template <class Handle>
 class link_list {
 public:
@@ -36,38 +37,39 @@ public:
     std::lock_guard guard{mutex_};
     origin_ = std::move(origin);
   }
-  void add(Handle h) {
+  void add(Handle h, std::string token) {
     std::lock_guard guard{mutex_};
-    handles_.push_back(std::move(h));
+    links_.emplace_back(std::move(h), std::move(token));
   }
   void remove(const caf::actor_addr& addr) {
     std::lock_guard guard{mutex_};
-    std::erase_if(handles_, [&](const Handle& h) { return h.address() == addr; });
+    std::erase_if(links_, [&](const auto& l) { return l.first.address() == addr; });
   }
   std::size_t size() const {
     std::lock_guard guard{mutex_};
-    return handles_.size();
+    return links_.size();
   }
-  template <class... Ts>
-  void send_all(Ts... xs) const {
+  // Sends (atom, token) over every link.
+  template <class Atom>
+  void send_all(Atom atom) const {
     std::lock_guard guard{mutex_};
-    for (const auto& h : handles_) {
+    for (const auto& [h, token] : links_) {
       if (origin_)
-        caf::send_as(origin_, h, xs...);
+        caf::send_as(origin_, h, atom, token);
       else
-        caf::anon_send(h, xs...);
+        caf::anon_send(h, atom, token);
     }
   }
   void clear() {
     std::lock_guard guard{mutex_};
-    handles_.clear();
+    links_.clear();
     origin_ = nullptr;
   }
 
 private:
   mutable std::mutex mutex_;
   caf::actor origin_;
-  std::vector<Handle> handles_;
+  std::vector<std::pair<Handle, std::string>> links_;
 };
 
 using peer_links = link_list<node_peer_actor>;  // a gateway's joined workers
@@ -112,6 +114,6 @@ node_peer_actor spawn_worker_link(caf::actor_system& sys, worker_options opts,
 
 // The node is leaving: the link actor stops, and every joined gateway is
 // told (`leave`), so none nudges it any more.
-void leave(const node_peer_actor& link, gateway_links& gateways, const std::string& node_id);
+void leave(const node_peer_actor& link, gateway_links& gateways);
 
 } // namespace troupe::cluster

@@ -95,18 +95,17 @@ nlohmann::json node_event_data(const std::string& id, const std::string& role,
 
 bool heartbeat_node(pqxx::connection& conn, const node_registration& node) {
   pqxx::work tx{conn};
-  // xmax = 0 on a freshly inserted row; `was_gone` is the row's mark before
-  // this statement cleared it.
-  auto r = tx.exec_params(
-      "WITH prev AS (SELECT left_at IS NOT NULL AS was_gone FROM nodes WHERE id = $1)"
-      " INSERT INTO nodes (id, role, address, cluster_address, version)"
-      " VALUES ($1, $2, nullif($3, ''), nullif($4, ''), $5)"
-      " ON CONFLICT (id) DO UPDATE SET heartbeat_at = now(), left_at = NULL,"
-      " address = excluded.address, cluster_address = excluded.cluster_address"
-      " RETURNING coalesce((SELECT was_gone FROM prev), true)",
-      node.node_id, node.role, node.address, node.cluster_address,
-      node.version);
-  bool joined = r[0][0].as<bool>();
+  // The row is locked first, so a leader retiring this node at the same
+  // moment is either seen (this heartbeat brings it back: node.joined) or
+  // waits and then finds the heartbeat fresh.
+  auto prev = tx.exec_params("SELECT left_at IS NOT NULL FROM nodes WHERE id = $1 FOR UPDATE",
+                             node.node_id);
+  bool joined = prev.empty() || prev[0][0].as<bool>();
+  tx.exec_params("INSERT INTO nodes (id, role, address, cluster_address, version)"
+                 " VALUES ($1, $2, nullif($3, ''), nullif($4, ''), $5)"
+                 " ON CONFLICT (id) DO UPDATE SET heartbeat_at = now(), left_at = NULL,"
+                 " address = excluded.address, cluster_address = excluded.cluster_address",
+                 node.node_id, node.role, node.address, node.cluster_address, node.version);
   if (joined)
     runtime::insert_events(
         tx, {{"node.joined", "", "", "", node_event_data(node.node_id, node.role, "heartbeat")}});
@@ -114,14 +113,15 @@ bool heartbeat_node(pqxx::connection& conn, const node_registration& node) {
   return joined;
 }
 
-std::vector<std::string> retire_silent_nodes(pqxx::connection& conn, int timeout_s) {
+std::vector<std::string> retire_silent_nodes(pqxx::connection& conn, int timeout_s,
+                                             const std::string& self_id) {
   std::vector<std::string> gone;
   {
     pqxx::work tx{conn};
     auto rows = tx.exec_params(
-        "UPDATE nodes SET left_at = now() WHERE left_at IS NULL"
+        "UPDATE nodes SET left_at = now() WHERE left_at IS NULL AND id <> $2"
         " AND heartbeat_at < now() - make_interval(secs => $1) RETURNING id, role",
-        timeout_s);
+        timeout_s, self_id);
     std::vector<runtime::event_row> events;
     for (const auto& row : rows) {
       gone.emplace_back(row[0].c_str());

@@ -46,10 +46,11 @@ struct node_registration {
 // whether it did.
 bool heartbeat_node(pqxx::connection& conn, const node_registration& node);
 
-// Nodes whose heartbeat is older than `timeout_s` and not yet declared gone
-// are marked (left_at) with a `node.left` event each, and their running
-// jobs are rescued at once. Answers their ids.
-std::vector<std::string> retire_silent_nodes(pqxx::connection& conn, int timeout_s);
+// Nodes other than `self_id` whose heartbeat is older than `timeout_s` and
+// not yet declared gone are marked (left_at) with a `node.left` event each,
+// and their running jobs are rescued at once. Answers their ids.
+std::vector<std::string> retire_silent_nodes(pqxx::connection& conn, int timeout_s,
+                                             const std::string& self_id);
 
 // A node stopping cleanly: its row goes, with a `node.left` event.
 void unregister_node(pqxx::connection& conn, const std::string& node_id);

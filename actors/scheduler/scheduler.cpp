@@ -28,6 +28,10 @@ using scheduler_impl =
 struct scheduler_state {
   std::unique_ptr<pqxx::connection> conn;
   bool leader = false;
+  // Since when this node leads on its current connection: nodes are retired
+  // only after a whole node timeout of leading, so that after an outage
+  // (when nobody could heartbeat) every live node has had time to.
+  std::chrono::steady_clock::time_point leading_since{};
   static inline const char* name = "troupe.scheduler";
 };
 
@@ -36,8 +40,10 @@ bool lead(scheduler_state& st, const scheduler_options& opts) {
     pqxx::nontransaction tx{*st.conn};
     st.leader = tx.exec("SELECT pg_try_advisory_lock(" + std::to_string(leader_lock_key) + ")")[0][0]
                     .as<bool>();
-    if (st.leader)
+    if (st.leader) {
+      st.leading_since = std::chrono::steady_clock::now();
       log::info("this node runs the scheduler");
+    }
   }
   return st.leader;
 }
@@ -84,10 +90,13 @@ void pass(scheduler_state& st, const scheduler_options& opts) {
     if (!lead(st, opts))
       return;
     auto& c = *st.conn;
-    auto gone = retire_silent_nodes(c, opts.node_timeout_s);
-    for (const auto& id : gone)
-      log::warn("a node went silent: it left the cluster and its jobs were rescued",
-                {{"peer_node", id}});
+    if (std::chrono::steady_clock::now() - st.leading_since >=
+        std::chrono::seconds{opts.node_timeout_s}) {
+      auto gone = retire_silent_nodes(c, opts.node_timeout_s, opts.node.node_id);
+      for (const auto& id : gone)
+        log::warn("a node went silent: it left the cluster and its jobs were rescued",
+                  {{"peer_node", id}});
+    }
     int rescued = lifecycle::rescue_expired(c);
     int swept = sweep_thresholds(c, opts.max_attempts, opts.failure_cooldown_s);
     metrics::count_pending(); // evolutions the sweep queued (committed)

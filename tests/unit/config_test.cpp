@@ -594,5 +594,32 @@ TEST(ConfigLlm, AModelMustBeReachableWhenAStepUsesOne) {
   EXPECT_EQ(split_list(" , x,,y "), (std::vector<std::string>{"x", "y"}));
 }
 
+// The cluster link's rules between keys (docs/cluster.md).
+TEST(ConfigCluster, TheLinkIsNeverOpenOffLoopbackWithoutTls) {
+  auto s = loaded("[cluster]\njoin = \"gateway-1:7600,10.0.0.2:7600,[::1]:7601\"\n");
+  EXPECT_EQ(s.cluster.listen, "127.0.0.1:7600");
+  EXPECT_EQ(s.cluster.node_timeout_s, 15);
+  auto open = error_of(from_text("[cluster]\nlisten = \"0.0.0.0:7600\"\n"));
+  EXPECT_NE(open.find("not loopback"), std::string::npos) << open;
+  EXPECT_NE(open.find("TLS"), std::string::npos) << open;
+  // A secret alone is checked only after CAF has read the peer's messages.
+  auto secret_only = error_of(from_text(
+      "[cluster]\nlisten = \"0.0.0.0:7600\"\nsecret = \"0123456789abcdef-long\"\n"));
+  EXPECT_NE(secret_only.find("not loopback"), std::string::npos) << secret_only;
+  loaded("[cluster]\nlisten = \"0.0.0.0:7600\"\ncertificate = \"n.pem\"\nkey = \"n.key\"\n"
+         "ca = \"ca.pem\"\n");
+  auto partial = error_of(from_text("[cluster]\ncertificate = \"n.pem\"\n"));
+  EXPECT_NE(partial.find("go together"), std::string::npos) << partial;
+  auto short_secret = error_of(from_text("[cluster]\nsecret = \"short\"\n"));
+  EXPECT_NE(short_secret.find("at least 16 bytes"), std::string::npos) << short_secret;
+  auto both = error_of(from_text("[cluster]\nsecret = \"0123456789abcdef\"\nsecret_file = \"f\"\n"));
+  EXPECT_NE(both.find("not both"), std::string::npos) << both;
+  auto join = error_of(from_text("[cluster]\njoin = \"gateway:0\"\n"));
+  EXPECT_NE(join.find("cluster.join"), std::string::npos) << join;
+  EXPECT_NE(error_of(from_text("[cluster]\njoin = \"bad host:7600\"\n")).find("HOST:PORT"),
+            std::string::npos);
+  EXPECT_TRUE(loaded("[cluster]\nlisten = \"\"\n").cluster.listen.empty());
+}
+
 } // namespace
 } // namespace troupe::config
