@@ -12,6 +12,7 @@
 #include <set>
 #include <sstream>
 #include <sys/wait.h>
+#include <thread>
 #include <unistd.h>
 
 using namespace troupe::test;
@@ -754,4 +755,32 @@ TEST(Cluster, APeerWithoutACertificateCannotMakeTheGatewayAllocate) {
   EXPECT_LT(after - before, 64 * 1024) << before << " kB → " << after << " kB";
   http_client c{gw->http()};
   EXPECT_EQ(c.send("GET", "/readyz").status, 200);
+}
+
+// Postgres goes away for longer than the node timeout: nobody could
+// heartbeat, so nobody is declared gone for it. The running jobs keep their
+// attempt (their leases outlast the outage) and complete once, on the worker
+// that held them.
+TEST(Cluster, AnOutageLongerThanTheNodeTimeoutRetiresNobody) {
+  test_database own; // a cluster of its own: this test stops it
+  auto db = own.conninfo();
+  auto env = with(common_env(db), {{"TROUPE_JOBS_LEASE_S", "60"}});
+  auto gw = gateway(env);
+  auto w = worker(env, gw->cluster());
+  auto u = make_user(gw->http());
+  enqueue_noops(db, u.id, 5, {{"steps", 100}, {"step_ms", 100}}); // 10 s each
+  ASSERT_TRUE(eventually([&] {
+    return count(db, "SELECT count(*) FROM jobs WHERE status = 'running'") == 5;
+  }));
+  own.pg->stop();
+  // The fault itself lasts 7 s: longer than the node timeout (4 s), shorter
+  // than the leases. (A duration to inject, not a wait for something.)
+  std::this_thread::sleep_for(std::chrono::seconds{7});
+  own.pg->start();
+  ASSERT_TRUE(eventually([&] {
+    return count(db, "SELECT count(*) FROM jobs WHERE status = 'completed'") == 5;
+  }, std::chrono::seconds{60}));
+  EXPECT_EQ(count(db, "SELECT max(attempt) FROM jobs"), 1) << "no job was rescued";
+  EXPECT_EQ(count(db, "SELECT count(*) FROM events WHERE topic = 'node.left'"), 0);
+  EXPECT_EQ(starts_by_node(db)[w->node_id()], 5);
 }
