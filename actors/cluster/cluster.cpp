@@ -30,6 +30,9 @@ constexpr auto join_step_timeout = std::chrono::seconds{10};
 // Reconnect back-off of a worker to one gateway: from the heartbeat interval
 // up to this cap.
 constexpr auto max_join_backoff = std::chrono::seconds{10};
+// How long a welcome waits for the gateway list from the database; later,
+// the worker is welcomed without it (it would give up on the join first).
+constexpr auto welcome_list_timeout = std::chrono::seconds{2};
 // Nonces and tokens: random hex of this many bytes.
 constexpr std::size_t nonce_bytes = 16;
 
@@ -145,8 +148,8 @@ caf::result<node_welcome> admit(gateway_pointer self, const gateway_options& opt
             {{"peer_node", hello.node_id}, {"role", hello.role}, {"version", hello.version}});
   auto promise = self->make_response_promise<node_welcome>();
   int timeout_s = static_cast<int>(opts.node_timeout.count());
-  runtime::store_call(
-      self, opts.store, "cluster-join",
+  runtime::store_call_within(
+      self, opts.store, caf::duration{welcome_list_timeout}, "cluster-join",
       [timeout_s](pqxx::connection& c) { return live_gateways(c, timeout_s); },
       [=](std::vector<std::string> list) mutable {
         promise.deliver(node_welcome{std::move(list), token});
@@ -163,8 +166,11 @@ gateway_impl::behavior_type gateway(gateway_pointer self, gateway_options opts,
   peers->set_origin(caf::actor_cast<caf::actor>(self));
   self->set_down_handler([=](caf::down_msg& msg) {
     auto& members = self->state.members;
+    // By control block, not address: a node that rejoined over a new
+    // connection has a new proxy, and the old one's down message must not
+    // drop it.
     for (auto it = members.begin(); it != members.end(); ++it)
-      if (it->second.peer.address() == msg.source) {
+      if (it->second.peer.address().get() == msg.source.get()) {
         drop_member(self, it, peers, "lost the link to a node");
         return;
       }
@@ -337,14 +343,16 @@ void update_admission(link_pointer self, const worker_options& opts) {
 }
 
 void failed(link_pointer self, const worker_options& opts, const std::string& address,
-            const std::string& why, bool refused = false) {
+            const std::string& why, bool refused = false, bool unreachable = false) {
   auto* t = find_target(self, address);
   if (!t)
     return;
   t->connecting = false;
   t->joined = false;
   t->tried = true;
-  t->refused = t->refused || refused;
+  // Sticky across the same verdict, but a gateway that is simply not there
+  // any more (a plain connect failure) no longer counts as refusing.
+  t->refused = refused || (t->refused && !unreachable);
   t->backoff = std::min<std::chrono::milliseconds>(
       t->backoff.count() == 0 ? opts.heartbeat_interval : t->backoff * 2, max_join_backoff);
   t->next_try = clock::now() + t->backoff;
@@ -385,6 +393,7 @@ void joined(link_pointer self, const worker_options& opts,
   t->tried = true;
   t->refused = false;
   t->token_in = welcome.token;
+  t->beating = false;
   t->backoff = std::chrono::milliseconds{0};
   t->last_error.clear();
   self->monitor(t->gateway);
@@ -422,6 +431,12 @@ void connect(link_pointer self, const worker_options& opts,
     bool refused = code_of(e) == errc::unauthenticated ||
                    (opts.tls && e == caf::sec::disconnect_during_handshake);
     failed(self, opts, address, self->system().render(e), refused);
+  };
+  // The connect itself: a handshake cut under TLS is a refusal; anything
+  // else (refused, unreachable, timed out) means nobody is there.
+  auto connect_failed = [=](caf::error& e) {
+    bool cut = opts.tls && e == caf::sec::disconnect_during_handshake;
+    failed(self, opts, address, self->system().render(e), cut, !cut);
   };
   self->request(mm, join_step_timeout, caf::connect_atom::value, t.where.host, t.where.port)
       .then(
@@ -471,7 +486,7 @@ void connect(link_pointer self, const worker_options& opts,
                     },
                     fail);
           },
-          fail);
+          connect_failed);
 }
 
 void heartbeat(link_pointer self, const worker_options& opts,
@@ -480,24 +495,29 @@ void heartbeat(link_pointer self, const worker_options& opts,
     return;
   t.beating = true;
   auto address = t.address;
-  auto gw = t.gateway;
-  auto gone = [=](std::string_view why) {
+  auto token = t.token_in;
+  // The answer belongs to the link it was asked on: after a rejoin (a new
+  // token) a late answer of the old link changes nothing.
+  auto current = [=]() -> target* {
     auto* t = find_target(self, address);
-    if (t && t->joined && t->gateway.address() == gw.address())
-      lost(self, opts, gateways, *t, why);
+    return t && t->joined && t->token_in == token ? t : nullptr;
   };
-  self->request(t.gateway, join_step_timeout, heartbeat_atom::value, t.token_in)
+  self->request(t.gateway, join_step_timeout, heartbeat_atom::value, token)
       .then(
           [=](bool member) {
-            if (auto* t = find_target(self, address))
+            if (auto* t = current()) {
               t->beating = false;
-            if (!member)
-              gone("a gateway dropped this node's link; joining it again");
+              if (!member)
+                lost(self, opts, gateways, *t,
+                     "a gateway dropped this node's link; joining it again");
+            }
           },
           [=](caf::error&) {
-            if (auto* t = find_target(self, address))
+            if (auto* t = current()) {
               t->beating = false;
-            gone("a gateway stopped answering heartbeats; joining it again");
+              lost(self, opts, gateways, *t,
+                   "a gateway stopped answering heartbeats; joining it again");
+            }
           });
 }
 
@@ -512,7 +532,7 @@ link_impl::behavior_type worker_link(link_pointer self, worker_options opts,
   }
   self->set_down_handler([=](caf::down_msg& msg) {
     for (auto& t : self->state.targets)
-      if (t.joined && t.gateway.address() == msg.source)
+      if (t.joined && t.gateway.address().get() == msg.source.get())
         lost(self, opts, gateways, t, "lost the link to a gateway; jobs still run from the database");
   });
   self->send(self, tick_atom::value);

@@ -90,8 +90,9 @@ void pass(scheduler_state& st, const scheduler_options& opts) {
     if (!lead(st, opts))
       return;
     auto& c = *st.conn;
-    if (std::chrono::steady_clock::now() - st.leading_since >=
-        std::chrono::seconds{opts.node_timeout_s}) {
+    bool settled = std::chrono::steady_clock::now() - st.leading_since >=
+                   std::chrono::seconds{opts.node_timeout_s};
+    if (settled) {
       auto gone = retire_silent_nodes(c, opts.node_timeout_s, opts.node.node_id);
       for (const auto& id : gone)
         log::warn("a node went silent: it left the cluster and its jobs were rescued",
@@ -103,9 +104,10 @@ void pass(scheduler_state& st, const scheduler_options& opts) {
     int stale = trigger_stale(c, opts.max_attempts, opts.max_staleness_s);
     metrics::count_pending();
     prune(c, opts);
-    {
+    if (settled) { // rows of nodes declared gone (node.left written) long ago
       pqxx::nontransaction tx{c};
-      tx.exec_params("DELETE FROM nodes WHERE heartbeat_at < now() - make_interval(secs => $1)",
+      tx.exec_params("DELETE FROM nodes WHERE left_at IS NOT NULL"
+                     " AND heartbeat_at < now() - make_interval(secs => $1)",
                      std::max(node_forget_s, opts.node_timeout_s));
     }
     if (rescued || swept || stale)
