@@ -75,6 +75,23 @@ void write_file_atomically(const std::filesystem::path& path, const std::string&
   std::filesystem::rename(tmp, path);
 }
 
+// A secret kept in a file (`key` names the setting in messages): its
+// content without the trailing newline, at least `min_bytes` long.
+std::string read_secret_file(const char* key, const std::string& path, std::size_t min_bytes) {
+  std::ifstream in{path};
+  if (!in)
+    throw std::runtime_error(std::string(key) + ": cannot read " + path);
+  std::stringstream buf;
+  buf << in.rdbuf();
+  auto secret = buf.str();
+  while (!secret.empty() && (secret.back() == '\n' || secret.back() == '\r'))
+    secret.pop_back();
+  if (secret.size() < min_bytes)
+    throw std::runtime_error(std::string(key) + ": the secret must be at least " +
+                             std::to_string(min_bytes) + " bytes");
+  return secret;
+}
+
 } // namespace
 
 database_handle open_database(const config::settings& s, bool fsync) {
@@ -91,19 +108,8 @@ database_handle open_database(const config::settings& s, bool fsync) {
 std::string resolve_jwt_secret(const config::settings& s, const std::string& conninfo) {
   if (!s.auth.jwt_secret.empty())
     return s.auth.jwt_secret;
-  if (!s.auth.jwt_secret_file.empty()) {
-    std::ifstream in{s.auth.jwt_secret_file};
-    if (!in)
-      throw std::runtime_error("auth.jwt_secret_file: cannot read " + s.auth.jwt_secret_file);
-    std::stringstream buf;
-    buf << in.rdbuf();
-    auto secret = buf.str();
-    while (!secret.empty() && (secret.back() == '\n' || secret.back() == '\r'))
-      secret.pop_back();
-    if (secret.size() < 32)
-      throw std::runtime_error("auth.jwt_secret_file: the secret must be at least 32 bytes");
-    return secret;
-  }
+  if (!s.auth.jwt_secret_file.empty())
+    return read_secret_file("auth.jwt_secret_file", s.auth.jwt_secret_file, 32);
   pqxx::connection conn{conninfo};
   pqxx::work tx{conn};
   tx.exec_params("INSERT INTO node_settings (key, value) VALUES ('jwt_secret', $1)"
@@ -231,17 +237,7 @@ const char* role_name(node_role r) {
 std::string resolve_cluster_secret(const config::cluster_settings& c) {
   if (c.secret_file.empty())
     return c.secret;
-  std::ifstream in{c.secret_file};
-  if (!in)
-    throw std::runtime_error("cluster.secret_file: cannot read " + c.secret_file);
-  std::stringstream buf;
-  buf << in.rdbuf();
-  auto secret = buf.str();
-  while (!secret.empty() && (secret.back() == '\n' || secret.back() == '\r'))
-    secret.pop_back();
-  if (secret.size() < 16)
-    throw std::runtime_error("cluster.secret_file: the secret must be at least 16 bytes");
-  return secret;
+  return read_secret_file("cluster.secret_file", c.secret_file, 16);
 }
 
 // CAF's OpenSSL module raises inside its I/O thread when a file cannot be

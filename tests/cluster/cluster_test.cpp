@@ -12,7 +12,6 @@
 #include <set>
 #include <sstream>
 #include <sys/wait.h>
-#include <thread>
 #include <unistd.h>
 
 using namespace troupe::test;
@@ -285,6 +284,38 @@ std::string lease_owner(const std::string& conninfo, const std::string& job) {
   return r.empty() ? "" : r[0][0].c_str();
 }
 
+// Two workers whose evolutions ask a held model, and one evolution queued
+// through a gateway: once started() the job runs on `owner`, its model call
+// held, for the test to fault that worker.
+struct held_evolution {
+  std::string db;
+  held_model model;
+  env_map env;
+  std::unique_ptr<troupe_process> gw, w1, w2;
+  user u;
+  std::string pb, job, owner;
+
+  explicit held_evolution(const std::string& database)
+      : db(fresh_database(database)), env(common_env(db)) {
+    gw = gateway(env);
+    w1 = worker(llm_env(env, model.server), gw->cluster());
+    w2 = worker(llm_env(env, model.server), gw->cluster());
+    u = make_user(gw->http());
+    http_client c{gw->http()};
+    pb = evolving_playbook(c, u);
+    job = outcomes_to_threshold(c, u, pb);
+  }
+  // Waits for the model call; false when it never came.
+  bool started() {
+    if (!eventually([&] { return model.arrived.load() >= 1; }))
+      return false;
+    owner = lease_owner(db, job);
+    return true;
+  }
+  std::unique_ptr<troupe_process>& owner_process() { return owner == w1->node_id() ? w1 : w2; }
+  std::unique_ptr<troupe_process>& other_process() { return owner == w1->node_id() ? w2 : w1; }
+};
+
 } // namespace
 
 // Two workers joined to one gateway share 2,000 noop jobs and 20 evolutions:
@@ -392,20 +423,15 @@ TEST(Cluster, AWorkerStoppedUnderLoadHandsItsJobsBack) {
 // another worker runs the job again, exactly one new version, every snapshot
 // outcome processed exactly once.
 TEST(Cluster, AWorkerKilledMidEvolutionIsReplacedAndTheVersionIsWrittenOnce) {
-  auto db = fresh_database("cluster_kill");
-  held_model model;
-  auto env = common_env(db);
-  auto gw = gateway(env);
-  auto w1 = worker(llm_env(env, model.server), gw->cluster());
-  auto w2 = worker(llm_env(env, model.server), gw->cluster());
-  auto u = make_user(gw->http());
-  http_client c{gw->http()};
-  auto pb = evolving_playbook(c, u);
-  auto job = outcomes_to_threshold(c, u, pb);
-  ASSERT_TRUE(eventually([&] { return model.arrived.load() >= 1; }));
-  auto owner = lease_owner(db, job);
-  auto& victim = owner == w1->node_id() ? w1 : w2;
-  auto& survivor = owner == w1->node_id() ? w2 : w1;
+  held_evolution run{"cluster_kill"};
+  ASSERT_TRUE(run.started());
+  auto& db = run.db;
+  auto& model = run.model;
+  const auto& pb = run.pb;
+  const auto& job = run.job;
+  const auto& owner = run.owner;
+  auto& victim = run.owner_process();
+  auto& survivor = run.other_process();
   ASSERT_EQ(victim->node_id(), owner);
   victim->kill();
   model.release(); // the survivor's requests are answered at once
@@ -434,20 +460,16 @@ TEST(Cluster, AWorkerKilledMidEvolutionIsReplacedAndTheVersionIsWrittenOnce) {
 // first one's commit is refused by the fence (no second version), and the
 // resumed worker carries on with other jobs.
 TEST(Cluster, AWorkerPausedPastItsLeaseIsFencedAndCarriesOn) {
-  auto db = fresh_database("cluster_pause");
-  held_model model;
-  auto env = common_env(db);
-  auto gw = gateway(env);
-  auto w1 = worker(llm_env(env, model.server), gw->cluster());
-  auto w2 = worker(llm_env(env, model.server), gw->cluster());
-  auto u = make_user(gw->http());
-  http_client c{gw->http()};
-  auto pb = evolving_playbook(c, u);
-  auto job = outcomes_to_threshold(c, u, pb);
-  ASSERT_TRUE(eventually([&] { return model.arrived.load() >= 1; }));
-  auto owner = lease_owner(db, job);
-  auto& paused = owner == w1->node_id() ? w1 : w2;
-  auto& other = owner == w1->node_id() ? w2 : w1;
+  held_evolution run{"cluster_pause"};
+  ASSERT_TRUE(run.started());
+  auto& db = run.db;
+  auto& model = run.model;
+  auto& u = run.u;
+  const auto& pb = run.pb;
+  const auto& job = run.job;
+  const auto& owner = run.owner;
+  auto& paused = run.owner_process();
+  auto& other = run.other_process();
   ASSERT_EQ(paused->node_id(), owner);
   paused->signal(SIGSTOP);
   // The other worker's request is held too until the job moved to it.
@@ -773,9 +795,11 @@ TEST(Cluster, AnOutageLongerThanTheNodeTimeoutRetiresNobody) {
     return count(db, "SELECT count(*) FROM jobs WHERE status = 'running'") == 5;
   }));
   own.pg->stop();
-  // The fault itself lasts 7 s: longer than the node timeout (4 s), shorter
-  // than the leases. (A duration to inject, not a wait for something.)
-  std::this_thread::sleep_for(std::chrono::seconds{7});
+  // The outage lasts until the worker has missed 20 heartbeats in a row
+  // (every 300 ms: 6 s, past the node timeout of 4 s, inside the leases).
+  auto missed = [&] { return w->count_lines("node heartbeat failed"); };
+  auto before = missed();
+  ASSERT_TRUE(eventually([&] { return missed() >= before + 20; }));
   own.pg->start();
   ASSERT_TRUE(eventually([&] {
     return count(db, "SELECT count(*) FROM jobs WHERE status = 'completed'") == 5;
