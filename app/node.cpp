@@ -94,6 +94,11 @@ std::string read_secret_file(const char* key, const std::string& path, std::size
 
 } // namespace
 
+runtime::session_limits session_limits_from(const config::settings& s) {
+  return {.statement_ms = s.database.statement_timeout_ms,
+          .idle_in_transaction_ms = s.database.idle_in_transaction_timeout_ms};
+}
+
 database_handle open_database(const config::settings& s, bool fsync) {
   if (!s.database.url.empty())
     return {s.database.url, nullptr};
@@ -323,7 +328,7 @@ std::string node::start() {
   m.conninfo = db.connection_string;
   m.database = db.keep_alive;
   {
-    auto conn = runtime::open_connection(m.conninfo, s.database.statement_timeout_ms);
+    auto conn = runtime::open_connection(m.conninfo, session_limits_from(s));
     auto r = runtime::migrate(*conn);
     if (r.to != r.from)
       log::info("database migrated", {{"from", r.from}, {"to", r.to}});
@@ -331,8 +336,8 @@ std::string node::start() {
   auto secret = m.serves_api() ? resolve_jwt_secret(s, m.conninfo) : std::string{};
   {
     // In the registry before the first claim (its addresses follow once bound).
-    pqxx::connection conn{m.conninfo};
-    scheduler::heartbeat_node(conn, m.registration());
+    auto conn = runtime::open_connection(m.conninfo, session_limits_from(s));
+    scheduler::heartbeat_node(*conn, m.registration());
   }
 
   m.cfg = std::make_unique<caf::actor_system_config>();
@@ -388,7 +393,7 @@ std::string node::start() {
   };
   so.connection_string = m.conninfo;
   so.pool_size = s.database.pool_size;
-  so.statement_timeout_ms = s.database.statement_timeout_ms;
+  so.limits = session_limits_from(s);
   so.reconnect_max_backoff_ms = s.database.reconnect_max_backoff_ms;
   auto store = runtime::spawn_store(sys, so);
   m.actors.push_back(caf::actor_cast<caf::actor>(store));
@@ -549,11 +554,12 @@ std::string node::start() {
   }
 
   {
-    pqxx::connection conn{m.conninfo};
-    scheduler::heartbeat_node(conn, m.registration());
+    auto conn = runtime::open_connection(m.conninfo, session_limits_from(s));
+    scheduler::heartbeat_node(*conn, m.registration());
   }
   scheduler::scheduler_options sched{
       .connection_string = m.conninfo,
+      .limits = session_limits_from(s),
       .node = m.registration(),
       .may_lead = m.role != node_role::worker,
       .heartbeat_interval_ms = s.cluster.heartbeat_interval_ms,

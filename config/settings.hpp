@@ -32,6 +32,7 @@ struct database_settings {
   std::string data_dir = "./troupe-data";  // holds the embedded Postgres and listen.addr
   int pool_size = 8;                       // store connections, 1..256
   int statement_timeout_ms = 5000;         // per statement, 0 = none
+  int idle_in_transaction_timeout_ms = 5000; // a session idle inside a transaction is ended, 0 = none
   int reconnect_max_backoff_ms = 5000;     // cap of the reconnect back-off
 };
 

@@ -194,6 +194,11 @@ constexpr std::array registry{
     int_key<&S::database, &db::statement_timeout_ms>(
         "database.statement_timeout_ms", 0, 3600000,
         "Milliseconds a single statement may run; 0 means no limit"),
+    int_key<&S::database, &db::idle_in_transaction_timeout_ms>(
+        "database.idle_in_transaction_timeout_ms", 0, 3600000,
+        "Milliseconds a session may sit idle inside a transaction before Postgres ends it, "
+        "releasing its locks (a stopped or stalled node cannot hold rows others wait on); "
+        "0 means no limit"),
     int_key<&S::database, &db::reconnect_max_backoff_ms>(
         "database.reconnect_max_backoff_ms", 10, 600000,
         "Longest delay between reconnect attempts, in milliseconds"),

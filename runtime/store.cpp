@@ -116,7 +116,7 @@ bool ensure_connection(worker_pointer self) {
     return false;
   try {
     st.losses_seen = st.pool_reconnects->losses.load();
-    st.conn = open_connection(st.opts.connection_string, st.opts.statement_timeout_ms);
+    st.conn = open_connection(st.opts.connection_string, st.opts.limits);
     if (st.reported_down) {
       log::info("database connection restored");
       st.pool_reconnects->reconnects.fetch_add(1);
@@ -343,11 +343,13 @@ void register_statement(const std::string& name, const std::string& sql) {
 }
 
 std::unique_ptr<pqxx::connection> open_connection(const std::string& connection_string,
-                                                  int statement_timeout_ms) {
+                                                  session_limits limits) {
   auto conn = std::make_unique<pqxx::connection>(connection_string);
   {
     pqxx::nontransaction tx{*conn};
-    tx.exec("SET statement_timeout = " + std::to_string(statement_timeout_ms));
+    tx.exec("SET statement_timeout = " + std::to_string(limits.statement_ms) +
+            "; SET idle_in_transaction_session_timeout = " +
+            std::to_string(limits.idle_in_transaction_ms));
   }
   std::lock_guard guard{statements_mutex};
   for (auto& [name, sql] : statements())

@@ -62,10 +62,20 @@ CAF_ALLOW_UNSAFE_MESSAGE_TYPE(troupe::db_call)
 
 namespace troupe::runtime {
 
+// What one session may hold of the database: a statement may run for
+// `statement_ms`, and a transaction may sit idle between statements for
+// `idle_in_transaction_ms` before Postgres ends the session (so a stopped or
+// stalled process cannot keep row locks the rest of the cluster waits on).
+// 0 means no limit.
+struct session_limits {
+  int statement_ms = 5000;
+  int idle_in_transaction_ms = 5000;
+};
+
 struct store_options {
   std::string connection_string;
   int pool_size = 8;
-  int statement_timeout_ms = 5000;
+  session_limits limits;
   int reconnect_max_backoff_ms = 5000;
   std::size_t max_queue = 10000; // tasks waiting for a worker; beyond → 503
   // Called on the worker's thread after a task that wrote events
@@ -129,9 +139,9 @@ caf::result<T> store_reply(Self* self, const store_actor& store, std::string req
   return promise;
 }
 
-// Opens a connection with the statement timeout applied and every
-// registered statement prepared (also used by one-shot commands).
+// Opens a connection with the session limits applied and every registered
+// statement prepared (also used by one-shot commands and the scheduler).
 std::unique_ptr<pqxx::connection> open_connection(const std::string& connection_string,
-                                                  int statement_timeout_ms);
+                                                  session_limits limits);
 
 } // namespace troupe::runtime

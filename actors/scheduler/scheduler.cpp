@@ -73,7 +73,7 @@ void heartbeat(scheduler_state& st, const scheduler_options& opts) {
     return;
   try {
     if (!st.conn)
-      st.conn = std::make_unique<pqxx::connection>(opts.connection_string);
+      st.conn = runtime::open_connection(opts.connection_string, opts.limits);
     if (heartbeat_node(*st.conn, opts.node))
       log::info("this node is in the registry", {{"role", opts.node.role}});
   } catch (const std::exception& e) {
@@ -86,7 +86,7 @@ void pass(scheduler_state& st, const scheduler_options& opts) {
     return;
   try {
     if (!st.conn)
-      st.conn = std::make_unique<pqxx::connection>(opts.connection_string);
+      st.conn = runtime::open_connection(opts.connection_string, opts.limits);
     if (!lead(st, opts))
       return;
     auto& c = *st.conn;

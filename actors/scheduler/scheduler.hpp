@@ -6,6 +6,7 @@
 
 #include "actors/scheduler/maintenance.hpp"
 #include "messages/jobs.hpp"
+#include "runtime/store.hpp"
 
 #include <caf/all.hpp>
 #include <string>
@@ -16,6 +17,7 @@ namespace troupe::scheduler {
 // live (app/node.cpp fills them).
 struct scheduler_options {
   std::string connection_string;
+  runtime::session_limits limits; // a stalled leader holds no lock for long either
   node_registration node;   // the row every heartbeat refreshes, leader or not
   bool may_lead = true;     // false on workers: they only heartbeat
   int heartbeat_interval_ms = 0;

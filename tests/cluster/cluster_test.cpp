@@ -41,6 +41,9 @@ env_map common_env(const std::string& conninfo) {
           // Long enough that a node stalled by a busy machine is not declared
           // gone by mistake, short enough for the fault tests to be quick.
           {"TROUPE_CLUSTER_NODE_TIMEOUT_S", "4"},
+          // A worker stopped inside a transaction (the pause test) frees its
+          // rows well within the lease.
+          {"TROUPE_DATABASE_IDLE_IN_TRANSACTION_TIMEOUT_MS", "1000"},
           {"TROUPE_AUTH_ALLOW_REGISTRATION", "true"},
           {"TROUPE_AUTH_LOGIN_ATTEMPTS_PER_ADDRESS", "100000"},
           {"TROUPE_EVOLUTION_MANUAL_TRIGGERS_PER_HOUR", "100000"},

@@ -114,6 +114,35 @@ TEST(Fencing, ACommitWithAStaleLeaseTokenChangesNothing) {
     caf::anon_send_exit(a, caf::exit_reason::user_shutdown);
 }
 
+// A process stopped inside a transaction (SIGSTOP, a stalled VM) cannot hold
+// its row locks for ever: Postgres ends the idle session after
+// database.idle_in_transaction_timeout_ms, and the rows are free again.
+TEST(StalledSessions, ATransactionLeftIdleIsEndedAndItsLocksReleased) {
+  auto& db = shared_database();
+  auto u = make_user(test_node{db.conninfo()}.address());
+  auto job = enqueue_noop(db.conninfo(), u.id, json::object(), 3, false, 3600);
+  auto stalled = runtime::open_connection(
+      db.conninfo(), {.statement_ms = 5000, .idle_in_transaction_ms = 300});
+  auto held = std::make_unique<pqxx::work>(*stalled);
+  held->exec_params("SELECT id FROM jobs WHERE id = $1 FOR UPDATE", job);
+  // Held: another session cannot take the row.
+  pqxx::connection other{db.conninfo()};
+  auto try_lock = [&] {
+    try {
+      pqxx::work tx{other};
+      tx.exec_params("SELECT id FROM jobs WHERE id = $1 FOR UPDATE NOWAIT", job);
+      tx.commit();
+      return true;
+    } catch (const pqxx::sql_error&) {
+      return false;
+    }
+  };
+  EXPECT_FALSE(try_lock());
+  ASSERT_TRUE(eventually(try_lock));
+  // The stalled session learns on its next statement that it is gone.
+  EXPECT_ANY_THROW(held->exec("SELECT 1"));
+}
+
 // Every outcome answered 2xx is in the database; the outage answers 503;
 // ingestion resumes without restarting troupe.
 TEST(IngestionFaults, PostgresRestartsUnderLoad) {

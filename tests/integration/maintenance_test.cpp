@@ -147,6 +147,7 @@ TEST_F(Maintenance, TheSchedulerRunsAPassWhenAsked) {
   register_message_types(cfg);
   caf::actor_system sys{cfg};
   scheduler::scheduler_options opts{.connection_string = conninfo_,
+                                    .limits = {},
                                     .node = {},
                                     .heartbeat_interval_ms = 1000,
                                     .node_timeout_s = 30,
