@@ -5,7 +5,7 @@
 //   troupe worker --join HOST:PORT[,HOST:PORT...] [--listen HOST:PORT]
 //   troupe migrate
 //   troupe admin create-user --email E [--password-stdin]
-//   troupe admin create-api-key --email E --name N [--scopes a,b]
+//   troupe admin create-api-key --email E --name N [--scopes a,b] [--rate-limit N]
 //   troupe admin revoke-api-key --prefix P
 //   troupe config check | config example
 //   troupe version
@@ -23,6 +23,7 @@
 #include "app/node.hpp"
 
 #include <algorithm>
+#include <cerrno>
 #include <csignal>
 #include <cstdlib>
 #include <iostream>
@@ -113,8 +114,10 @@ answers only /healthz, /readyz and /metrics over HTTP.
   create-user --email E [--password-stdin]
       Creates a user. The password is read from stdin with --password-stdin,
       else generated and printed on stderr.
-  create-api-key --email E --name N [--scopes a,b]
+  create-api-key --email E --name N [--scopes a,b] [--rate-limit N]
       Creates an API key for the user and prints the key, alone, on stdout.
+      --rate-limit gives the key its own limit of N requests per minute
+      (1..10000000), above or below rate_limit.requests_per_minute.
   revoke-api-key --prefix P
       Revokes the key with this prefix (as listed by GET /v1/auth/api-keys).
 )"},
@@ -136,7 +139,8 @@ struct parsed_args {
 
 const std::set<std::string> value_options = {"config", "data-dir", "database-url", "listen",
                                              "log-level", "log-format", "email", "name",
-                                             "scopes", "prefix", "join", "cluster-listen"};
+                                             "scopes", "prefix", "join", "cluster-listen",
+                                             "rate-limit"};
 const std::set<std::string> switch_options = {"password-stdin", "bootstrap-admin"};
 
 parsed_args parse_args(int argc, char** argv) {
@@ -269,6 +273,7 @@ int cmd_admin(const parsed_args& a) {
   crypto::init();
   std::string email, name, prefix, password;
   std::vector<std::string> scopes;
+  std::optional<int> rate_limit;
   if (sub == "create-user") {
     email = require_option(a, "email");
     if (a.switches.count("password-stdin"))
@@ -287,6 +292,15 @@ int cmd_admin(const parsed_args& a) {
     }
     if (scopes.empty())
       scopes = {"*"};
+    if (auto text = option(a, "rate-limit"); !text.empty()) {
+      char* end = nullptr;
+      errno = 0;
+      long v = std::strtol(text.c_str(), &end, 10);
+      if (errno != 0 || *end != '\0' || v < 1 || v > 10000000)
+        throw usage_error("--rate-limit must be a whole number of requests per minute, "
+                          "1..10000000");
+      rate_limit = static_cast<int>(v);
+    }
     for (auto& sc : scopes)
       if (!auth::valid_scope(sc))
         throw usage_error("unknown scope '" + sc + "'");
@@ -317,7 +331,7 @@ int cmd_admin(const parsed_args& a) {
         std::cerr << "troupe: no user with email " << email << "\n";
         return exit_failure;
       }
-      auto key = accounts::create_api_key(conn, *user, name, scopes, std::nullopt);
+      auto key = accounts::create_api_key(conn, *user, name, scopes, std::nullopt, rate_limit);
       std::cout << key["key"].get<std::string>() << std::endl;
     } else if (!accounts::revoke_api_key(conn, prefix)) {
       std::cerr << "troupe: no active API key with prefix " << prefix << "\n";

@@ -437,7 +437,8 @@ std::string node::start() {
                                   .access_token_ttl_s = s.auth.access_token_ttl_s,
                                   .refresh_token_ttl_s = s.auth.refresh_token_ttl_s,
                                   .login_attempts_per_email = s.auth.login_attempts_per_email,
-                                  .login_attempts_per_address = s.auth.login_attempts_per_address};
+                                  .login_attempts_per_address = s.auth.login_attempts_per_address,
+                                  .requests_per_minute = s.rate_limit.requests_per_minute};
     gateway::gateway_targets targets{
         system,
         accounts::spawn_accounts(sys, store, hasher, cache, ao),
@@ -461,7 +462,10 @@ std::string node::start() {
       std::lock_guard guard{slots->mutex};
       slots->bridge = events;
     }
-    bridge = gateway::make_bridge(sys, targets, secret, cache, troupe_version);
+    bridge = gateway::make_bridge(
+        sys, targets, secret, cache, troupe_version,
+        {.requests_per_minute = s.rate_limit.requests_per_minute,
+         .max_credentials = static_cast<std::size_t>(s.rate_limit.max_tracked_credentials)});
     for (auto a : {caf::actor_cast<caf::actor>(verifier), caf::actor_cast<caf::actor>(hasher),
                    caf::actor_cast<caf::actor>(targets.accounts),
                    caf::actor_cast<caf::actor>(targets.playbooks),

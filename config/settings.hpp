@@ -49,6 +49,13 @@ struct auth_settings {
   int login_attempts_per_address = 30;     // sign-ins, registrations, refreshes per client address and minute
 };
 
+// Requests per credential (api.md, Rate limits), counted by each gateway on
+// its own (docs/rate-limits.md).
+struct rate_limit_settings {
+  int requests_per_minute = 600;           // per credential and sliding minute; 0 = no limit
+  int max_tracked_credentials = 100000;    // counters kept; beyond, the least recent is forgotten
+};
+
 struct playbooks_settings {
   int default_evolution_threshold = 5;     // for playbooks created without one, >= 1
   std::int64_t max_content_bytes = 512 * 1024;
@@ -167,6 +174,7 @@ struct settings {
   server_settings server;
   database_settings database;
   auth_settings auth;
+  rate_limit_settings rate_limit;
   playbooks_settings playbooks;
   outcomes_settings outcomes;
   jobs_settings jobs;

@@ -137,6 +137,7 @@ using S = settings;
 using srv = server_settings;
 using db = database_settings;
 using au = auth_settings;
+using rl = rate_limit_settings;
 using pb = playbooks_settings;
 using lg = log_settings;
 using oc = outcomes_settings;
@@ -231,6 +232,15 @@ constexpr std::array registry{
         "auth.login_attempts_per_address", 1, 1000000,
         "Sign-in, registration and refresh attempts per client address in a sliding minute; more "
         "are answered 429"),
+
+    int_key<&S::rate_limit, &rl::requests_per_minute>(
+        "rate_limit.requests_per_minute", 0, 10000000,
+        "Requests per credential in a sliding minute, counted by each gateway (an API key's own "
+        "limit wins); more are answered 429. 0 means no limit"),
+    int_key<&S::rate_limit, &rl::max_tracked_credentials>(
+        "rate_limit.max_tracked_credentials", 1, 10000000,
+        "Credentials whose counts a gateway keeps; beyond, the least recently seen is forgotten "
+        "(it gets a fresh allowance)"),
 
     int_key<&S::playbooks, &pb::default_evolution_threshold>(
         "playbooks.default_evolution_threshold", 1, 1000000,

@@ -8,6 +8,8 @@
 #include "runtime/crypto.hpp"
 #include "runtime/input.hpp"
 #include "runtime/log.hpp"
+#include "runtime/metrics.hpp"
+#include "runtime/rate_limiter.hpp"
 #include "runtime/store.hpp"
 #include "text/ascii.hpp"
 
@@ -84,7 +86,8 @@ auth_outcome lookup_key(pqxx::connection& conn, const std::string& prefix,
   tx.exec_prepared("troupe.api_key_touch", row[0].c_str());
   tx.commit();
   principal who{row[4].c_str(), row[5].c_str(),
-                json::parse(row[6].c_str()).get<std::vector<std::string>>(), prefix};
+                json::parse(row[6].c_str()).get<std::vector<std::string>>(), prefix,
+                row[8].as<int>()};
   return {true, 200, "", std::move(who)};
 }
 
@@ -129,6 +132,55 @@ credential_actor::behavior_type verifier(credential_actor::stateful_pointer<veri
       },
       [=](invalidate_atom, const std::string& user_id) { cache->invalidate_user(user_id); },
   };
+}
+
+// ---- rate limits --------------------------------------------------------
+
+// The request counts of the credentials this gateway has seen, shared by its
+// io threads and its bridge actor.
+struct credential_counts {
+  int server_limit;
+  runtime::sliding_window_limiter counts;
+
+  explicit credential_counts(const request_limits& l)
+      : server_limit(l.requests_per_minute),
+        counts(std::max(l.requests_per_minute, 1), std::chrono::seconds{60}, l.max_credentials) {}
+};
+
+// Counts an authenticated request against its credential: an API key by its
+// prefix (with its own limit when it has one), a JWT by its user. Returns the
+// 429 to answer when over; otherwise `reply` is wrapped so that the answer,
+// whatever it is, carries the X-RateLimit headers.
+std::optional<api_response> count_request(credential_counts& c, const screened_request& in,
+                                          responder& reply) {
+  const auto& who = in.req.caller;
+  int limit = who.rate_limit_per_minute > 0 ? who.rate_limit_per_minute : c.server_limit;
+  if (limit <= 0)
+    return std::nullopt;
+  auto key = who.key_prefix.empty() ? "u:" + who.user_id : "k:" + who.key_prefix;
+  auto d = c.counts.hit(key, runtime::sliding_window_limiter::clock::now(), limit);
+  auto headers = [d](api_response& r) {
+    r.headers["X-RateLimit-Limit"] = std::to_string(d.limit);
+    r.headers["X-RateLimit-Remaining"] = std::to_string(d.remaining);
+    r.headers["X-RateLimit-Reset"] = std::to_string(d.reset_s);
+  };
+  if (!d.allowed) {
+    metrics::api_rate_limited();
+    auto r = error_response(429, "rate_limited",
+                            "this credential is over its limit of " + std::to_string(d.limit) +
+                                " requests per minute; retry in " +
+                                std::to_string(d.retry_after_s) + " s",
+                            in.req.request_id);
+    headers(r);
+    r.headers["Retry-After"] = std::to_string(d.retry_after_s);
+    return r;
+  }
+  reply = [inner = std::move(reply), headers](gateway::reply r) {
+    if (auto* response = std::get_if<api_response>(&r))
+      headers(*response);
+    inner(std::move(r));
+  };
+  return std::nullopt;
 }
 
 // ---- bridge -------------------------------------------------------------
@@ -199,7 +251,8 @@ void forward(bridge_actor::stateful_pointer<bridge_state> self, const gateway_ta
 }
 
 bridge_actor::behavior_type bridge(bridge_actor::stateful_pointer<bridge_state> self,
-                                   gateway_targets targets) {
+                                   gateway_targets targets,
+                                   std::shared_ptr<credential_counts> limits) {
   return {
       [=](exchange& ex) {
         if (!ex.in.needs_verification)
@@ -213,6 +266,8 @@ bridge_actor::behavior_type bridge(bridge_actor::stateful_pointer<bridge_state> 
                         o.status, o.status == 401 ? "unauthenticated" : "unavailable", o.message,
                         ex.in.req.request_id));
                   ex.in.req.caller = std::move(o.who);
+                  if (auto over = count_request(*limits, ex.in, ex.reply))
+                    return ex.reply(std::move(*over));
                   if (auto refusal = refuse_after_auth(ex.in))
                     return ex.reply(std::move(*refusal));
                   forward(self, targets, std::move(ex));
@@ -318,7 +373,8 @@ void register_statements() {
   runtime::register_statement(
       "troupe.api_key_lookup",
       "SELECT k.id, k.key_hash, k.revoked_at IS NOT NULL, coalesce(k.expires_at <= now(), false),"
-      " u.id, u.email, array_to_json(k.scopes)::text, u.is_active"
+      " u.id, u.email, array_to_json(k.scopes)::text, u.is_active,"
+      " coalesce(k.rate_limit_per_minute, 0)"
       " FROM api_keys k JOIN users u ON u.id = k.user_id WHERE k.prefix = $1");
   runtime::register_statement("troupe.api_key_touch",
                               "UPDATE api_keys SET last_used_at = now() WHERE id = $1");
@@ -383,15 +439,24 @@ std::optional<api_response> screen(incoming_request in, const std::string& jwt_s
 }
 
 gateway_bridge make_bridge(caf::actor_system& sys, gateway_targets targets, std::string jwt_secret,
-                           std::shared_ptr<auth::credential_cache> cache, const std::string& version) {
-  auto handle = std::make_shared<bridge_actor>(sys.spawn(bridge, std::move(targets)));
+                           std::shared_ptr<auth::credential_cache> cache, const std::string& version,
+                           request_limits limits) {
+  auto counts = std::make_shared<credential_counts>(limits);
+  auto handle = std::make_shared<bridge_actor>(sys.spawn(bridge, std::move(targets), counts));
   gateway_bridge out;
   out.actor = caf::actor_cast<caf::actor>(*handle);
   out.release = [handle] { *handle = nullptr; };
   auto openapi = std::make_shared<const api_response>(json_response(200, json::parse(openapi_json(version))));
-  out.dispatch = [handle, jwt_secret, cache, openapi](incoming_request in, responder reply) {
+  out.dispatch = [handle, jwt_secret, cache, openapi, counts](incoming_request in,
+                                                              responder reply) {
     exchange ex;
-    if (auto answer = screen(std::move(in), jwt_secret, *cache, ex.in))
+    auto answer = screen(std::move(in), jwt_secret, *cache, ex.in);
+    // Authenticated here (a JWT, a cached key): counted, even when refused
+    // for its scope or its body.
+    if (!ex.in.req.caller.user_id.empty())
+      if (auto over = count_request(*counts, ex.in, reply))
+        return reply(std::move(*over));
+    if (answer)
       return reply(std::move(*answer));
     if (ex.in.rt->target == service::openapi)
       return reply(*openapi);

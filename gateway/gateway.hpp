@@ -52,6 +52,13 @@ struct screened_request {
 std::optional<api_response> screen(incoming_request in, const std::string& jwt_secret,
                                    const auth::credential_cache& cache, screened_request& out);
 
+// Requests per credential and sliding minute (config rate_limit.*), counted
+// by this gateway alone (docs/rate-limits.md). An API key's own limit wins.
+struct request_limits {
+  int requests_per_minute = 0;     // 0: no limit but a key's own
+  std::size_t max_credentials = 100000;
+};
+
 struct gateway_bridge {
   dispatcher dispatch;           // what the HTTP server calls on its io threads
   caf::actor actor;              // the bridge actor, for shutdown
@@ -61,8 +68,11 @@ struct gateway_bridge {
 // Spawns the bridge actor and builds the dispatcher that feeds it. The
 // dispatcher authenticates on the io thread what it can (JWTs, cached keys).
 // `version` goes into the /openapi.json the gateway answers itself.
+// Every authenticated answer carries X-RateLimit-Limit, -Remaining and
+// -Reset; a credential over its limit is answered 429 with Retry-After.
 gateway_bridge make_bridge(caf::actor_system& sys, gateway_targets targets, std::string jwt_secret,
-                           std::shared_ptr<auth::credential_cache> cache, const std::string& version);
+                           std::shared_ptr<auth::credential_cache> cache, const std::string& version,
+                           request_limits limits = {});
 
 // The HTTP surface of a worker node: /healthz, /readyz and /metrics through
 // the system actor; every other path is 404.

@@ -403,6 +403,15 @@ std::string openapi_json(const std::string& version) {
                                               {{"apiKey", nlohmann::json::array()}}});
       if (!rt.scope.empty())
         op["x-required-scope"] = rt.scope;
+      nlohmann::json counted = nlohmann::json::object();
+      for (const char* h : {"X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset"})
+        counted[h] = {{"schema", {{"type", "integer"}}}};
+      op["responses"][std::to_string(rt.success_status)]["headers"] = counted;
+      op["responses"]["429"] = {
+          {"description", "over the credential's request limit"},
+          {"headers", {{"Retry-After", {{"schema", {{"type", "integer"}}}}}}},
+          {"content",
+           {{"application/json", {{"schema", {{"$ref", "#/components/schemas/Error"}}}}}}}};
     }
     paths[rt.path][text::lower(rt.method)] = op;
   }

@@ -17,7 +17,8 @@ namespace troupe {
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, principal& x) {
-  return f(caf::meta::type_name("troupe.principal"), x.user_id, x.email, x.scopes, x.key_prefix);
+  return f(caf::meta::type_name("troupe.principal"), x.user_id, x.email, x.scopes, x.key_prefix,
+           x.rate_limit_per_minute);
 }
 
 template <class Inspector>

@@ -16,6 +16,7 @@ struct principal {
   std::string email;
   std::vector<std::string> scopes; // "*", "group:*" or "group:action"
   std::string key_prefix;          // the API key's prefix; empty for a JWT
+  int rate_limit_per_minute = 0;   // the API key's own request limit; 0: the server's
 };
 
 // The operations of the API, one per route: the gateway's routing table

@@ -236,6 +236,11 @@ struct instruments {
              "Sign-in and refresh attempts refused with 429, by the key that was over its limit",
              registry),
       {"key"}};
+  Counter& api_limited =
+      family(prometheus::BuildCounter(), "troupe_api_rate_limited_total",
+             "API requests refused with 429 because their credential was over its limit",
+             registry)
+          .Add({});
 
   Gauge& pool_size = family(prometheus::BuildGauge(), "troupe_db_pool_size",
                             "Database connections in the store's pool", registry)
@@ -481,6 +486,7 @@ void event_stream_refused(std::string_view limit) { the().streams_refused.at({li
 void password_hash_waiting(int delta) { the().hash_waiting.Increment(delta); }
 void password_hash_rejected() { the().hash_rejected.Increment(); }
 void auth_rate_limited(std::string_view key) { the().auth_limited.at({key}).Increment(); }
+void api_rate_limited() { the().api_limited.Increment(); }
 
 void db_pool_size(int delta) { the().pool_size.Increment(delta); }
 void db_pool_in_use(int delta) { the().pool_in_use.Increment(delta); }

@@ -31,6 +31,7 @@ void http_accept_error(std::string_view reason);
 void password_hash_waiting(int delta);
 void password_hash_rejected();
 void auth_rate_limited(std::string_view key); // email | address
+void api_rate_limited(); // a credential over rate_limit.requests_per_minute (or its own)
 
 // ---- outcomes -------------------------------------------------------------
 // One write transaction of the ingestion batcher: `requests` answered,

@@ -26,22 +26,23 @@ void sliding_window_limiter::roll(entry& e, std::int64_t index) const {
 
 // `e` is rolled to the current window by the caller; `f` is the elapsed
 // fraction of that window.
-sliding_window_limiter::decision sliding_window_limiter::judge(const entry& e, double f) const {
+sliding_window_limiter::decision sliding_window_limiter::judge(const entry& e, double f,
+                                                               int limit) const {
   double window_s = std::chrono::duration<double>(window_).count();
   double count = e.previous * (1 - f) + e.current;
   decision d;
-  d.limit = limit_;
-  d.allowed = count < limit_;
-  d.remaining = std::max(0, static_cast<int>(std::floor(limit_ - count - (d.allowed ? 1 : 0))));
+  d.limit = limit;
+  d.allowed = count < limit;
+  d.remaining = std::max(0, static_cast<int>(std::floor(limit - count - (d.allowed ? 1 : 0))));
   double reset = e.current > 0 ? (2 - f) * window_s : e.previous > 0 ? (1 - f) * window_s : 0;
   d.reset_s = whole_seconds_up(reset);
   if (!d.allowed) {
     double wait = 0;
-    if (e.current >= limit_) {
+    if (e.current >= limit) {
       // Into the next window, until the current hits have slid far enough.
-      wait = (1 - f) * window_s + window_s * (1 - static_cast<double>(limit_) / e.current);
+      wait = (1 - f) * window_s + window_s * (1 - static_cast<double>(limit) / e.current);
     } else {
-      double within = window_s * (1 - static_cast<double>(limit_ - e.current) / e.previous) -
+      double within = window_s * (1 - static_cast<double>(limit - e.current) / e.previous) -
                       f * window_s;
       wait = std::min(within, (1 - f) * window_s);
     }
@@ -66,7 +67,8 @@ void sliding_window_limiter::make_room(std::int64_t index) {
 }
 
 sliding_window_limiter::decision sliding_window_limiter::hit(const std::string& key,
-                                                             clock::time_point now) {
+                                                             clock::time_point now, int limit) {
+  limit = std::max(limit, 1);
   auto ns = now.time_since_epoch();
   std::int64_t index = ns / window_;
   double f = static_cast<double>((ns % window_).count()) / static_cast<double>(window_.count());
@@ -80,9 +82,12 @@ sliding_window_limiter::decision sliding_window_limiter::hit(const std::string& 
     lru_.splice(lru_.begin(), lru_, it->second.lru);
   }
   roll(it->second, index);
-  auto d = judge(it->second, f);
-  if (d.allowed)
+  auto d = judge(it->second, f, limit);
+  if (d.allowed) {
     ++it->second.current;
+    // This hit is in the window now: it slides out two windows from its start.
+    d.reset_s = whole_seconds_up((2 - f) * std::chrono::duration<double>(window_).count());
+  }
   return d;
 }
 
@@ -95,7 +100,7 @@ sliding_window_limiter::decision sliding_window_limiter::peek(const std::string&
   auto it = entries_.find(key);
   entry e = it == entries_.end() ? entry{index, 0, 0, {}} : it->second;
   roll(e, index);
-  return judge(e, f);
+  return judge(e, f, limit_);
 }
 
 std::size_t sliding_window_limiter::tracked_keys() const {

@@ -32,13 +32,17 @@ public:
     int limit = 0;
     int remaining = 0;       // hits still allowed in the window after this one
     int retry_after_s = 0;   // refused: whole seconds until a hit would be allowed (>= 1)
-    int reset_s = 0;         // seconds until the window has fully slid past today's hits
+    int reset_s = 0;         // seconds until the window has slid past every counted hit (this one included)
   };
 
   sliding_window_limiter(int limit, std::chrono::seconds window, std::size_t max_keys);
 
   // Counts a hit for `key` at `now` if it is allowed.
-  decision hit(const std::string& key, clock::time_point now);
+  decision hit(const std::string& key, clock::time_point now) { return hit(key, now, limit_); }
+
+  // The same against `limit` instead of the limiter's own (a credential
+  // that carries its own limit); keys share the window and the memory bound.
+  decision hit(const std::string& key, clock::time_point now, int limit);
 
   // What hit() would decide, without counting.
   decision peek(const std::string& key, clock::time_point now) const;
@@ -53,7 +57,7 @@ private:
     std::list<std::string>::iterator lru;
   };
 
-  decision judge(const entry& e, double elapsed_fraction) const;
+  decision judge(const entry& e, double elapsed_fraction, int limit) const;
   void roll(entry& e, std::int64_t index) const;
   void make_room(std::int64_t index);
 

@@ -39,7 +39,8 @@ const char* user_columns =
 const char* key_columns =
     "json_build_object('id', id, 'name', name, 'prefix', prefix, 'scopes', scopes,"
     " 'created_at', rfc3339(created_at), 'last_used_at', rfc3339(last_used_at),"
-    " 'expires_at', rfc3339(expires_at), 'revoked_at', rfc3339(revoked_at))::text";
+    " 'expires_at', rfc3339(expires_at), 'revoked_at', rfc3339(revoked_at),"
+    " 'rate_limit_per_minute', rate_limit_per_minute)::text";
 
 std::int64_t unix_now() {
   return std::chrono::duration_cast<std::chrono::seconds>(
@@ -184,16 +185,24 @@ std::vector<std::string> requested_scopes(const json& body, const principal& cal
   return scopes;
 }
 
-api_response create_key(pqxx::connection& conn, const api_request& req, const accounts_options&) {
+api_response create_key(pqxx::connection& conn, const api_request& req,
+                        const accounts_options& opts) {
   auto body = input::object_body(req);
-  input::only_fields(body, {"name", "scopes", "expires_in_days"});
+  input::only_fields(body, {"name", "scopes", "expires_in_days", "rate_limit_per_minute"});
   auto name = *input::string_field(body, "name", {1, 4 * max_key_name_chars, max_key_name_chars}, true);
   auto scopes = requested_scopes(body, req.caller);
   auto days = input::int_field(body, "expires_in_days", 1, 3650, false);
   std::optional<int> expires;
   if (days)
     expires = static_cast<int>(*days);
-  return json_response(201, create_api_key(conn, req.caller.user_id, name, scopes, expires));
+  // A key may be given a lower limit than the server's, never a higher one
+  // (an operator can: troupe admin create-api-key --rate-limit).
+  auto ceiling = opts.requests_per_minute > 0 ? opts.requests_per_minute : 10000000;
+  auto own = input::int_field(body, "rate_limit_per_minute", 1, ceiling, false);
+  std::optional<int> limit;
+  if (own)
+    limit = static_cast<int>(*own);
+  return json_response(201, create_api_key(conn, req.caller.user_id, name, scopes, expires, limit));
 }
 
 api_response list_keys(pqxx::connection& conn, const api_request& req, const accounts_options&) {
@@ -265,22 +274,23 @@ std::optional<std::string> find_user(pqxx::connection& conn, const std::string& 
 
 nlohmann::json create_api_key(pqxx::connection& conn, const std::string& user_id,
                               const std::string& name, const std::vector<std::string>& scopes,
-                              std::optional<int> expires_in_days) {
+                              std::optional<int> expires_in_days,
+                              std::optional<int> rate_limit_per_minute) {
   for (const auto& s : scopes)
     if (!auth::valid_scope(s))
       throw invalid_argument("scopes", "unknown scope '" + s + "'");
   auto key = auth::generate_api_key();
   pqxx::work tx{conn};
   auto rows = tx.exec_params(
-      std::string{"INSERT INTO api_keys (id, user_id, name, prefix, key_hash, scopes, expires_at)"
-                  " VALUES ($1, $2, $3, $4, $5,"
+      std::string{"INSERT INTO api_keys (id, user_id, name, prefix, key_hash, scopes, expires_at,"
+                  " rate_limit_per_minute) VALUES ($1, $2, $3, $4, $5,"
                   "  ARRAY(SELECT jsonb_array_elements_text($6::jsonb)),"
                   "  CASE WHEN $7::int IS NULL THEN NULL"
-                  "       ELSE now() + make_interval(days => $7::int) END)"
+                  "       ELSE now() + make_interval(days => $7::int) END, $8)"
                   " RETURNING "} +
           key_columns,
       crypto::uuid_v7(), user_id, name, key.prefix, pqxx::binarystring(crypto::sha256(key.key)),
-      json(scopes).dump(), expires_in_days);
+      json(scopes).dump(), expires_in_days, rate_limit_per_minute);
   tx.commit();
   auto out = json::parse(rows[0][0].c_str());
   out["key"] = key.key;

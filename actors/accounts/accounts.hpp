@@ -26,6 +26,7 @@ struct accounts_options {
   int refresh_token_ttl_s = 0;
   int login_attempts_per_email = 0;   // sign-ins per email per sliding minute
   int login_attempts_per_address = 0; // sign-ins, registrations and refreshes per client address
+  int requests_per_minute = 0;        // the server's limit: a key created over the API stays within it
 };
 
 // Registers the actor's prepared statements (call before spawn_store).
@@ -53,9 +54,11 @@ nlohmann::json insert_user(pqxx::connection& conn, const std::string& email,
 std::optional<std::string> find_user(pqxx::connection& conn, const std::string& email);
 
 // Creates an API key; the result includes `key`, shown only here.
+// `rate_limit_per_minute`: the key's own request limit (none: the server's).
 nlohmann::json create_api_key(pqxx::connection& conn, const std::string& user_id,
                               const std::string& name, const std::vector<std::string>& scopes,
-                              std::optional<int> expires_in_days);
+                              std::optional<int> expires_in_days,
+                              std::optional<int> rate_limit_per_minute = std::nullopt);
 
 // Revokes the key with this prefix; false if there is no such active key.
 bool revoke_api_key(pqxx::connection& conn, const std::string& prefix);

@@ -47,7 +47,8 @@ env_map common_env(const std::string& conninfo) {
           {"TROUPE_AUTH_ALLOW_REGISTRATION", "true"},
           {"TROUPE_AUTH_LOGIN_ATTEMPTS_PER_ADDRESS", "100000"},
           {"TROUPE_EVOLUTION_MANUAL_TRIGGERS_PER_HOUR", "100000"},
-          {"TROUPE_DATABASE_POOL_SIZE", "4"}};
+          {"TROUPE_DATABASE_POOL_SIZE", "4"},
+          {"TROUPE_RATE_LIMIT_REQUESTS_PER_MINUTE", "10000000"}};
 }
 
 // One troupe process: its own data directory, stdout and stderr to a log.

@@ -217,6 +217,82 @@ TEST(SignInLimits, AClientAddressIsLimitedBehindATrustedProxyOnly) {
   EXPECT_EQ(statuses, (std::vector<int>{401, 401, 429}));
 }
 
+// Per-credential request limits (api.md, Rate limits). The sliding of the
+// window itself is tested on the limiter with a clock the test holds
+// (tests/unit/rate_limiter_test.cpp); here what a client sees.
+TEST(RequestLimits, HeadersCountDownAndTheCredentialOverItsLimitGets429) {
+  test_node n{shared_database().conninfo(),
+              [](config::settings& s) { s.rate_limit.requests_per_minute = 5; }};
+  auto u = make_user(n.address()); // register and login: not counted (no credential)
+  auto key = make_key(n.address(), u, json::array({"*"})); // one request with the JWT
+  http_client c{n.address()};
+  std::map<std::string, std::string> by_key{{"Authorization", "Bearer " + key}};
+  for (int i = 0; i < 5; ++i) {
+    auto r = c.send("GET", "/v1/playbooks", "", by_key);
+    ASSERT_EQ(r.status, 200) << i << r.body;
+    EXPECT_EQ(r.header("x-ratelimit-limit"), "5");
+    EXPECT_EQ(r.header("x-ratelimit-remaining"), std::to_string(4 - i));
+    EXPECT_GE(std::stoi(r.header("x-ratelimit-reset")), 60);
+  }
+  auto over = c.send("GET", "/v1/playbooks", "", by_key);
+  ASSERT_EQ(over.status, 429) << over.body;
+  EXPECT_EQ(over.doc()["error"]["code"], "rate_limited");
+  EXPECT_EQ(over.header("x-ratelimit-remaining"), "0");
+  int retry = std::stoi(over.header("retry-after"));
+  EXPECT_GE(retry, 1);
+  EXPECT_LE(retry, 120);
+  // A refused request changed nothing and is not counted: still 429, and a
+  // write is refused before it reaches the database.
+  EXPECT_EQ(c.send("POST", "/v1/playbooks", json{{"name", "x"}}.dump(), by_key).status, 429);
+  EXPECT_EQ(scalar(shared_database().conninfo(),
+                   "SELECT count(*) FROM playbooks WHERE user_id = '" + u.id + "'"),
+            0);
+  // The user's JWT is another credential: it made one request (the key).
+  auto by_jwt = c.send("GET", "/v1/playbooks", "", u.auth());
+  EXPECT_EQ(by_jwt.status, 200);
+  EXPECT_EQ(by_jwt.header("x-ratelimit-remaining"), "3");
+  // Another user is unaffected.
+  auto v = make_user(n.address());
+  auto other = c.send("GET", "/v1/auth/me", "", v.auth());
+  EXPECT_EQ(other.status, 200);
+  EXPECT_EQ(other.header("x-ratelimit-remaining"), "4");
+  // Refusals for scope or body count and carry the headers too; a request
+  // without a credential carries none.
+  auto reader = make_key(n.address(), v, json::array({"playbooks:read"}));
+  auto denied = c.send("POST", "/v1/playbooks", json{{"name", "x"}}.dump(),
+                       {{"Authorization", "Bearer " + reader}});
+  EXPECT_EQ(denied.status, 403);
+  EXPECT_EQ(denied.header("x-ratelimit-remaining"), "4");
+  auto anonymous = c.send("GET", "/v1/playbooks");
+  EXPECT_EQ(anonymous.status, 401);
+  EXPECT_EQ(anonymous.header("x-ratelimit-limit"), "");
+  EXPECT_GE(metric(n.address(), "troupe_api_rate_limited_total"), 2);
+}
+
+TEST(RequestLimits, AnAPIKeysOwnLimitWins) {
+  test_node n{shared_database().conninfo(),
+              [](config::settings& s) { s.rate_limit.requests_per_minute = 50; }};
+  auto u = make_user(n.address());
+  http_client c{n.address()};
+  auto created = c.send("POST", "/v1/auth/api-keys",
+                        json{{"name", "slow agent"}, {"rate_limit_per_minute", 2}}.dump(), u.auth());
+  ASSERT_EQ(created.status, 201) << created.body;
+  EXPECT_EQ(created.doc()["rate_limit_per_minute"], 2);
+  std::map<std::string, std::string> by_key{{"Authorization", "Bearer " + created.doc()["key"].get<std::string>()}};
+  EXPECT_EQ(c.send("GET", "/v1/auth/me", "", by_key).header("x-ratelimit-limit"), "2");
+  EXPECT_EQ(c.send("GET", "/v1/auth/me", "", by_key).status, 200);
+  EXPECT_EQ(c.send("GET", "/v1/auth/me", "", by_key).status, 429);
+  // Through the API a key cannot be given more than the server allows (an
+  // operator can, with troupe admin create-api-key --rate-limit).
+  auto greedy = c.send("POST", "/v1/auth/api-keys",
+                       json{{"name", "greedy"}, {"rate_limit_per_minute", 51}}.dump(), u.auth());
+  EXPECT_EQ(greedy.status, 400);
+  EXPECT_EQ(greedy.doc()["error"]["details"]["field"], "rate_limit_per_minute");
+  auto listed = c.send("GET", "/v1/auth/api-keys", "", u.auth()).doc();
+  ASSERT_EQ(listed["items"].size(), 1u);
+  EXPECT_EQ(listed["items"][0]["rate_limit_per_minute"], 2);
+}
+
 // 64 concurrent bad sign-ins on one hashing thread: the excess is refused at
 // once with 503, and another user's database work is answered while the
 // hasher is still busy with the rest.

@@ -32,6 +32,21 @@ TEST(RateLimiter, AllowsTheLimitThenRefusesWithTheWait) {
   EXPECT_TRUE(limiter.hit("b", t).allowed) << "keys are counted apart";
 }
 
+TEST(RateLimiter, AKeyMayCarryItsOwnLimit) {
+  sliding_window_limiter limiter{10, 60s, 100};
+  auto t = window_start(60s);
+  EXPECT_EQ(limiter.hit("own", t, 2).remaining, 1);
+  EXPECT_EQ(limiter.hit("own", t, 2).remaining, 0);
+  auto refused = limiter.hit("own", t, 2);
+  EXPECT_FALSE(refused.allowed);
+  EXPECT_EQ(refused.limit, 2);
+  // The limiter's own limit for the others.
+  EXPECT_EQ(limiter.hit("other", t).limit, 10);
+  // A key's limit above the limiter's own is honoured too.
+  for (int i = 0; i < 15; ++i)
+    EXPECT_TRUE(limiter.hit("big", t, 20).allowed) << i;
+}
+
 TEST(RateLimiter, TheWindowSlides) {
   sliding_window_limiter limiter{4, 60s, 100};
   auto t = window_start(60s);
