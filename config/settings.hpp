@@ -50,7 +50,7 @@ struct auth_settings {
 };
 
 // Requests per credential (api.md, Rate limits), counted by each gateway on
-// its own (docs/rate-limits.md).
+// its own (docs/api.md).
 struct rate_limit_settings {
   int requests_per_minute = 600;           // per credential and sliding minute; 0 = no limit
   int max_tracked_credentials = 100000;    // counters kept; beyond, the least recent is forgotten
@@ -61,6 +61,7 @@ struct playbooks_settings {
   std::int64_t max_content_bytes = 512 * 1024;
   int max_name_chars = 200;
   int max_description_chars = 2000;
+  int context_cache_mb = 64;               // relevance indexes of versions kept in memory
 };
 
 struct outcomes_settings {

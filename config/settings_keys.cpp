@@ -252,6 +252,10 @@ constexpr std::array registry{
     int_key<&S::playbooks, &pb::max_description_chars>(
         "playbooks.max_description_chars", 0, 100000,
         "Longest accepted playbook description, in characters"),
+    int_key<&S::playbooks, &pb::context_cache_mb>(
+        "playbooks.context_cache_mb", 1, 65536,
+        "Memory for the relevance indexes of playbook versions (task-relevant context), in MiB; "
+        "the least recently used index is dropped beyond"),
 
     int_key<&S::outcomes, &oc::max_task_description_bytes>(
         "outcomes.max_task_description_bytes", 1, 1 << 20,

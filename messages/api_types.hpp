@@ -30,7 +30,8 @@ enum class endpoint : std::uint8_t {
   register_user, login, refresh, me, create_api_key, list_api_keys, revoke_api_key,
   // playbooks
   create_playbook, list_playbooks, get_playbook, update_playbook, archive_playbook,
-  list_versions, create_version, get_version, diff_versions, rollback,
+  list_versions, create_version, get_version, diff_versions, rollback, playbook_context,
+  find_playbook,
   // ingestion
   record_outcome, list_outcomes,
   // jobs

@@ -219,15 +219,20 @@ std::int64_t positive_param(const api_request& req, std::size_t index, const std
   return v;
 }
 
-int limit_query(const api_request& req, int fallback, int max) {
-  auto it = req.query.find("limit");
+std::optional<std::int64_t> int_query(const api_request& req, const std::string& name,
+                                      std::int64_t min, std::int64_t max) {
+  auto it = req.query.find(name);
   if (it == req.query.end())
-    return fallback;
+    return std::nullopt;
   std::int64_t v = 0;
-  if (!parse_int(it->second, v) || v < 1 || v > max)
-    throw invalid_argument("limit", "limit must be an integer between 1 and " +
-                                        std::to_string(max));
-  return static_cast<int>(v);
+  if (!parse_int(it->second, v) || v < min || v > max)
+    throw invalid_argument(name, name + " must be an integer between " + std::to_string(min) +
+                                     " and " + std::to_string(max));
+  return v;
+}
+
+int limit_query(const api_request& req, int fallback, int max) {
+  return static_cast<int>(int_query(req, "limit", 1, max).value_or(fallback));
 }
 
 std::string encode_cursor(const std::string& value) { return crypto::base64url_encode(value); }

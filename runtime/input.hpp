@@ -61,6 +61,11 @@ std::string uuid_param(const api_request& req, std::size_t index, const std::str
 // Path parameter as a positive integer (400 otherwise).
 std::int64_t positive_param(const api_request& req, std::size_t index, const std::string& field);
 
+// An integer query parameter in min..max (400 naming it otherwise);
+// nullopt when absent.
+std::optional<std::int64_t> int_query(const api_request& req, const std::string& name,
+                                      std::int64_t min, std::int64_t max);
+
 // ?limit= (1..max, default `fallback`).
 int limit_query(const api_request& req, int fallback = 50, int max = 200);
 

@@ -242,6 +242,13 @@ struct instruments {
              registry)
           .Add({});
 
+  Counter& context_builds =
+      family(prometheus::BuildCounter(), "troupe_context_index_builds_total",
+             "Relevance indexes of playbook versions built (once per version while it stays in "
+             "playbooks.context_cache_mb)",
+             registry)
+          .Add({});
+
   Gauge& pool_size = family(prometheus::BuildGauge(), "troupe_db_pool_size",
                             "Database connections in the store's pool", registry)
                          .Add({});
@@ -487,6 +494,7 @@ void password_hash_waiting(int delta) { the().hash_waiting.Increment(delta); }
 void password_hash_rejected() { the().hash_rejected.Increment(); }
 void auth_rate_limited(std::string_view key) { the().auth_limited.at({key}).Increment(); }
 void api_rate_limited() { the().api_limited.Increment(); }
+void context_index_built() { the().context_builds.Increment(); }
 
 void db_pool_size(int delta) { the().pool_size.Increment(delta); }
 void db_pool_in_use(int delta) { the().pool_in_use.Increment(delta); }

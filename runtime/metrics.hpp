@@ -33,6 +33,9 @@ void password_hash_rejected();
 void auth_rate_limited(std::string_view key); // email | address
 void api_rate_limited(); // a credential over rate_limit.requests_per_minute (or its own)
 
+// ---- playbooks -------------------------------------------------------------
+void context_index_built();
+
 // ---- outcomes -------------------------------------------------------------
 // One write transaction of the ingestion batcher: `requests` answered,
 // `recorded` new outcomes among them.

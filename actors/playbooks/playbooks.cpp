@@ -1,10 +1,12 @@
 #include "actors/playbooks/playbooks.hpp"
 
+#include "actors/playbooks/playbook_context.hpp"
 #include "actors/playbooks/playbook_format.hpp"
 #include "messages/errors.hpp"
 #include "runtime/crypto.hpp"
 #include "runtime/handlers.hpp"
 #include "runtime/input.hpp"
+#include "runtime/metrics.hpp"
 #include "runtime/outbox.hpp"
 #include "text/utf8.hpp"
 #include "runtime/store.hpp"
@@ -16,6 +18,12 @@ namespace {
 
 using json = nlohmann::json;
 using limits_t = config::playbooks_settings;
+
+// What the handlers share: the limits, and the relevance indexes of the
+// versions (immutable, so cached by version id for as long as memory allows).
+struct service_env : limits_t {
+  std::shared_ptr<playbook::context_cache> contexts;
+};
 
 // The playbook as GET /v1/playbooks/{id} shows it; `p` is the playbooks row,
 // `v` its current version (may be null).
@@ -357,8 +365,135 @@ api_response diff(pqxx::connection& conn, const api_request& req, const limits_t
                              {"changed", changed}});
 }
 
-const runtime::handler_table<limits_t>& handlers() {
-  static const runtime::handler_table<limits_t> table = {
+// ---- task-relevant context -----------------------------------------------
+
+constexpr std::int64_t default_context_tokens = 2000;
+constexpr std::size_t max_task_bytes = 10 * 1024;
+
+// The index of version `version_id`: built from its content on first use,
+// then taken from the cache (versions never change).
+std::shared_ptr<const playbook::context_index>
+index_of(pqxx::transaction_base& tx, playbook::context_cache& cache,
+         const std::string& version_id) {
+  if (auto hit = cache.find(version_id))
+    return hit;
+  auto rows = tx.exec_params("SELECT content FROM playbook_versions WHERE id = $1", version_id);
+  auto index = std::make_shared<const playbook::context_index>(
+      playbook::parse(rows.empty() ? "" : rows[0][0].c_str()));
+  cache.put(version_id, index);
+  metrics::context_index_built();
+  return index;
+}
+
+std::string task_text(const std::string& field, std::optional<std::string> value) {
+  if (!value || value->empty())
+    throw invalid_argument(field, field + " is required: the task the context is for");
+  if (value->size() > max_task_bytes)
+    throw api_error(413, "payload_too_large",
+                    field + " is longer than " + std::to_string(max_task_bytes) + " bytes", field);
+  return *value;
+}
+
+api_response context(pqxx::connection& conn, const api_request& req, const service_env& env) {
+  auto id = input::uuid_param(req, 0, "id");
+  auto it = req.query.find("task");
+  auto task = task_text("task", it == req.query.end() ? std::nullopt
+                                                      : std::optional<std::string>{it->second});
+  auto budget = input::int_query(req, "max_tokens", 1, 1000000).value_or(default_context_tokens);
+  auto version = input::int_query(req, "version", 1, 2147483647);
+  pqxx::read_transaction tx{conn};
+  auto rows = tx.exec_params(
+      "SELECT v.id, v.version_number FROM playbooks p LEFT JOIN playbook_versions v"
+      " ON CASE WHEN $3::int IS NULL THEN v.id = p.current_version_id"
+      "    ELSE v.playbook_id = p.id AND v.version_number = $3::int END"
+      " WHERE p.id = $1 AND p.user_id = $2",
+      id, req.caller.user_id, version);
+  if (rows.empty())
+    throw not_found("playbook");
+  if (rows[0][0].is_null())
+    throw not_found(version ? "version " + std::to_string(*version) : "version (the playbook has none yet)");
+  auto index = index_of(tx, *env.contexts, rows[0][0].c_str());
+  auto s = index->select(task, budget);
+  return json_response(200, {{"playbook_id", id},
+                             {"version", rows[0][1].as<int>()},
+                             {"content", s.content},
+                             {"bullet_ids", s.bullet_ids},
+                             {"token_estimate", s.token_estimate},
+                             {"total_bullets", s.total_bullets},
+                             {"max_tokens", budget}});
+}
+
+// The MCP tool find_playbook: the caller's active playbooks ranked by how
+// well their current version matches the task (context_index::relevance),
+// ties by name matches, then the most recently updated; the best five.
+api_response find(pqxx::connection& conn, const api_request& req, const service_env& env) {
+  auto body = input::object_body(req);
+  input::only_fields(body, {"task_description"});
+  auto task = task_text("task_description",
+                        input::string_field(body, "task_description", {0, max_task_bytes + 1}, false));
+  pqxx::read_transaction tx{conn};
+  auto rows = tx.exec_params(
+      "SELECT p.id, p.name, p.description, v.id, v.version_number FROM playbooks p"
+      " LEFT JOIN playbook_versions v ON v.id = p.current_version_id"
+      " WHERE p.user_id = $1 AND p.status = 'active' ORDER BY p.updated_at DESC, p.id LIMIT 200",
+      req.caller.user_id);
+  auto task_words = playbook::distinct_words(task);
+  // The task's words are weighed over every candidate's bullets, so that a
+  // one-bullet playbook and a large one score on the same scale.
+  std::vector<std::shared_ptr<const playbook::context_index>> indexes;
+  std::vector<std::size_t> df(task_words.size(), 0);
+  std::size_t bullets = 0;
+  for (const auto& r : rows) {
+    indexes.push_back(r[3].is_null() ? nullptr : index_of(tx, *env.contexts, r[3].c_str()));
+    if (!indexes.back())
+      continue;
+    bullets += static_cast<std::size_t>(indexes.back()->total_bullets());
+    for (std::size_t t = 0; t < task_words.size(); ++t)
+      df[t] += indexes.back()->document_frequency(task_words[t]);
+  }
+  auto weighted = playbook::context_index::weigh(task_words, df, bullets);
+  struct candidate {
+    json item;
+    double score;
+    std::size_t name_hits;
+    std::size_t order;
+  };
+  std::vector<candidate> found;
+  for (std::size_t i = 0; i < rows.size(); ++i) {
+    const auto& r = rows[i];
+    double score = indexes[i] ? indexes[i]->relevance(weighted) : 0;
+    auto named = playbook::words(std::string{r[1].c_str()} + " " + r[2].c_str());
+    std::size_t hits = 0;
+    for (const auto& w : task_words)
+      hits += std::count(named.begin(), named.end(), w) > 0;
+    if (score <= 0 && hits == 0)
+      continue;
+    found.push_back({{{"id", r[0].c_str()},
+                      {"name", r[1].c_str()},
+                      {"description", r[2].c_str()},
+                      {"version", r[4].is_null() ? json(nullptr) : json(r[4].as<int>())},
+                      {"score", std::round(score * 1000) / 1000}},
+                     score,
+                     hits,
+                     i});
+  }
+  std::sort(found.begin(), found.end(), [](const candidate& a, const candidate& b) {
+    if (a.score != b.score)
+      return a.score > b.score;
+    if (a.name_hits != b.name_hits)
+      return a.name_hits > b.name_hits;
+    return a.order < b.order;
+  });
+  json items = json::array();
+  for (std::size_t i = 0; i < found.size() && i < 5; ++i)
+    items.push_back(found[i].item);
+  return json_response(200, {{"best", items.empty() ? json(nullptr) : items[0]}, {"items", items}});
+}
+
+const runtime::handler_table<service_env>& handlers() {
+  static const runtime::handler_table<service_env> table = {
+      {endpoint::playbook_context, context},
+      {endpoint::find_playbook, find},
       {endpoint::create_playbook, create},
       {endpoint::list_playbooks, list},
       {endpoint::get_playbook, get},
@@ -378,7 +513,11 @@ struct playbooks_state {
 };
 
 api_actor::behavior_type playbooks_actor(api_actor::stateful_pointer<playbooks_state> self,
-                                         store_actor store, limits_t limits) {
+                                         store_actor store, limits_t settings) {
+  service_env limits;
+  static_cast<limits_t&>(limits) = settings;
+  limits.contexts = std::make_shared<playbook::context_cache>(
+      static_cast<std::size_t>(settings.context_cache_mb) << 20);
   return {
       [=](api_request& req) {
         return self->delegate(store, runtime::handler_task(handlers(), std::move(req), limits));
