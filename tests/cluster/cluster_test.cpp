@@ -74,6 +74,9 @@ public:
     std::filesystem::remove(dir_.path() + "/worker.addr");
     std::filesystem::remove(dir_.path() + "/cluster.addr");
     node_id_.clear();
+    int starts_before = 0;
+    for (const auto& line : lines())
+      starts_before += line.value("message", "").rfind("troupe", 0) == 0 && line.contains("node_id");
     pid_ = fork();
     if (pid_ == 0) {
       int out = open(log_path().c_str(), O_WRONLY | O_CREAT | O_APPEND, 0600);
@@ -102,9 +105,22 @@ public:
       cluster_ = slurp(dir_.path() + "/cluster.addr");
       cluster_.pop_back();
     }
-    for (const auto& line : lines())
-      if (line.value("message", "").rfind("troupe", 0) == 0 && line.contains("node_id"))
-        node_id_ = line["node_id"];
+    // The address file is written just before the start line is logged:
+    // wait for the line that names the node.
+    // (A restart appends to the same log: the start line counted is a new one.)
+    bool named = eventually([&] {
+      int starts = 0;
+      for (const auto& line : lines())
+        if (line.value("message", "").rfind("troupe", 0) == 0 && line.contains("node_id")) {
+          ++starts;
+          node_id_ = line["node_id"];
+        }
+      if (starts <= starts_before)
+        node_id_.clear();
+      return !node_id_.empty() || exited();
+    });
+    if (!named || node_id_.empty())
+      throw std::runtime_error(role_ + " never logged its node id: " + slurp(log_path()));
   }
 
   bool exited() {
