@@ -16,6 +16,7 @@
 #include "actors/usage/usage.hpp"
 #include "actors/voter/voter.hpp"
 #include "gateway/gateway.hpp"
+#include "gateway/mcp.hpp"
 #include "gateway/http_server.hpp"
 #include "runtime/crypto.hpp"
 #include "runtime/embedded_postgres.hpp"
@@ -450,7 +451,10 @@ std::string node::start() {
                               .manual_triggers_per_hour = s.evolution.manual_triggers_per_hour}),
         critique::spawn_critique_api(sys, store, critique::options_from(s)),
         usage::spawn_usage_api(sys, store),
-        verifier};
+        verifier,
+        {}};
+    targets.mcp = gateway::spawn_mcp(sys, {targets.playbooks, targets.ingestion, targets.jobs},
+                                     {troupe_version, config::split_list(s.mcp.allowed_origins)});
     event_bridge::bridge_options bo;
     bo.poll_interval = std::chrono::milliseconds{s.events.poll_interval_ms};
     // One read is offered to a subscriber at once: keep it well inside its buffer.
@@ -472,7 +476,8 @@ std::string node::start() {
                    caf::actor_cast<caf::actor>(targets.ingestion),
                    caf::actor_cast<caf::actor>(targets.jobs),
                    caf::actor_cast<caf::actor>(targets.critiques),
-                   caf::actor_cast<caf::actor>(targets.usage), caf::actor_cast<caf::actor>(events)})
+                   caf::actor_cast<caf::actor>(targets.usage), caf::actor_cast<caf::actor>(targets.mcp),
+                   caf::actor_cast<caf::actor>(events)})
       m.actors.push_back(a);
   } else {
     bridge = gateway::make_health_bridge(sys, system, troupe_version);

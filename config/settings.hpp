@@ -166,6 +166,11 @@ struct cluster_settings {
   int node_timeout_s = 15;                 // a node silent for longer is gone (node.left)
 };
 
+// The MCP server on POST /mcp (docs/mcp.md).
+struct mcp_settings {
+  std::string allowed_origins;             // web origins besides the server's own, comma-separated
+};
+
 struct log_settings {
   std::string level = "info";              // trace|debug|info|warn|error
   std::string format = "json";             // json|text
@@ -184,6 +189,7 @@ struct settings {
   llm_settings llm;
   events_settings events;
   cluster_settings cluster;
+  mcp_settings mcp;
   log_settings log;
 };
 

@@ -132,6 +132,7 @@ std::optional<std::string> check_database_url(const std::string& text);
 std::optional<std::string> check_llm_urls(const std::string& text);
 std::optional<std::string> check_optional_listen(const std::string& text);
 std::optional<std::string> check_join_list(const std::string& text);
+std::optional<std::string> check_origin_list(const std::string& text);
 
 using S = settings;
 using srv = server_settings;
@@ -147,6 +148,7 @@ using evt = events_settings;
 using cq = critique_settings;
 using lm = llm_settings;
 using cl = cluster_settings;
+using mc = mcp_settings;
 
 constexpr std::int64_t day_s = 24 * 3600;
 
@@ -483,6 +485,12 @@ constexpr std::array registry{
         "A node whose heartbeat is older than this is gone: node.left, and its leases are "
         "rescued"),
 
+    string_key<&S::mcp, &mc::allowed_origins>(
+        "mcp.allowed_origins",
+        "Web origins (scheme://host[:port], comma-separated) whose pages may call /mcp besides "
+        "the server's own; a request from any other Origin is answered 403",
+        &check_origin_list),
+
     enum_key<&S::log, &lg::level>("log.level", "trace|debug|info|warn|error",
                                   "Least severe level that is logged"),
     enum_key<&S::log, &lg::format>("log.format", "json|text", "Format of log lines"),
@@ -603,6 +611,23 @@ std::optional<std::string> check_join_list(const std::string& text) {
     }
     if (!ok)
       return "\"" + entry + "\" is not HOST:PORT (HOST a name, an IPv4 address or [IPv6]; PORT 1..65535)";
+  }
+  return std::nullopt;
+}
+
+std::optional<std::string> check_origin_list(const std::string& text) {
+  for (const auto& entry : split_list(text)) {
+    auto scheme = entry.find("://");
+    bool ok = scheme != std::string::npos && scheme > 0 && scheme + 3 < entry.size() &&
+              std::all_of(entry.begin(), entry.begin() + static_cast<std::ptrdiff_t>(scheme),
+                          [](unsigned char c) { return std::isalnum(c) || c == '+' || c == '-' || c == '.'; }) &&
+              std::all_of(entry.begin() + static_cast<std::ptrdiff_t>(scheme + 3), entry.end(),
+                          [](unsigned char c) {
+                            return std::isalnum(c) || c == '.' || c == '-' || c == '_' || c == ':' ||
+                                   c == '[' || c == ']';
+                          });
+    if (!ok)
+      return "\"" + entry + "\" is not an origin (scheme://host[:port], no path)";
   }
   return std::nullopt;
 }

@@ -205,6 +205,8 @@ api_actor target_of(const gateway_targets& t, service s) {
       return t.critiques;
     case service::usage:
       return t.usage;
+    case service::mcp:
+      return t.mcp;
     case service::events: // answered by the gateway itself (open_stream, make_bridge)
     case service::openapi:
     case service::system:
@@ -404,7 +406,7 @@ std::optional<api_response> screen(incoming_request in, const std::string& jwt_s
   ex.req.route = m.matched->path;
   ex.req.params = std::move(m.params);
   ex.req.client_address = std::move(in.client_address);
-  for (auto name : {"idempotency-key", "last-event-id"})
+  for (auto name : {"idempotency-key", "last-event-id", "origin", "host", "mcp-protocol-version"})
     if (auto it = in.headers.find(name); it != in.headers.end())
       ex.req.headers[name] = it->second;
   ex.req.body = std::move(in.body);

@@ -30,6 +30,7 @@ struct gateway_targets {
   api_actor critiques;
   api_actor usage;
   credential_actor verifier;
+  api_actor mcp; // POST /mcp (gateway/mcp.hpp)
 };
 
 // A request screened on the io thread, ready for the bridge actor.

@@ -177,6 +177,12 @@ const std::vector<route>& routes() {
        .scope = "playbooks:read",
        .summary = "List playbooks, newest first, with cursor pagination"},
       {.method = "POST",
+       .path = "/mcp",
+       .target = service::mcp,
+       .handler = endpoint::mcp,
+       // JSON-RPC: the MCP actor answers bad JSON with -32700, not 400
+       .summary = "Model Context Protocol, Streamable HTTP, stateless (docs/mcp.md)"},
+      {.method = "POST",
        .path = "/v1/playbooks/find",
        .target = service::playbooks,
        .handler = endpoint::find_playbook,

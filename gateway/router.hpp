@@ -14,7 +14,9 @@ namespace troupe::gateway {
 // The domain actor that answers a route, or the gateway itself.
 // `openapi`: the gateway answers with this API's description; `events`: the
 // gateway hands the connection to an event stream.
-enum class service { system, accounts, playbooks, ingestion, jobs, critiques, usage, events, openapi };
+enum class service {
+  system, accounts, playbooks, ingestion, jobs, critiques, usage, events, openapi, mcp
+};
 
 struct route {
   std::string method;

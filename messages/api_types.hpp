@@ -40,6 +40,8 @@ enum class endpoint : std::uint8_t {
   create_critique, get_critique,
   // usage
   usage_report,
+  // MCP (JSON-RPC over POST /mcp)
+  mcp,
   // event streams (the gateway hands the connection to a stream)
   events_sse, events_ws,
 };
