@@ -445,7 +445,9 @@ std::string node::start() {
         accounts::spawn_accounts(sys, store, hasher, cache, ao),
         playbooks::spawn_playbooks(sys, store, s.playbooks),
         ingestion::spawn_ingestion(sys, store,
-                                   {.outcomes = s.outcomes, .max_attempts = s.jobs.max_attempts}),
+                                   {.outcomes = s.outcomes,
+                                    .playbooks = s.playbooks,
+                                    .max_attempts = s.jobs.max_attempts}),
         jobs::spawn_jobs_api(sys, store,
                              {.max_attempts = s.jobs.max_attempts,
                               .manual_triggers_per_hour = s.evolution.manual_triggers_per_hour}),
@@ -493,6 +495,8 @@ std::string node::start() {
   ho.port = listen.port;
   ho.io_threads = s.server.io_threads;
   ho.max_body_bytes = static_cast<std::size_t>(s.server.max_body_bytes);
+  ho.large_body_bytes = static_cast<std::size_t>(s.playbooks.max_import_bytes);
+  ho.max_large_bodies = static_cast<std::size_t>(s.server.max_large_bodies);
   ho.max_header_bytes = static_cast<std::size_t>(s.server.max_header_bytes);
   ho.idle_timeout = std::chrono::seconds{s.server.idle_timeout_s};
   ho.request_timeout = std::chrono::milliseconds{s.server.request_timeout_ms};

@@ -20,6 +20,7 @@ struct server_settings {
   int io_threads = 2;                      // Beast io threads, 1..64
   std::int64_t max_body_bytes = 1 << 20;   // 413 above this, 1 KiB..64 MiB
   std::int64_t max_header_bytes = 16384;   // larger header blocks are answered 413
+  int max_large_bodies = 2;                // import bodies (over max_body_bytes) held at once; beyond → 503
   int request_timeout_ms = 30000;          // a domain reply later than this → 503
   int idle_timeout_s = 60;                 // keep-alive connections idle longer are closed
   int shutdown_grace_s = 10;               // how long a drain waits for in-flight requests
@@ -62,6 +63,7 @@ struct playbooks_settings {
   int max_name_chars = 200;
   int max_description_chars = 2000;
   int context_cache_mb = 64;               // relevance indexes of versions kept in memory
+  std::int64_t max_import_bytes = 32 << 20; // largest import body, and export document
 };
 
 struct outcomes_settings {

@@ -166,6 +166,10 @@ constexpr std::array registry{
     int_key<&S::server, &srv::max_header_bytes>(
         "server.max_header_bytes", 1024, 1 << 20,
         "Largest accepted request header block in bytes; larger requests are answered 413"),
+    int_key<&S::server, &srv::max_large_bodies>(
+        "server.max_large_bodies", 1, 1024,
+        "Request bodies larger than server.max_body_bytes (playbook imports, up to "
+        "playbooks.max_import_bytes) a node receives at once; one more is answered 503"),
     int_key<&S::server, &srv::request_timeout_ms>(
         "server.request_timeout_ms", 100, 600000,
         "Milliseconds to wait for a request's reply before answering 503"),
@@ -258,6 +262,10 @@ constexpr std::array registry{
         "playbooks.context_cache_mb", 1, 65536,
         "Memory for the relevance indexes of playbook versions (task-relevant context), in MiB; "
         "the least recently used index is dropped beyond"),
+    int_key<&S::playbooks, &pb::max_import_bytes>(
+        "playbooks.max_import_bytes", 1 << 20, 1 << 30,
+        "Largest playbook import body in bytes (413 above), and largest export document (422 "
+        "above)"),
 
     int_key<&S::outcomes, &oc::max_task_description_bytes>(
         "outcomes.max_task_description_bytes", 1, 1 << 20,

@@ -41,7 +41,10 @@ std::vector<std::string_view> members(const http::fields& f, std::string_view na
 } // namespace
 
 void limit_parser(request_parser& parser, const http_server_options& opts) {
-  parser.body_limit(opts.max_body_bytes);
+  // The largest any route takes: Beast checks a Content-Length against the
+  // limit while it reads the head, before the route is known. The session
+  // sets the route's own limit once it has the head (session::admit_body).
+  parser.body_limit(std::max(opts.max_body_bytes, opts.large_body_bytes));
   parser.header_limit(static_cast<std::uint32_t>(opts.max_header_bytes));
 }
 

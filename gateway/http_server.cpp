@@ -113,6 +113,8 @@ private:
     head_ = parser_->get().method() == http::verb::head;
     if (auto problem = check_head(parser_->get()))
       return refuse(*problem);
+    if (auto problem = admit_body())
+      return refuse(*problem);
     if (parser_->is_done())
       return on_read({}, 0);
     auto self = shared_from_this();
@@ -129,6 +131,39 @@ private:
                           return self->shutdown();
                         read_body();
                       });
+  }
+
+  // The body limit of the request's route. Most take server.max_body_bytes;
+  // one that takes a large body (an import) gets its own limit while one of
+  // the node's few large-body slots is free, held until the request is
+  // answered (503 when none is).
+  std::optional<framing_problem> admit_body() {
+    large_slot_.reset();
+    const auto& head = parser_->get();
+    auto target = std::string_view{head.target().data(), head.target().size()};
+    auto m = match(std::string_view{head.method_string().data(), head.method_string().size()},
+                   target.substr(0, target.find('?')));
+    const auto& opts = server_->opts;
+    if (m.kind != match_result::found || !m.matched->large_body) {
+      auto length = parser_->content_length();
+      if (length && *length > opts.max_body_bytes)
+        return problem_of(http::error::body_limit);
+      parser_->body_limit(opts.max_body_bytes);
+      return std::nullopt;
+    }
+    auto& count = *server_->large_bodies;
+    if (count.fetch_add(1) >= opts.max_large_bodies) {
+      --count;
+      return framing_problem{503, "unavailable",
+                             "this node is receiving as many large request bodies as it may; retry"};
+    }
+    metrics::http_large_bodies(1);
+    large_slot_ = std::shared_ptr<void>(nullptr, [held = server_->large_bodies](void*) {
+      --*held;
+      metrics::http_large_bodies(-1);
+    });
+    parser_->body_limit(opts.large_body_bytes);
+    return std::nullopt;
   }
 
   // A framing error: answer once, then close (the stream is out of sync).
@@ -252,6 +287,7 @@ private:
     stream_.expires_after(server_->opts.idle_timeout);
     http::async_write(stream_, *res,
                       [self = shared_from_this(), res](beast::error_code ec, std::size_t) {
+                        self->large_slot_.reset();
                         self->server_->end_request();
                         if (ec)
                           return self->shutdown();
@@ -316,6 +352,7 @@ private:
   std::uint64_t answered_ = 0; // the last request answered
   std::string method_, path_;
   std::string_view route_ = "unmatched"; // a route template (static) for metrics
+  std::shared_ptr<void> large_slot_;      // a large-body slot, while this request holds one
   std::chrono::steady_clock::time_point started_;
 };
 

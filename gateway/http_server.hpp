@@ -53,6 +53,11 @@ struct http_server_options {
   unsigned short port = 8080;
   int io_threads = 2;
   std::size_t max_body_bytes = 1 << 20;
+  // Routes marked large_body (an import) take bodies up to large_body_bytes,
+  // at most max_large_bodies of them held at once on this node; one more is
+  // answered 503 and its connection closed before its body is read.
+  std::size_t large_body_bytes = 32 << 20;
+  std::size_t max_large_bodies = 2;
   std::size_t max_header_bytes = 16384;
   std::chrono::seconds idle_timeout{60};
   // A request not answered within this is answered 503 (a late reply is dropped).

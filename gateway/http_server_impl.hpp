@@ -72,6 +72,9 @@ struct http_server::impl : std::enable_shared_from_this<http_server::impl> {
   // Refusals being written; shared, since one may outlive the server in ~io_context.
   std::shared_ptr<std::atomic<std::size_t>> refusals =
       std::make_shared<std::atomic<std::size_t>>(0);
+  // Large bodies (http_server_options::max_large_bodies) being read or answered.
+  std::shared_ptr<std::atomic<std::size_t>> large_bodies =
+      std::make_shared<std::atomic<std::size_t>>(0);
   std::mutex mutex;
   std::condition_variable idle_cv;
   std::size_t active = 0;          // guarded by mutex

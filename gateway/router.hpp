@@ -27,6 +27,7 @@ struct route {
   std::string scope = {};          // scope the credential must grant; empty for none
   bool takes_body = false;         // a JSON object body is accepted
   bool body_optional = false;      // …and may be left out
+  bool large_body = false;         // up to server.max_import_bytes, not server.max_body_bytes
   int success_status = 200;        // documented success code
   std::string summary;             // one line, for OpenAPI
 };

@@ -32,8 +32,8 @@ enum class endpoint : std::uint8_t {
   create_playbook, list_playbooks, get_playbook, update_playbook, archive_playbook,
   list_versions, create_version, get_version, diff_versions, rollback, playbook_context,
   find_playbook,
-  // ingestion
-  record_outcome, list_outcomes,
+  // ingestion (a playbook's export and import carry its outcomes)
+  record_outcome, list_outcomes, export_playbook, import_playbook,
   // jobs
   trigger_evolution, list_evolutions, list_jobs, get_job, cancel_job, retry_job,
   // critiques

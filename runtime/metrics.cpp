@@ -209,6 +209,11 @@ struct instruments {
   Gauge& connections = family(prometheus::BuildGauge(), "troupe_http_connections",
                               "Open client connections, event streams included", registry)
                            .Add({});
+  Gauge& large_bodies =
+      family(prometheus::BuildGauge(), "troupe_http_large_bodies",
+             "Requests with a body over server.max_body_bytes (imports) being received or answered",
+             registry)
+          .Add({});
   by_labels<Counter> connections_refused{
       family(prometheus::BuildCounter(), "troupe_http_connections_refused_total",
              "Connections answered 503 and closed at accept: over server.max_connections, or "
@@ -485,6 +490,7 @@ void event_subscriber_dropped(std::string_view reason) { the().drops.at({reason}
 void event_gap_waited() { the().gap_waits.Increment(); }
 
 void http_connections(int delta) { the().connections.Increment(delta); }
+void http_large_bodies(int delta) { the().large_bodies.Increment(delta); }
 void http_connection_refused(std::string_view reason) {
   the().connections_refused.at({reason}).Increment();
 }

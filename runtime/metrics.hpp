@@ -24,6 +24,7 @@ void http_request(std::string_view route, std::string_view method, int status, d
 // Connections: open ones, refusals at accept ("limit" | "descriptors"),
 // failed accepts ("descriptors" | "other").
 void http_connections(int delta);
+void http_large_bodies(int delta); // held large-body slots (server.max_large_bodies)
 void http_connection_refused(std::string_view reason);
 void http_accept_error(std::string_view reason);
 

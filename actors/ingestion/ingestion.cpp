@@ -1,6 +1,7 @@
 #include "actors/ingestion/ingestion.hpp"
 
 #include "actors/ingestion/outcome_rules.hpp"
+#include "actors/ingestion/portability.hpp"
 #include "actors/playbooks/playbooks.hpp"
 #include "messages/errors.hpp"
 #include "runtime/crypto.hpp"
@@ -305,12 +306,18 @@ ingestion_actor::behavior_type ingestion(ingestion_pointer self, store_actor sto
                                          ingestion_options opts) {
   return {
       [=](api_request& req) -> caf::result<api_response> {
-        if (req.method == "GET") {
+        if (req.op != endpoint::record_outcome) {
           auto id = req.request_id;
-          return self->delegate(store, db_task{[req = std::move(req)](pqxx::connection& c) {
-                                                 return list_outcomes(c, req);
-                                               },
-                                               id});
+          portability_limits limits{opts.playbooks, opts.outcomes};
+          return self->delegate(
+              store, db_task{[req = std::move(req), limits](pqxx::connection& c) {
+                               if (req.op == endpoint::export_playbook)
+                                 return export_playbook(c, req, limits);
+                               if (req.op == endpoint::import_playbook)
+                                 return import_playbook(c, req, limits);
+                               return list_outcomes(c, req);
+                             },
+                             id});
         }
         outcome_input in;
         try {

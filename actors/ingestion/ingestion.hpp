@@ -4,7 +4,8 @@
 //                                    ▲           (only after commit)
 //                                    └── next batch = what queued meanwhile
 //
-// Also answers GET …/outcomes.
+// Also answers GET …/outcomes, and a playbook's export and import
+// (portability.hpp), which carry its outcomes.
 #pragma once
 
 #include "config/settings.hpp"
@@ -15,6 +16,7 @@ namespace troupe::ingestion {
 
 struct ingestion_options {
   config::outcomes_settings outcomes;
+  config::playbooks_settings playbooks; // export and import (portability.hpp)
   int max_attempts = 0; // of the evolution jobs it enqueues (jobs.max_attempts)
 };
 

@@ -27,7 +27,12 @@ outcome_input parse_outcome(const api_request& req, const config::outcomes_setti
                              "Idempotency-Key must be 1 to 255 bytes of UTF-8 text");
     in.idempotency_key = key;
   }
-  auto body = input::object_body(req);
+  outcome_fields(input::object_body(req), limits, in);
+  return in;
+}
+
+void outcome_fields(const nlohmann::json& body, const config::outcomes_settings& limits,
+                    outcome_input& in) {
   input::only_fields(body, {"task_description", "outcome", "reasoning_trace", "notes",
                             "bullet_ids", "metadata"});
   in.task_description = *input::string_field(
@@ -51,7 +56,6 @@ outcome_input parse_outcome(const api_request& req, const config::outcomes_setti
                           " bytes",
                       "metadata");
   }
-  return in;
 }
 
 outcome_position position(const playbook_state& p, int k) {

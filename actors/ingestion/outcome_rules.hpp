@@ -7,6 +7,7 @@
 #include "messages/api_types.hpp"
 
 #include <cstdint>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <vector>
@@ -28,6 +29,11 @@ struct outcome_input {
 // Reads POST /v1/playbooks/{id}/outcomes; throws api_error (400 naming the
 // field, 413 for a field over its limit).
 outcome_input parse_outcome(const api_request& req, const config::outcomes_settings& limits);
+
+// The outcome's own fields of a JSON object (the body above, or an outcome
+// of an import), into `in`; the same errors.
+void outcome_fields(const nlohmann::json& body, const config::outcomes_settings& limits,
+                    outcome_input& in);
 
 // What one playbook looks like when its batch is written.
 struct playbook_state {

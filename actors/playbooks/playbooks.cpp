@@ -66,36 +66,6 @@ std::string sql(std::initializer_list<std::string_view> parts) {
   return out;
 }
 
-// Parsed, validated content ready to be stored.
-struct prepared_content {
-  std::string text;
-  std::int64_t bullet_count = 0;
-  std::int64_t token_estimate = 0;
-  std::int64_t next_id = 1; // the playbook's counter after this content
-};
-
-prepared_content prepare_content(const std::string& raw, std::int64_t next_id) {
-  if (!text::valid_utf8(raw))
-    throw invalid_argument("content", "content must be valid UTF-8");
-  auto doc = playbook::parse_any(raw, next_id);
-  auto dups = playbook::duplicate_ids(doc);
-  if (!dups.empty())
-    throw invalid_argument("content", "bullet id '" + dups.front() + "' occurs more than once");
-  prepared_content c;
-  c.text = playbook::print(doc);
-  c.bullet_count = playbook::bullet_count(doc);
-  c.token_estimate = playbook::token_estimate(doc);
-  c.next_id = std::max(next_id, playbook::next_id_after(doc));
-  return c;
-}
-
-json fetch_playbook(pqxx::transaction_base& tx, const std::string& id, const std::string& user) {
-  auto rows = tx.exec_prepared("troupe.playbook_get", id, user);
-  if (rows.empty())
-    throw not_found("playbook");
-  return json::parse(rows[0][0].c_str());
-}
-
 struct locked_playbook {
   std::string status;
   std::int64_t next_bullet_id;
@@ -141,18 +111,6 @@ json insert_version(pqxx::work& tx, const std::string& user, const std::string& 
 void require_active(const locked_playbook& p) {
   if (p.status != "active")
     throw conflict("the playbook is archived; set status to active to change it");
-}
-
-// Names and descriptions are limited in characters; the byte limit (4 bytes
-// per character at most in UTF-8) only stops a huge string before it is counted.
-input::text_limits name_limits(const limits_t& lim) {
-  auto chars = static_cast<std::size_t>(lim.max_name_chars);
-  return {1, 4 * chars, chars};
-}
-
-input::text_limits description_limits(const limits_t& lim) {
-  auto chars = static_cast<std::size_t>(lim.max_description_chars);
-  return {0, 4 * chars, chars};
 }
 
 // ---- handlers -----------------------------------------------------------
@@ -526,6 +484,41 @@ api_actor::behavior_type playbooks_actor(api_actor::stateful_pointer<playbooks_s
 }
 
 } // namespace
+
+prepared_content prepare_content(const std::string& raw, std::int64_t next_id) {
+  if (!text::valid_utf8(raw))
+    throw invalid_argument("content", "content must be valid UTF-8");
+  auto doc = playbook::parse_any(raw, next_id);
+  auto dups = playbook::duplicate_ids(doc);
+  if (!dups.empty())
+    throw invalid_argument("content", "bullet id '" + dups.front() + "' occurs more than once");
+  prepared_content c;
+  c.text = playbook::print(doc);
+  c.bullet_count = playbook::bullet_count(doc);
+  c.token_estimate = playbook::token_estimate(doc);
+  c.next_id = std::max(next_id, playbook::next_id_after(doc));
+  return c;
+}
+
+nlohmann::json fetch_playbook(pqxx::transaction_base& tx, const std::string& id,
+                              const std::string& user) {
+  auto rows = tx.exec_prepared("troupe.playbook_get", id, user);
+  if (rows.empty())
+    throw not_found("playbook");
+  return json::parse(rows[0][0].c_str());
+}
+
+// The byte limits (4 bytes per character at most in UTF-8) only stop a huge
+// string before its characters are counted.
+input::text_limits name_limits(const config::playbooks_settings& lim) {
+  auto chars = static_cast<std::size_t>(lim.max_name_chars);
+  return {1, 4 * chars, chars};
+}
+
+input::text_limits description_limits(const config::playbooks_settings& lim) {
+  auto chars = static_cast<std::size_t>(lim.max_description_chars);
+  return {0, 4 * chars, chars};
+}
 
 void register_statements() {
   runtime::register_statement("troupe.playbook_get",
