@@ -406,7 +406,8 @@ std::optional<api_response> screen(incoming_request in, const std::string& jwt_s
   ex.req.route = m.matched->path;
   ex.req.params = std::move(m.params);
   ex.req.client_address = std::move(in.client_address);
-  for (auto name : {"idempotency-key", "last-event-id", "origin", "host", "mcp-protocol-version"})
+  for (auto name : {"idempotency-key", "last-event-id", "origin", "host", "mcp-protocol-version",
+                    "mcp-method", "mcp-name"})
     if (auto it = in.headers.find(name); it != in.headers.end())
       ex.req.headers[name] = it->second;
   ex.req.body = std::move(in.body);

@@ -14,23 +14,38 @@ namespace {
 
 using json = nlohmann::json;
 
+// The handshake revisions (initialize), newest first, and the stateless
+// one (per-request _meta, server/discover).
 constexpr const char* latest_revision = "2025-11-25";
+constexpr const char* stateless_revision = "2026-07-28";
 const std::vector<std::string>& revisions() {
   static const std::vector<std::string> r = {"2025-11-25", "2025-06-18", "2025-03-26"};
   return r;
 }
+bool known_revision(const std::string& v) {
+  return v == stateless_revision ||
+         std::find(revisions().begin(), revisions().end(), v) != revisions().end();
+}
+
+// _meta keys of the stateless revision.
+constexpr const char* meta_version = "io.modelcontextprotocol/protocolVersion";
+constexpr const char* meta_capabilities = "io.modelcontextprotocol/clientCapabilities";
+constexpr const char* meta_server_info = "io.modelcontextprotocol/serverInfo";
 
 // JSON-RPC error codes.
 constexpr int parse_error = -32700;
 constexpr int invalid_request = -32600;
 constexpr int method_not_found = -32601;
 constexpr int invalid_params = -32602;
+constexpr int header_mismatch = -32020;       // 2026-07-28: a header disagrees with the body
+constexpr int unsupported_version = -32022;   // 2026-07-28: _meta names a revision not spoken
 
 api_response rpc_error(std::uint16_t http_status, const json& id, int code,
-                       const std::string& message) {
-  return json_response(http_status, {{"jsonrpc", "2.0"},
-                                     {"id", id},
-                                     {"error", {{"code", code}, {"message", message}}}});
+                       const std::string& message, json data = nullptr) {
+  json error = {{"code", code}, {"message", message}};
+  if (!data.is_null())
+    error["data"] = std::move(data);
+  return json_response(http_status, {{"jsonrpc", "2.0"}, {"id", id}, {"error", std::move(error)}});
 }
 
 api_response rpc_result(const json& id, json result) {
@@ -39,12 +54,11 @@ api_response rpc_result(const json& id, json result) {
 
 // ---- tools ---------------------------------------------------------------
 
-enum class target { playbooks, ingestion, jobs };
 
 // What a tool call becomes: the REST operation's request, or a tool error.
 struct translated {
   std::optional<std::string> error;
-  target to = target::playbooks;
+  mcp_target to = mcp_target::playbooks;
   endpoint op = endpoint::healthz;
   std::vector<std::string> params;
   std::map<std::string, std::string> query;
@@ -73,6 +87,15 @@ json object_schema(json properties, std::vector<std::string> required, bool open
   if (!required.empty())
     s["required"] = required;
   return s;
+}
+
+// A member of an object, or null (for a missing member or a non-object).
+const json& member(const json& j, const char* key) {
+  static const json null = nullptr;
+  if (!j.is_object())
+    return null;
+  auto it = j.find(key);
+  return it == j.end() ? null : *it;
 }
 
 json string_schema(const std::string& description) {
@@ -233,16 +256,16 @@ const std::vector<tool>& tools() {
              out = body;
              out.erase("max_tokens");
            } else if (body.contains("number")) { // a version
-             out = {{"playbook_id", args["playbook_id"]},
-                    {"version", body["number"]},
-                    {"content", body["content"]},
-                    {"token_estimate", body.value("token_estimate", 0)}};
+             out = {{"playbook_id", member(args, "playbook_id")},
+                    {"version", member(body, "number")},
+                    {"content", member(body, "content")},
+                    {"token_estimate", member(body, "token_estimate")}};
            } else {
-             const auto& v = body["current_version"];
-             out = {{"playbook_id", body["id"]},
-                    {"version", v.is_null() ? json(nullptr) : v["number"]},
-                    {"content", v.is_null() ? "" : v["content"].get<std::string>()},
-                    {"token_estimate", v.is_null() ? 0 : v.value("token_estimate", 0)}};
+             const auto& v = member(body, "current_version");
+             out = {{"playbook_id", member(body, "id")},
+                    {"version", member(v, "number")},
+                    {"content", v.is_null() ? json("") : member(v, "content")},
+                    {"token_estimate", v.is_null() ? json(0) : member(v, "token_estimate")}};
            }
            return out;
          }});
@@ -338,7 +361,7 @@ const std::vector<tool>& tools() {
             return fail(*bad);
           if (auto bad = string_arg(args, "idempotency_key", key, false))
             return fail(*bad);
-          r.to = target::ingestion;
+          r.to = mcp_target::ingestion;
           r.op = endpoint::record_outcome;
           r.params = {id};
           if (!key.empty())
@@ -375,7 +398,7 @@ const std::vector<tool>& tools() {
            std::string id;
            if (auto bad = string_arg(args, "playbook_id", id, true))
              return fail(*bad);
-           r.to = target::jobs;
+           r.to = mcp_target::jobs;
            r.op = endpoint::trigger_evolution;
            r.params = {id};
            r.body = body_of(args, {{"force", "force"}});
@@ -398,7 +421,7 @@ const std::vector<tool>& tools() {
            std::string id;
            if (auto bad = string_arg(args, "job_id", id, true))
              return fail(*bad);
-           r.to = target::jobs;
+           r.to = mcp_target::jobs;
            r.op = endpoint::get_job;
            r.params = {id};
            return r;
@@ -457,8 +480,6 @@ json tools_list() {
   return {{"tools", list}};
 }
 
-// ---- the actor ---------------------------------------------------------------
-
 struct mcp_state {
   static inline const char* name = "troupe.mcp";
 };
@@ -506,148 +527,276 @@ std::optional<api_response> check_transport(const api_request& req,
                           "requests from the web origin " + origin + " are not accepted on /mcp",
                           req.request_id);
   auto version = header(req, "mcp-protocol-version");
-  if (!version.empty() &&
-      std::find(revisions().begin(), revisions().end(), version) == revisions().end())
+  if (!version.empty() && !known_revision(version))
     return rpc_error(400, nullptr, invalid_request,
                      "unsupported MCP-Protocol-Version " + version + "; this server speaks " +
-                         latest_revision + ", 2025-06-18 and 2025-03-26");
+                         stateless_revision + ", " + latest_revision + ", 2025-06-18 and 2025-03-26");
   return std::nullopt;
 }
 
+// A header value in the 2026-07-28 form "=?base64?…?=" decoded, or as sent.
+std::string header_value(const std::string& v) {
+  if (v.size() < 12 || v.rfind("=?base64?", 0) != 0 || v.compare(v.size() - 2, 2, "?=") != 0)
+    return v;
+  static const std::string alphabet =
+      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  std::string out;
+  int bits = 0, value = 0;
+  for (char c : v.substr(9, v.size() - 11)) {
+    if (c == '=')
+      break;
+    auto pos = alphabet.find(c);
+    if (pos == std::string::npos)
+      return v; // not base64 after all: compared as sent
+    value = (value << 6) | static_cast<int>(pos);
+    bits += 6;
+    if (bits >= 8) {
+      bits -= 8;
+      out.push_back(static_cast<char>((value >> bits) & 0xff));
+    }
+  }
+  return out;
+}
+
+// A stateless (2026-07-28) request: its _meta, checked against the headers
+// that must repeat it. Nullopt when it is well formed.
+std::optional<api_response> check_stateless(const api_request& req, const json& id,
+                                            const std::string& method, const json& params,
+                                            const json& meta) {
+  auto version = meta[meta_version];
+  if (!version.is_string())
+    return rpc_error(400, id, invalid_params, std::string{meta_version} + " must be a string");
+  if (version != stateless_revision)
+    return rpc_error(400, id, unsupported_version, "Unsupported protocol version",
+                     {{"supported", {stateless_revision, "2025-11-25", "2025-06-18", "2025-03-26"}},
+                      {"requested", version}});
+  if (!meta.contains(meta_capabilities) || !meta[meta_capabilities].is_object())
+    return rpc_error(400, id, invalid_params, std::string{meta_capabilities} + " must be an object");
+  auto mismatch = [&](const std::string& name, const std::string& want) -> std::optional<api_response> {
+    auto it = req.headers.find(name);
+    if (it == req.headers.end())
+      return rpc_error(400, id, header_mismatch, "Header mismatch: the " + name + " header is required");
+    if (header_value(it->second) != want)
+      return rpc_error(400, id, header_mismatch,
+                       "Header mismatch: " + name + " header value '" + it->second +
+                           "' does not match body value '" + want + "'");
+    return std::nullopt;
+  };
+  if (auto bad = mismatch("mcp-protocol-version", stateless_revision))
+    return bad;
+  if (auto bad = mismatch("mcp-method", method))
+    return bad;
+  if (method == "tools/call" && params.contains("name") && params["name"].is_string())
+    if (auto bad = mismatch("mcp-name", params["name"].get<std::string>()))
+      return bad;
+  return std::nullopt;
+}
+
+const char* instructions =
+    "Playbooks of strategies for agents. Before a task: find_playbook, then get_playbook with "
+    "the task. After it: report_outcome with the bullet ids you used.";
+
+json capabilities() { return {{"tools", {{"listChanged", false}}}}; }
+
+// A result as the request's era has it: the stateless revision adds
+// resultType and the server's identity.
+api_response era_result(const json& id, json r, bool stateless, const std::string& version) {
+  if (stateless) {
+    r["resultType"] = "complete";
+    r["_meta"] = {{meta_server_info, {{"name", "troupe"}, {"version", version}}}};
+  }
+  return rpc_result(id, std::move(r));
+}
+
+} // namespace
+
+// ---- reading a request ---------------------------------------------------------
+
+mcp_step read_mcp_request(const api_request& req, const mcp_options& options) {
+  if (auto refused = check_transport(req, options.allowed_origins))
+    return *refused;
+  auto msg = json::parse(req.body, nullptr, false);
+  if (msg.is_discarded())
+    return rpc_error(400, nullptr, parse_error, "the body is not JSON");
+  if (!msg.is_object())
+    return rpc_error(400, nullptr, invalid_request,
+                     msg.is_array() ? "batches are not supported: send one request per POST"
+                                    : "a JSON-RPC message is an object");
+  json id = msg.contains("id") ? msg["id"] : json(nullptr);
+  if (msg.contains("id") && !id.is_string() && !id.is_number_integer())
+    return rpc_error(400, nullptr, invalid_request, "id must be a string or an integer");
+  if (msg.value("jsonrpc", json(nullptr)) != "2.0")
+    return rpc_error(400, id, invalid_request, "jsonrpc must be \"2.0\"");
+  if (!msg.contains("method")) {
+    if (msg.contains("result") || msg.contains("error"))
+      return api_response{202, "", {}}; // a response to nothing troupe asked: accepted
+    return rpc_error(400, id, invalid_request, "method is required");
+  }
+  if (!msg["method"].is_string())
+    return rpc_error(400, id, invalid_request, "method must be a string");
+  auto method = msg["method"].get<std::string>();
+  if (!msg.contains("id"))
+    return api_response{202, "", {}}; // a notification: nothing to answer
+  json params = msg.contains("params") ? msg["params"] : json::object();
+  if (!params.is_object())
+    return rpc_error(200, id, invalid_params, "params must be an object");
+  // The stateless revision names itself in every request's _meta.
+  bool stateless = false;
+  if (params.contains("_meta")) {
+    const auto& meta = params["_meta"];
+    if (!meta.is_object())
+      return rpc_error(400, id, invalid_params, "params._meta must be an object");
+    if (meta.contains(meta_version)) {
+      if (auto refused = check_stateless(req, id, method, params, meta))
+        return *refused;
+      stateless = true;
+    }
+  }
+  auto result = [&](json r) { return era_result(id, std::move(r), stateless, options.version); };
+  if (method == "server/discover")
+    return result({{"supportedVersions", {stateless_revision, "2025-11-25", "2025-06-18", "2025-03-26"}},
+                   {"capabilities", capabilities()},
+                   {"instructions", instructions},
+                   {"ttlMs", 3600000},
+                   {"cacheScope", "public"}});
+  if (method == "tools/list") {
+    auto list = tools_list();
+    if (stateless) {
+      list["ttlMs"] = 3600000;
+      list["cacheScope"] = "public"; // the same tools for every caller
+    }
+    return result(std::move(list));
+  }
+  if (!stateless && method == "initialize") {
+    auto asked = params.value("protocolVersion", json(nullptr));
+    if (!asked.is_string())
+      return rpc_error(200, id, invalid_params, "protocolVersion is required");
+    auto chosen = std::find(revisions().begin(), revisions().end(), asked.get<std::string>()) !=
+                          revisions().end()
+                      ? asked.get<std::string>()
+                      : std::string{latest_revision};
+    return rpc_result(id, {{"protocolVersion", chosen},
+                           {"capabilities", capabilities()},
+                           {"serverInfo",
+                            {{"name", "troupe"}, {"title", "troupe playbooks"}, {"version", options.version}}},
+                           {"instructions", instructions}});
+  }
+  if (!stateless && method == "ping")
+    return rpc_result(id, json::object());
+  if (method != "tools/call")
+    // The stateless revision answers an unknown method (initialize and ping
+    // included: it has neither) 404.
+    return rpc_error(stateless ? 404 : 200, id, method_not_found,
+                     "method " + method + " is not supported");
+  if (!params.contains("name") || !params["name"].is_string())
+    return rpc_error(200, id, invalid_params, "params.name must name a tool");
+  const tool* t = find_tool(params["name"].get<std::string>());
+  if (!t)
+    return rpc_error(200, id, invalid_params, "unknown tool " + params["name"].get<std::string>());
+  json args = params.contains("arguments") ? params["arguments"] : json::object();
+  if (!args.is_object())
+    return rpc_error(200, id, invalid_params, "params.arguments must be an object");
+  if (!auth::scope_allows(req.caller.scopes, t->scope))
+    return result(tool_error("this credential lacks the scope " + t->scope + " that " + t->name +
+                             " needs"));
+  auto call = t->translate(args);
+  if (call.error)
+    return result(tool_error(*call.error));
+  mcp_tool_call out;
+  out.tool = t->name;
+  out.id = id;
+  out.args = args;
+  out.stateless = stateless;
+  out.version = options.version;
+  out.to = call.to;
+  auto& inner = out.inner;
+  inner.request_id = req.request_id;
+  inner.op = call.op;
+  inner.method = "MCP";
+  inner.route = "/mcp " + t->name;
+  inner.params = std::move(call.params);
+  inner.query = std::move(call.query);
+  inner.headers = std::move(call.headers);
+  if (!call.body.is_null())
+    inner.body = call.body.dump();
+  inner.caller = req.caller;
+  inner.client_address = req.client_address;
+  return out;
+}
+
+api_response tool_call_failed(const mcp_tool_call& call) {
+  return rpc_result(call.id, tool_error("internal error"));
+}
+
+api_response answer_tool_call(const mcp_tool_call& call, const api_response& rest) {
+  const tool* t = find_tool(call.tool);
+  const auto& args = call.args;
+  auto result = [&](json r) { return era_result(call.id, std::move(r), call.stateless, call.version); };
+  auto body = json::parse(rest.body, nullptr, false);
+  if (rest.status >= 300) {
+    const auto& error = member(body, "error");
+    const auto& message = member(error, "message");
+    const auto& code = member(error, "code");
+    return result(tool_error(message.is_string() && code.is_string()
+                                 ? message.get<std::string>() + " (" + code.get<std::string>() + ")"
+                                 : std::string{"request failed"}));
+  }
+  if (!body.is_object()) {
+    log::error("MCP tool's REST answer is not a JSON object", {{"tool", t->name}});
+    return tool_call_failed(call);
+  }
+  if (t->name == "get_evolution_status" && member(body, "kind") != "evolution")
+    return result(tool_error("no evolution job with this id (not_found)"));
+  json structured;
+  try {
+    structured = t->shape(body, args);
+  } catch (const json::exception& e) {
+    // The REST answer is troupe's own: a shape it does not expect is a bug,
+    // answered as one rather than taking the actor down.
+    log::error("MCP tool result could not be shaped", {{"tool", t->name}, {"error", e.what()}});
+    return tool_call_failed(call);
+  }
+  if (t->name == "get_playbook" && args.contains("section") && args["section"].is_string()) {
+    const auto& content = member(structured, "content");
+    auto part = only_section(content.is_string() ? content.get<std::string>() : std::string{},
+                             args["section"].get<std::string>());
+    if (!part)
+      return result(tool_error("the playbook has no section named " +
+                               args["section"].get<std::string>()));
+    structured["content"] = *part;
+  }
+  std::string text = structured.contains("content") && structured["content"].is_string()
+                         ? structured["content"].get<std::string>()
+                         : structured.dump(2);
+  return result({{"content", json::array({{{"type", "text"}, {"text", limited_text(text)}}})},
+                 {"structuredContent", structured},
+                 {"isError", false}});
+}
+
+namespace {
+
+// ---- the actor ---------------------------------------------------------------
+
 api_actor::behavior_type mcp(api_actor::stateful_pointer<mcp_state> self, mcp_targets targets,
                              mcp_options options) {
-  for (auto& o : options.allowed_origins) {
-    o = text::lower(o);
-    while (!o.empty() && o.back() == '/')
-      o.pop_back();
-  }
   return {
       [=](api_request& req) -> caf::result<api_response> {
-        if (auto refused = check_transport(req, options.allowed_origins))
-          return *refused;
-        auto msg = json::parse(req.body, nullptr, false);
-        if (msg.is_discarded())
-          return rpc_error(400, nullptr, parse_error, "the body is not JSON");
-        if (!msg.is_object())
-          return rpc_error(400, nullptr, invalid_request,
-                           msg.is_array() ? "batches are not supported: send one request per POST"
-                                          : "a JSON-RPC message is an object");
-        json id = msg.contains("id") ? msg["id"] : json(nullptr);
-        if (msg.value("jsonrpc", json(nullptr)) != "2.0")
-          return rpc_error(400, id, invalid_request, "jsonrpc must be \"2.0\"");
-        if (!msg.contains("method")) {
-          if (msg.contains("result") || msg.contains("error"))
-            return api_response{202, "", {}}; // a response to nothing we asked: accepted
-          return rpc_error(400, id, invalid_request, "method is required");
-        }
-        if (!msg["method"].is_string())
-          return rpc_error(400, id, invalid_request, "method must be a string");
-        if (msg.contains("id") && !id.is_string() && !id.is_number_integer())
-          return rpc_error(400, nullptr, invalid_request, "id must be a string or an integer");
-        auto method = msg["method"].get<std::string>();
-        bool notification = !msg.contains("id");
-        if (notification)
-          return api_response{202, "", {}};
-        json params = msg.value("params", json::object());
-        if (!params.is_object())
-          return rpc_error(200, id, invalid_params, "params must be an object");
-        if (method == "initialize") {
-          auto asked = params.value("protocolVersion", json(nullptr));
-          if (!asked.is_string())
-            return rpc_error(200, id, invalid_params, "protocolVersion is required");
-          auto chosen = std::find(revisions().begin(), revisions().end(),
-                                  asked.get<std::string>()) != revisions().end()
-                            ? asked.get<std::string>()
-                            : std::string{latest_revision};
-          return rpc_result(
-              id, {{"protocolVersion", chosen},
-                   {"capabilities", {{"tools", {{"listChanged", false}}}}},
-                   {"serverInfo", {{"name", "troupe"}, {"title", "troupe playbooks"}, {"version", options.version}}},
-                   {"instructions",
-                    "Playbooks of strategies for agents. Before a task: find_playbook, then "
-                    "get_playbook with the task. After it: report_outcome with the bullet ids "
-                    "you used."}});
-        }
-        if (method == "ping")
-          return rpc_result(id, json::object());
-        if (method == "tools/list")
-          return rpc_result(id, tools_list());
-        if (method != "tools/call")
-          return rpc_error(200, id, method_not_found, "method " + method + " is not supported");
-        if (!params.contains("name") || !params["name"].is_string())
-          return rpc_error(200, id, invalid_params, "params.name must name a tool");
-        const tool* t = find_tool(params["name"].get<std::string>());
-        if (!t)
-          return rpc_error(200, id, invalid_params,
-                           "unknown tool " + params["name"].get<std::string>());
-        json args = params.value("arguments", json::object());
-        if (!args.is_object())
-          return rpc_error(200, id, invalid_params, "params.arguments must be an object");
-        if (!auth::scope_allows(req.caller.scopes, t->scope))
-          return rpc_result(id, tool_error("this credential lacks the scope " + t->scope +
-                                           " that " + t->name + " needs"));
-        auto call = t->translate(args);
-        if (call.error)
-          return rpc_result(id, tool_error(*call.error));
-        api_request inner;
-        inner.request_id = req.request_id;
-        inner.op = call.op;
-        inner.method = "MCP";
-        inner.route = "/mcp " + t->name;
-        inner.params = std::move(call.params);
-        inner.query = std::move(call.query);
-        inner.headers = std::move(call.headers);
-        if (!call.body.is_null())
-          inner.body = call.body.dump();
-        inner.caller = req.caller;
-        inner.client_address = req.client_address;
-        auto to = call.to == target::ingestion ? targets.ingestion
-                  : call.to == target::jobs    ? targets.jobs
-                                               : targets.playbooks;
+        auto step = read_mcp_request(req, options);
+        if (auto* answer = std::get_if<api_response>(&step))
+          return std::move(*answer);
+        auto call = std::get<mcp_tool_call>(std::move(step));
+        auto to = call.to == mcp_target::ingestion ? targets.ingestion
+                  : call.to == mcp_target::jobs    ? targets.jobs
+                                                   : targets.playbooks;
+        auto inner = std::move(call.inner);
         auto promise = self->make_response_promise<api_response>();
         self->request(to, caf::infinite, std::move(inner))
-            .then(
-                [=](api_response& r) mutable {
-                  auto body = json::parse(r.body, nullptr, false);
-                  if (r.status >= 300 || body.is_discarded()) {
-                    std::string message = "request failed";
-                    if (!body.is_discarded() && body.contains("error"))
-                      message = body["error"].value("message", message) + " (" +
-                                body["error"].value("code", "error") + ")";
-                    promise.deliver(rpc_result(id, tool_error(message)));
-                    return;
-                  }
-                  if (t->name == "get_evolution_status" && body.value("kind", "") != "evolution") {
-                    promise.deliver(
-                        rpc_result(id, tool_error("no evolution job with this id (not_found)")));
-                    return;
-                  }
-                  auto structured = t->shape(body, args);
-                  if (t->name == "get_playbook" && args.contains("section") &&
-                      args["section"].is_string()) {
-                    auto part = only_section(structured.value("content", ""),
-                                             args["section"].get<std::string>());
-                    if (!part) {
-                      promise.deliver(rpc_result(
-                          id, tool_error("the playbook has no section named " +
-                                         args["section"].get<std::string>())));
-                      return;
-                    }
-                    structured["content"] = *part;
-                  }
-                  std::string text = structured.contains("content") && structured["content"].is_string()
-                                         ? structured["content"].get<std::string>()
-                                         : structured.dump(2);
-                  promise.deliver(rpc_result(
-                      id, {{"content", json::array({{{"type", "text"}, {"text", limited_text(text)}}})},
-                           {"structuredContent", structured},
-                           {"isError", false}}));
-                },
-                [=](caf::error& e) mutable {
-                  log::error("MCP tool call failed inside the node",
-                             {{"request_id", id.dump()}, {"error", caf::to_string(e)}});
-                  promise.deliver(rpc_result(id, tool_error("internal error")));
-                });
+            .then([=](api_response& r) mutable { promise.deliver(answer_tool_call(call, r)); },
+                  [=, rid = req.request_id](caf::error& e) mutable {
+                    log::error("MCP tool call failed inside the node",
+                               {{"request_id", rid}, {"error", caf::to_string(e)}});
+                    promise.deliver(tool_call_failed(call));
+                  });
         return promise;
       },
   };
@@ -655,8 +804,17 @@ api_actor::behavior_type mcp(api_actor::stateful_pointer<mcp_state> self, mcp_ta
 
 } // namespace
 
+mcp_options normalized(mcp_options options) {
+  for (auto& o : options.allowed_origins) {
+    o = text::lower(o);
+    while (!o.empty() && o.back() == '/')
+      o.pop_back();
+  }
+  return options;
+}
+
 api_actor spawn_mcp(caf::actor_system& sys, mcp_targets targets, mcp_options options) {
-  return sys.spawn(mcp, std::move(targets), std::move(options));
+  return sys.spawn(mcp, std::move(targets), normalized(std::move(options)));
 }
 
 } // namespace troupe::gateway

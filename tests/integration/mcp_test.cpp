@@ -304,6 +304,105 @@ TEST_F(Mcp, TheTransportRefusesWhatIsNotAStatelessPostFromAnAllowedOrigin) {
   EXPECT_EQ(big.status, 413);
 }
 
+// The stateless revision: no handshake, the revision and the client's
+// capabilities in every request's _meta, repeated in headers.
+json stateless_meta(const std::string& version = "2026-07-28") {
+  return {{"io.modelcontextprotocol/protocolVersion", version},
+          {"io.modelcontextprotocol/clientCapabilities", json::object()},
+          {"io.modelcontextprotocol/clientInfo", {{"name", "t"}, {"version", "1"}}}};
+}
+
+headers stateless_headers(const std::string& method, const std::string& name = "") {
+  headers h{{"MCP-Protocol-Version", "2026-07-28"}, {"Mcp-Method", method}};
+  if (!name.empty())
+    h["Mcp-Name"] = name;
+  return h;
+}
+
+TEST_F(Mcp, TheStatelessRevisionAnswersWithoutAHandshake) {
+  auto u = make_user(address());
+  auto key = all_scopes_key(address(), u);
+  http_client c{address()};
+  auto discover = rpc(c, key,
+                      {{"jsonrpc", "2.0"}, {"id", "d"}, {"method", "server/discover"},
+                       {"params", {{"_meta", stateless_meta()}}}},
+                      stateless_headers("server/discover"));
+  ASSERT_EQ(discover.status, 200) << discover.body;
+  auto d = discover.doc()["result"];
+  EXPECT_EQ(d["resultType"], "complete");
+  EXPECT_EQ(d["supportedVersions"][0], "2026-07-28");
+  EXPECT_TRUE(d["capabilities"].contains("tools"));
+  EXPECT_EQ(d["cacheScope"], "public");
+  EXPECT_GT(d["ttlMs"].get<int>(), 0);
+  EXPECT_EQ(d["_meta"]["io.modelcontextprotocol/serverInfo"]["name"], "troupe");
+
+  auto list = rpc(c, key,
+                  {{"jsonrpc", "2.0"}, {"id", 1}, {"method", "tools/list"},
+                   {"params", {{"_meta", stateless_meta()}}}},
+                  stateless_headers("tools/list"));
+  ASSERT_EQ(list.status, 200) << list.body;
+  EXPECT_EQ(list.doc()["result"]["resultType"], "complete");
+  EXPECT_EQ(list.doc()["result"]["tools"].size(), 9u);
+  EXPECT_TRUE(list.doc()["result"].contains("ttlMs"));
+
+  auto pb = make_playbook(c, u, 50, ace);
+  json call = {{"jsonrpc", "2.0"},
+               {"id", 2},
+               {"method", "tools/call"},
+               {"params",
+                {{"name", "get_playbook"},
+                 {"arguments", {{"playbook_id", pb}, {"task", "retry"}}},
+                 {"_meta", stateless_meta()}}}};
+  auto got = rpc(c, key, call, stateless_headers("tools/call", "get_playbook"));
+  ASSERT_EQ(got.status, 200) << got.body;
+  EXPECT_EQ(got.doc()["result"]["resultType"], "complete");
+  EXPECT_EQ(got.doc()["result"]["structuredContent"]["bullet_ids"][0], "sai-00001");
+  // Mcp-Name may come base64-encoded.
+  EXPECT_EQ(rpc(c, key, call, stateless_headers("tools/call", "=?base64?Z2V0X3BsYXlib29r?=")).status, 200);
+
+  // The headers must repeat the body: -32020, 400.
+  for (auto& h : {stateless_headers("tools/call", "create_playbook"),
+                  stateless_headers("tools/list", "get_playbook"), stateless_headers("tools/call"),
+                  headers{{"Mcp-Method", "tools/call"}, {"Mcp-Name", "get_playbook"}}}) {
+    auto r = rpc(c, key, call, h);
+    EXPECT_EQ(r.status, 400) << r.body;
+    EXPECT_EQ(code_of(r), -32020) << r.body;
+  }
+  // A revision troupe does not speak: -32022 with what it does.
+  auto old = rpc(c, key,
+                 {{"jsonrpc", "2.0"}, {"id", 3}, {"method", "tools/list"},
+                  {"params", {{"_meta", stateless_meta("2030-01-01")}}}},
+                 stateless_headers("tools/list"));
+  EXPECT_EQ(old.status, 400);
+  EXPECT_EQ(code_of(old), -32022);
+  EXPECT_EQ(old.doc()["error"]["data"]["requested"], "2030-01-01");
+  EXPECT_EQ(old.doc()["error"]["data"]["supported"][0], "2026-07-28");
+  // Client capabilities are required.
+  json no_caps = stateless_meta();
+  no_caps.erase("io.modelcontextprotocol/clientCapabilities");
+  auto bare = rpc(c, key,
+                  {{"jsonrpc", "2.0"}, {"id", 4}, {"method", "tools/list"}, {"params", {{"_meta", no_caps}}}},
+                  stateless_headers("tools/list"));
+  EXPECT_EQ(bare.status, 400);
+  EXPECT_EQ(code_of(bare), -32602);
+  // The revision has no handshake and no ping: 404, -32601.
+  for (const auto* method : {"initialize", "ping"}) {
+    auto r = rpc(c, key,
+                 {{"jsonrpc", "2.0"}, {"id", 5}, {"method", method},
+                  {"params", {{"_meta", stateless_meta()}, {"protocolVersion", "2026-07-28"}}}},
+                 stateless_headers(method));
+    EXPECT_EQ(r.status, 404) << method;
+    EXPECT_EQ(code_of(r), -32601) << method;
+  }
+  // An initialize without _meta asking for it is the handshake, answered
+  // with the newest handshake revision.
+  auto legacy = rpc(c, key,
+                    {{"jsonrpc", "2.0"}, {"id", 6}, {"method", "initialize"},
+                     {"params", {{"protocolVersion", "2026-07-28"}, {"capabilities", json::object()},
+                                 {"clientInfo", {{"name", "t"}, {"version", "1"}}}}}});
+  EXPECT_EQ(legacy.doc()["result"]["protocolVersion"], "2025-11-25");
+}
+
 // ---- real clients ---------------------------------------------------------
 
 struct node_run {
