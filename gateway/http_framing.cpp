@@ -108,6 +108,14 @@ std::string client_address(const boost::asio::ip::address& peer, const http::fie
 }
 
 incoming_request to_incoming(http::request<http::string_body>& req, std::string client_address) {
+  auto target = std::string_view{req.target().data(), req.target().size()};
+  auto matched = match(std::string_view{req.method_string().data(), req.method_string().size()},
+                       target.substr(0, target.find('?')));
+  return to_incoming(req, std::move(client_address), std::move(matched));
+}
+
+incoming_request to_incoming(http::request<http::string_body>& req, std::string client_address,
+                             match_result matched) {
   incoming_request in;
   in.method = std::string{req.method_string()};
   auto target = std::string_view{req.target().data(), req.target().size()};
@@ -122,7 +130,7 @@ incoming_request to_incoming(http::request<http::string_body>& req, std::string 
   in.content_type = in.headers["content-type"];
   in.client_address = std::move(client_address);
   in.body = std::move(req.body());
-  in.matched = match(in.method, in.path);
+  in.matched = std::move(matched);
   return in;
 }
 

@@ -54,5 +54,8 @@ std::string client_address(const boost::asio::ip::address& peer, const http::fie
 // The request as the dispatcher sees it (route matched, headers lower-cased).
 // Moves the body out of `req`; its head stays, for a WebSocket handshake.
 incoming_request to_incoming(http::request<http::string_body>& req, std::string client_address);
+// The same with the route already matched (the session matches it on the head).
+incoming_request to_incoming(http::request<http::string_body>& req, std::string client_address,
+                             match_result matched);
 
 } // namespace troupe::gateway

@@ -141,8 +141,9 @@ private:
     large_slot_.reset();
     const auto& head = parser_->get();
     auto target = std::string_view{head.target().data(), head.target().size()};
-    auto m = match(std::string_view{head.method_string().data(), head.method_string().size()},
-                   target.substr(0, target.find('?')));
+    matched_ = match(std::string_view{head.method_string().data(), head.method_string().size()},
+                     target.substr(0, target.find('?')));
+    const auto& m = matched_;
     const auto& opts = server_->opts;
     if (m.kind != match_result::found || !m.matched->large_body) {
       auto length = parser_->content_length();
@@ -185,7 +186,8 @@ private:
       return refuse(problem_of(ec));
     auto& req = parser_->get();
     keep_alive_ = req.keep_alive() && !server_->closing && server_->accepting;
-    auto in = to_incoming(req, client_address(peer_, req, server_->trusted_proxies));
+    auto in = to_incoming(req, client_address(peer_, req, server_->trusted_proxies),
+                          std::move(matched_));
     method_ = in.method;
     path_ = in.path;
     route_ = in.matched.matched ? std::string_view{in.matched.matched->path}
@@ -353,6 +355,7 @@ private:
   std::string method_, path_;
   std::string_view route_ = "unmatched"; // a route template (static) for metrics
   std::shared_ptr<void> large_slot_;      // a large-body slot, while this request holds one
+  match_result matched_;                  // the route of the request being read
   std::chrono::steady_clock::time_point started_;
 };
 

@@ -6,6 +6,7 @@
 #include "runtime/input.hpp"
 #include "runtime/outbox.hpp"
 
+#include <algorithm>
 #include <pqxx/pqxx>
 
 namespace troupe::ingestion {
@@ -275,12 +276,19 @@ api_response import_playbook(pqxx::connection& conn, const api_request& req,
                         {"diff_summary", v.diff_summary ? json(*v.diff_summary) : json(nullptr)},
                         {"created_at", v.created_at ? json(*v.created_at) : json(nullptr)}});
   }
+  // Listings go by id: the new ids ascend in the document's (oldest first)
+  // order, which UUIDv7s made in one millisecond need not.
+  std::vector<std::string> ids;
+  for (std::size_t i = 0; i < doc.outcomes.size(); ++i)
+    ids.push_back(crypto::uuid_v7());
+  std::sort(ids.begin(), ids.end());
   json outcomes = json::array();
   int pending = 0;
-  for (const auto& o : doc.outcomes) {
+  for (std::size_t i = 0; i < doc.outcomes.size(); ++i) {
+    const auto& o = doc.outcomes[i];
     const auto& f = o.fields;
     pending += o.processed_at ? 0 : 1;
-    outcomes.push_back({{"id", crypto::uuid_v7()},
+    outcomes.push_back({{"id", ids[i]},
                         {"task_description", f.task_description},
                         {"outcome_status", f.outcome},
                         {"reasoning_trace", f.reasoning_trace ? json(*f.reasoning_trace) : json(nullptr)},

@@ -33,7 +33,8 @@ json get(http_client& c, const user& u, const std::string& path) {
 // Every version with its content, oldest first.
 json versions_of(http_client& c, const user& u, const std::string& pb) {
   json out = json::array();
-  for (const auto& v : get(c, u, "/v1/playbooks/" + pb + "/versions?limit=200")["items"]) {
+  auto page = get(c, u, "/v1/playbooks/" + pb + "/versions?limit=200");
+  for (const auto& v : page["items"]) {
     auto full = get(c, u, "/v1/playbooks/" + pb + "/versions/" + std::to_string(v["number"].get<int>()));
     out.insert(out.begin(), json{{"number", full["number"]},
                                  {"content", full["content"]},
@@ -46,7 +47,8 @@ json versions_of(http_client& c, const user& u, const std::string& pb) {
 // The outcomes without their row ids and evolution links, oldest first.
 json outcomes_of(http_client& c, const user& u, const std::string& pb) {
   json out = json::array();
-  for (auto o : get(c, u, "/v1/playbooks/" + pb + "/outcomes?limit=200")["items"]) {
+  auto page = get(c, u, "/v1/playbooks/" + pb + "/outcomes?limit=200");
+  for (auto o : page["items"]) {
     for (const char* k : {"id", "evolution_job_id", "idempotency_key", "reflection"})
       o.erase(k);
     out.insert(out.begin(), o);
