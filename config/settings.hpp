@@ -170,7 +170,7 @@ struct cluster_settings {
 
 // The MCP server on POST /mcp (docs/mcp.md).
 struct mcp_settings {
-  std::string allowed_origins;             // web origins besides the server's own, comma-separated
+  std::string allowed_origins;             // web origins allowed besides loopback ones, comma-separated
 };
 
 struct log_settings {

@@ -495,8 +495,9 @@ constexpr std::array registry{
 
     string_key<&S::mcp, &mc::allowed_origins>(
         "mcp.allowed_origins",
-        "Web origins (scheme://host[:port], comma-separated) whose pages may call /mcp besides "
-        "the server's own; a request from any other Origin is answered 403",
+        "Web origins (scheme://host[:port], comma-separated) whose pages may call /mcp; besides "
+        "them only loopback origins sent to a loopback Host are served, any other Origin is "
+        "answered 403 (requests without an Origin are served)",
         &check_origin_list),
 
     enum_key<&S::log, &lg::level>("log.level", "trace|debug|info|warn|error",

@@ -48,6 +48,12 @@ void limit_parser(request_parser& parser, const http_server_options& opts) {
   parser.header_limit(static_cast<std::uint32_t>(opts.max_header_bytes));
 }
 
+std::size_t route_body_limit(const match_result& m, const http_server_options& opts) {
+  if (m.kind == match_result::found && m.matched->large_body)
+    return std::max(opts.large_body_bytes, opts.max_body_bytes);
+  return opts.max_body_bytes;
+}
+
 std::optional<framing_problem> check_head(const http::request_header<>& head) {
   if (head.find(http::field::transfer_encoding) == head.end())
     return std::nullopt;

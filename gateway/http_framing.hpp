@@ -51,6 +51,10 @@ bool expects_continue(const http::request_header<>& head);
 std::string client_address(const boost::asio::ip::address& peer, const http::fields& headers,
                            const std::vector<boost::asio::ip::address>& trusted_proxies);
 
+// The body limit of a matched route: server.max_body_bytes, or for a route
+// that takes a large body (an import) the larger limit (session::admit_body).
+std::size_t route_body_limit(const match_result& m, const http_server_options& opts);
+
 // The request as the dispatcher sees it (route matched, headers lower-cased).
 // Moves the body out of `req`; its head stays, for a WebSocket handshake.
 incoming_request to_incoming(http::request<http::string_body>& req, std::string client_address);

@@ -145,11 +145,12 @@ private:
                      target.substr(0, target.find('?')));
     const auto& m = matched_;
     const auto& opts = server_->opts;
+    auto limit = route_body_limit(m, opts);
+    auto length = parser_->content_length();
+    if (length && *length > limit)
+      return problem_of(http::error::body_limit);
     if (m.kind != match_result::found || !m.matched->large_body) {
-      auto length = parser_->content_length();
-      if (length && *length > opts.max_body_bytes)
-        return problem_of(http::error::body_limit);
-      parser_->body_limit(opts.max_body_bytes);
+      parser_->body_limit(limit);
       return std::nullopt;
     }
     auto& count = *server_->large_bodies;
@@ -163,7 +164,7 @@ private:
       --*held;
       metrics::http_large_bodies(-1);
     });
-    parser_->body_limit(opts.large_body_bytes);
+    parser_->body_limit(limit);
     return std::nullopt;
   }
 
@@ -205,7 +206,10 @@ private:
       self->write(error_response(503, "unavailable", "the request timed out inside the server", id),
                   id);
     });
-    server_->dispatch(std::move(in), [self, id, serial](reply r) {
+    // A large body's slot lasts until the domain replies, even when the
+    // deadline answered first: its body is held until then.
+    server_->dispatch(std::move(in), [self, id, serial, slot = large_slot_](reply r) {
+      (void)slot;
       asio::post(self->stream_.get_executor(), [self, id, serial, r = std::move(r)]() mutable {
         if (self->answered_ >= serial)
           return; // answered 503 by the deadline already (maybe more since)

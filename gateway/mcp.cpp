@@ -2,6 +2,7 @@
 
 #include "auth/credentials.hpp"
 #include "messages/errors.hpp"
+#include "runtime/input.hpp"
 #include "runtime/log.hpp"
 #include "text/ascii.hpp"
 
@@ -426,7 +427,13 @@ const std::vector<tool>& tools() {
            r.params = {id};
            return r;
          },
-         [](const json& body, const json&) { return body; }});
+         // Without the rounds (proposals and votes): REST shows those to
+         // jobs:read, which this tool's evolution:read is not.
+         [](const json& body, const json&) {
+           json out = body;
+           out.erase("rounds");
+           return out;
+         }});
     return t;
   }();
   return table;
@@ -615,6 +622,11 @@ api_response era_result(const json& id, json r, bool stateless, const std::strin
 mcp_step read_mcp_request(const api_request& req, const mcp_options& options) {
   if (auto refused = check_transport(req, options.allowed_origins))
     return *refused;
+  // Depth first: copying a deeply nested value recurses (as REST bodies,
+  // 64 levels at most, counted before parsing).
+  std::string problem;
+  if (!input::well_formed_json(req.body, problem))
+    return rpc_error(400, nullptr, parse_error, "the body is not JSON: " + problem);
   auto msg = json::parse(req.body, nullptr, false);
   if (msg.is_discarded())
     return rpc_error(400, nullptr, parse_error, "the body is not JSON");

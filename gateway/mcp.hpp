@@ -22,7 +22,7 @@ struct mcp_targets {
 
 struct mcp_options {
   std::string version;                      // serverInfo.version
-  std::vector<std::string> allowed_origins; // mcp.allowed_origins, besides the Host's own
+  std::vector<std::string> allowed_origins; // mcp.allowed_origins, besides loopback ones
 };
 
 // ---- the pure part, for the actor and the fuzz target ------------------------

@@ -123,7 +123,7 @@ bool is_rfc3339(std::string_view s) {
   } else {
     int oh, om;
     if (i >= s.size() || (s[i] != '+' && s[i] != '-') || !digits(s, i + 1, 2, oh) ||
-        i + 3 >= s.size() || s[i + 3] != ':' || !digits(s, i + 4, 2, om) || oh > 23 || om > 59)
+        i + 3 >= s.size() || s[i + 3] != ':' || !digits(s, i + 4, 2, om) || oh > 15 || om > 59)
       return false;
     i += 6;
   }
@@ -131,7 +131,9 @@ bool is_rfc3339(std::string_view s) {
     return false;
   static const int days[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
   bool leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
-  if (year < 1 || month < 1 || month > 12 || day < 1 ||
+  // Years 0002..9998 only: an offset may move the instant across a year,
+  // and what is exported (UTC) must read back (Postgres takes ±15:59).
+  if (year < 2 || year > 9998 || month < 1 || month > 12 || day < 1 ||
       day > days[month - 1] + (month == 2 && leap ? 1 : 0))
     return false;
   return hour <= 23 && minute <= 59 && second <= 59; // no leap seconds: Postgres has none
@@ -223,6 +225,9 @@ api_response export_playbook(pqxx::connection& conn, const api_request& req,
                          std::to_string(limits.playbooks.max_import_bytes) +
                          "), so it could not be imported either");
   };
+  // Text that is mostly escapes grows up to sixfold in JSON: the check after
+  // the document is built catches that; this one keeps the common case from
+  // being built at all.
   if (estimate > limits.playbooks.max_import_bytes)
     throw too_large(estimate);
   auto rows = tx.exec_params(

@@ -51,8 +51,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   http_server_options opts;
   request_parser parser;
   limit_parser(parser, opts);
-  parser.eager(true);
   boost::beast::error_code ec;
+  bool limited = false; // the route's body limit is set once the head is read, as the session does
   std::string_view input{reinterpret_cast<const char*>(data), size};
   while (!input.empty() && (input.front() == '\r' || input.front() == '\n'))
     input.remove_prefix(1); // what skip_empty_lines does in front of a request
@@ -62,6 +62,19 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     used += n;
     if (!ec && parser.is_header_done() && !parser.is_done() && check_head(parser.get()))
       return 0; // refused on its head, as the session does
+    if (!ec && parser.is_header_done() && !limited) {
+      limited = true;
+      const auto& head = parser.get();
+      auto target = std::string_view{head.target().data(), head.target().size()};
+      auto limit = route_body_limit(
+          match(std::string_view{head.method_string().data(), head.method_string().size()},
+                target.substr(0, target.find('?'))),
+          opts);
+      if (auto length = parser.content_length(); length && *length > limit)
+        return 0; // 413 on the head
+      parser.body_limit(limit);
+      parser.eager(true);
+    }
   } while (!ec && used < input.size() && !parser.is_done());
   if (ec && ec != boost::beast::http::error::need_more) {
     expect_client_error(

@@ -39,6 +39,16 @@ TEST(McpRead, AToolCallBecomesItsRestOperationForTheSameCaller) {
   EXPECT_EQ(json::parse(call.inner.body), (json{{"task_description", "t"}, {"outcome", "success"}}));
 }
 
+// Found in review: nesting is counted before the body is parsed, as a copy
+// of a deep value would recurse through the stack.
+TEST(McpRead, DeepNestingIsRefusedBeforeParsing) {
+  std::string deep = R"({"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"get_playbook","arguments":{"x":)";
+  deep += std::string(200000, '[') + std::string(200000, ']') + "}}}";
+  auto answer = std::get<api_response>(read_mcp_request(post(deep), options));
+  EXPECT_EQ(answer.status, 400);
+  EXPECT_EQ(json::parse(answer.body)["error"]["code"], -32700);
+}
+
 TEST(McpRead, ListedOriginsAreComparedWithoutCaseOrTrailingSlash) {
   auto req = post(R"({"jsonrpc":"2.0","id":1,"method":"ping"})");
   req.headers["origin"] = "https://agents.example";
@@ -74,12 +84,14 @@ TEST(McpAnswer, AnUnexpectedRestAnswerIsAToolErrorNotACrash) {
 
 TEST(ImportTimestamps, OnlyRealRfc3339InstantsPass) {
   for (const char* ok : {"2026-12-02T14:20:00Z", "2026-12-02t14:20:00.123456789z", "2028-02-29T23:59:59-12:00",
-                         "2026-12-02T14:20:00+05:30"})
+                         "2026-12-02T14:20:00+05:30", "2026-12-02T14:20:00+15:59", "9998-12-31T23:59:59Z"})
     EXPECT_TRUE(ingestion::is_rfc3339(ok)) << ok;
   for (const char* bad : {"", "2026-12-02", "2026-02-30T00:00:00Z", "2027-02-29T00:00:00Z", "2026-13-01T00:00:00Z",
                           "2026-12-02T24:00:00Z", "2026-12-02T14:20:60Z", "2026-12-02T14:20:00", "2026-12-02T14:20:00.Z",
                           "2026-12-02T14:20:00.1234567891Z", "2026-12-02T14:20:00+24:00", "2026-12-02 14:20:00Z",
-                          "0000-01-01T00:00:00Z", "2026-12-02T14:20:00Zjunk"})
+                          "0000-01-01T00:00:00Z", "2026-12-02T14:20:00Zjunk",
+                          // Postgres refuses offsets past ±15:59; year 9999-12-31 minus 5 h is year 10000
+                          "2026-12-02T14:20:00+16:00", "9999-12-31T23:00:00-05:00", "0001-01-01T00:00:00Z"})
     EXPECT_FALSE(ingestion::is_rfc3339(bad)) << bad;
 }
 
