@@ -142,6 +142,16 @@ test('tool errors come back as results with a readable message', async () => {
     });
     assert.equal(missing.isError, true);
     assert.match(missing.content[0].text, /not found/);
+    // A bad argument: the REST handler's refusal, as a result.
+    const bad = await reader.callTool({
+      name: 'get_playbook',
+      arguments: { playbook_id: 'not-a-uuid' },
+    });
+    assert.equal(bad.isError, true);
+    assert.match(bad.content[0].text, /invalid_argument/);
+    const unknown = await reader.callTool({ name: 'list_playbooks', arguments: { colour: 'red' } });
+    assert.equal(unknown.isError, true);
+    assert.match(unknown.content[0].text, /unknown argument 'colour'/);
     // An unknown tool is a protocol error, which the SDK throws.
     await assert.rejects(reader.callTool({ name: 'drop_tables', arguments: {} }), /unknown tool/);
   } finally {
