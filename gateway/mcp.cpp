@@ -2,6 +2,7 @@
 
 #include "auth/credentials.hpp"
 #include "messages/errors.hpp"
+#include "runtime/crypto.hpp"
 #include "runtime/input.hpp"
 #include "runtime/log.hpp"
 #include "text/ascii.hpp"
@@ -75,7 +76,7 @@ struct tool {
   json input_schema;
   json output_schema;
   std::function<translated(const json& args)> translate;
-  // The structured result from the REST answer's body (2xx).
+  // The structured result from the REST answer's body (2xx); none: the body.
   std::function<json(const json& body, const json& args)> shape;
 };
 
@@ -198,7 +199,7 @@ const std::vector<tool>& tools() {
              r.query["cursor"] = v;
            return r;
          },
-         [](const json& body, const json&) { return body; }});
+         {}});
     t.push_back(
         {"get_playbook", "Get a playbook",
          "A playbook's content in the ACE format ([id] helpful=H harmful=X :: text). With "
@@ -285,7 +286,7 @@ const std::vector<tool>& tools() {
            r.body = args;
            return r;
          },
-         [](const json& body, const json&) { return body; }});
+         {}});
     t.push_back(
         {"create_playbook", "Create a playbook",
          "A new playbook; initial_content (ACE or plain markdown bullets) becomes version 1.",
@@ -307,7 +308,7 @@ const std::vector<tool>& tools() {
                                    {"evolution_threshold", "evolution_threshold"}});
            return r;
          },
-         [](const json& body, const json&) { return body; }});
+         {}});
     t.push_back(
         {"create_version", "Create a version",
          "A new version of a playbook from the given content (ACE or markdown bullets).",
@@ -332,7 +333,7 @@ const std::vector<tool>& tools() {
            r.body = body_of(args, {{"content", "content"}, {"diff_summary", "diff_summary"}});
            return r;
          },
-         [](const json& body, const json&) { return body; }});
+         {}});
     auto report = tool{
         "report_outcome", "Report an outcome",
         "Records how a task went with the playbook: success, failure or partial, with the ids of "
@@ -375,7 +376,7 @@ const std::vector<tool>& tools() {
                                   {"metadata", "metadata"}});
           return r;
         },
-        [](const json& body, const json&) { return body; }};
+        {}};
     t.push_back(report);
     report.name = "record_outcome";
     report.description = "The same as report_outcome (the ACE platform's name for it).";
@@ -405,7 +406,7 @@ const std::vector<tool>& tools() {
            r.body = body_of(args, {{"force", "force"}});
            return r;
          },
-         [](const json& body, const json&) { return body; }});
+         {}});
     t.push_back(
         {"get_evolution_status", "Evolution status",
          "An evolution job's status, progress, versions and result.", "evolution:read",
@@ -543,26 +544,10 @@ std::optional<api_response> check_transport(const api_request& req,
 
 // A header value in the 2026-07-28 form "=?base64?…?=" decoded, or as sent.
 std::string header_value(const std::string& v) {
-  if (v.size() < 12 || v.rfind("=?base64?", 0) != 0 || v.compare(v.size() - 2, 2, "?=") != 0)
+  if (v.size() < 11 || v.rfind("=?base64?", 0) != 0 || v.compare(v.size() - 2, 2, "?=") != 0)
     return v;
-  static const std::string alphabet =
-      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-  std::string out;
-  int bits = 0, value = 0;
-  for (char c : v.substr(9, v.size() - 11)) {
-    if (c == '=')
-      break;
-    auto pos = alphabet.find(c);
-    if (pos == std::string::npos)
-      return v; // not base64 after all: compared as sent
-    value = (value << 6) | static_cast<int>(pos);
-    bits += 6;
-    if (bits >= 8) {
-      bits -= 8;
-      out.push_back(static_cast<char>((value >> bits) & 0xff));
-    }
-  }
-  return out;
+  // Not base64 after all: compared as sent.
+  return crypto::base64_decode(std::string_view{v}.substr(9, v.size() - 11)).value_or(v);
 }
 
 // A stateless (2026-07-28) request: its _meta, checked against the headers
@@ -761,7 +746,7 @@ api_response answer_tool_call(const mcp_tool_call& call, const api_response& res
     return result(tool_error("no evolution job with this id (not_found)"));
   json structured;
   try {
-    structured = t->shape(body, args);
+    structured = t->shape ? t->shape(body, args) : body;
   } catch (const json::exception& e) {
     // The REST answer is troupe's own: a shape it does not expect is a bug,
     // answered as one rather than taking the actor down.

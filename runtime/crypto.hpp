@@ -18,6 +18,7 @@ std::string random_hex(std::size_t n);
 
 std::string base64url_encode(std::string_view bytes); // no padding
 std::optional<std::string> base64url_decode(std::string_view text);
+std::optional<std::string> base64_decode(std::string_view text); // standard alphabet, padded
 
 std::string hex(std::string_view bytes);
 std::string sha256(std::string_view data);                     // raw 32 bytes

@@ -29,6 +29,11 @@ nlohmann::json object_body(const api_request& req);
 // True when `text` is JSON within max_json_depth; sets `error` otherwise.
 bool well_formed_json(std::string_view text, std::string& error);
 
+// An RFC 3339 date-time (YYYY-MM-DDTHH:MM:SS[.fraction](Z|±HH:MM)), or with
+// `date_alone` also YYYY-MM-DD, naming a real date and time with an offset
+// Postgres takes (±15:59): what passes is never a cast error in the database.
+bool is_timestamp(std::string_view text, bool date_alone = false);
+
 // Refuses members not in `allowed` (400 naming the first unknown field).
 void only_fields(const nlohmann::json& obj, std::initializer_list<std::string_view> allowed);
 

@@ -52,18 +52,6 @@ std::optional<std::string> timestamp_field(const json& obj, const std::string& f
   return v;
 }
 
-bool digits(std::string_view s, std::size_t from, std::size_t n, int& out) {
-  if (from + n > s.size())
-    return false;
-  out = 0;
-  for (std::size_t i = from; i < from + n; ++i) {
-    if (s[i] < '0' || s[i] > '9')
-      return false;
-    out = out * 10 + (s[i] - '0');
-  }
-  return true;
-}
-
 // What the export emits for a version and an outcome: the schema is closed.
 imported_version read_version(const json& v, const portability_limits& limits,
                               std::int64_t& next_id) {
@@ -103,40 +91,14 @@ imported_outcome read_outcome(const json& o, const portability_limits& limits) {
 } // namespace
 
 bool is_rfc3339(std::string_view s) {
-  // YYYY-MM-DDTHH:MM:SS[.fraction](Z|±HH:MM)
-  int year, month, day, hour, minute, second;
-  if (!digits(s, 0, 4, year) || s.size() < 20 || s[4] != '-' || !digits(s, 5, 2, month) ||
-      s[7] != '-' || !digits(s, 8, 2, day) || (s[10] != 'T' && s[10] != 't') ||
-      !digits(s, 11, 2, hour) || s[13] != ':' || !digits(s, 14, 2, minute) || s[16] != ':' ||
-      !digits(s, 17, 2, second))
+  if (!input::is_timestamp(s))
     return false;
-  std::size_t i = 19;
-  if (i < s.size() && s[i] == '.') {
-    std::size_t start = ++i;
-    while (i < s.size() && s[i] >= '0' && s[i] <= '9')
-      ++i;
-    if (i == start || i - start > 9)
-      return false;
-  }
-  if (i < s.size() && (s[i] == 'Z' || s[i] == 'z')) {
-    ++i;
-  } else {
-    int oh, om;
-    if (i >= s.size() || (s[i] != '+' && s[i] != '-') || !digits(s, i + 1, 2, oh) ||
-        i + 3 >= s.size() || s[i + 3] != ':' || !digits(s, i + 4, 2, om) || oh > 15 || om > 59)
-      return false;
-    i += 6;
-  }
-  if (i != s.size())
-    return false;
-  static const int days[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-  bool leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
   // Years 0002..9998 only: an offset may move the instant across a year,
-  // and what is exported (UTC) must read back (Postgres takes ±15:59).
-  if (year < 2 || year > 9998 || month < 1 || month > 12 || day < 1 ||
-      day > days[month - 1] + (month == 2 && leap ? 1 : 0))
-    return false;
-  return hour <= 23 && minute <= 59 && second <= 59; // no leap seconds: Postgres has none
+  // and what is exported (in UTC) must read back. A fraction of at most
+  // nanoseconds.
+  int year = (s[0] - '0') * 1000 + (s[1] - '0') * 100 + (s[2] - '0') * 10 + (s[3] - '0');
+  auto fraction = s[19] == '.' ? s.substr(20, s.find_first_not_of("0123456789", 20) - 20).size() : 0;
+  return year >= 2 && year <= 9998 && fraction <= 9;
 }
 
 import_document read_import(const json& doc, const portability_limits& limits) {
@@ -175,7 +137,6 @@ import_document read_import(const json& doc, const portability_limits& limits) {
     out.last_evolved_at = timestamp_field(p, "last_evolved_at");
     // id, source and the playbook's own timestamps are the original's: the
     // import is a new playbook, with its own.
-    return 0;
   });
   std::int64_t next_id = out.next_bullet_id;
   const auto& versions = array_member(doc, "versions");

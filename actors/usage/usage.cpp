@@ -3,8 +3,6 @@
 #include "runtime/handlers.hpp"
 #include "runtime/input.hpp"
 
-#include <cctype>
-#include <chrono>
 #include <pqxx/pqxx>
 
 namespace troupe::usage {
@@ -12,62 +10,11 @@ namespace {
 
 using json = nlohmann::json;
 
-bool digits(std::string_view s, std::size_t at, std::size_t n) {
-  if (at + n > s.size())
-    return false;
-  for (std::size_t i = at; i < at + n; ++i)
-    if (!std::isdigit(static_cast<unsigned char>(s[i])))
-      return false;
-  return true;
-}
-
-int number(std::string_view s, std::size_t at, std::size_t n) {
-  int v = 0;
-  for (std::size_t i = at; i < at + n; ++i)
-    v = v * 10 + (s[i] - '0');
-  return v;
-}
-
-// YYYY-MM-DD, or an RFC 3339 timestamp (YYYY-MM-DDTHH:MM:SS[.fraction](Z|±HH:MM)),
-// with a real calendar date and time: the database must never be handed a
-// value it refuses to cast (that would be a 500, not the caller's 400).
-bool rfc3339(std::string_view s) {
-  if (!(digits(s, 0, 4) && s.size() >= 10 && s[4] == '-' && digits(s, 5, 2) && s[7] == '-' &&
-        digits(s, 8, 2)))
-    return false;
-  std::chrono::year_month_day date{std::chrono::year{number(s, 0, 4)},
-                                   std::chrono::month{static_cast<unsigned>(number(s, 5, 2))},
-                                   std::chrono::day{static_cast<unsigned>(number(s, 8, 2))}};
-  if (!date.ok() || number(s, 0, 4) < 1)
-    return false;
-  if (s.size() == 10)
-    return true;
-  if (!(s.size() >= 20 && (s[10] == 'T' || s[10] == 't') && digits(s, 11, 2) && s[13] == ':' &&
-        digits(s, 14, 2) && s[16] == ':' && digits(s, 17, 2)))
-    return false;
-  if (number(s, 11, 2) > 23 || number(s, 14, 2) > 59 || number(s, 17, 2) > 59)
-    return false;
-  std::size_t i = 19;
-  if (i < s.size() && s[i] == '.') {
-    ++i;
-    std::size_t start = i;
-    while (i < s.size() && std::isdigit(static_cast<unsigned char>(s[i])))
-      ++i;
-    if (i == start)
-      return false;
-  }
-  auto zone = s.substr(i);
-  return zone == "Z" || zone == "z" ||
-         (zone.size() == 6 && (zone[0] == '+' || zone[0] == '-') && digits(zone, 1, 2) &&
-          zone[3] == ':' && digits(zone, 4, 2) && number(zone, 1, 2) <= 15 &&
-          number(zone, 4, 2) <= 59);
-}
-
 std::optional<std::string> time_query(const api_request& req, const std::string& name) {
   auto it = req.query.find(name);
   if (it == req.query.end() || it->second.empty())
     return std::nullopt;
-  if (!rfc3339(it->second))
+  if (!input::is_timestamp(it->second, true))
     throw invalid_argument(name, name + " must be a date (YYYY-MM-DD) or an RFC 3339 timestamp");
   return it->second;
 }
