@@ -90,12 +90,19 @@ document from_markdown(std::string_view text, std::int64_t& next_id) {
       current = &open_section(doc, std::move(name));
       continue;
     }
-    if (auto item = match_list_item(raw)) {
+    // A list item is a bullet; so is a line in the ACE bullet form, which
+    // kept as text would read back as a bullet (found by fuzz_markdown). It
+    // keeps its counters and content and gets an id of this import, as ids
+    // must stay unique and below the counter.
+    auto item = match_list_item(raw);
+    auto ace = item ? std::nullopt : match_bullet(raw);
+    if (item || ace) {
       if (!current || current->name.empty())
         current = &open_section(doc, std::string(markdown_default_section));
-      bullet b;
+      bullet b = ace ? std::move(*ace) : bullet{};
       b.id = make_bullet_id(section_slug(current->name), next_id++);
-      b.content = std::string(*item);
+      if (item)
+        b.content = std::string(*item);
       current->lines.push_back(bullet_line(std::move(b)));
       continue;
     }

@@ -369,3 +369,18 @@ TEST(PlaybookMarkdown, ParseAnyChooses) {
   EXPECT_EQ(dump(plain), dump(pb::parse(prose)));
   EXPECT_EQ(pb::print(plain), prose);
 }
+
+// Found by fuzz_markdown: a line in the ACE bullet form inside markdown,
+// kept as text, read back as a bullet (and printed differently). It is a
+// bullet of the import: its counters and content, a new id.
+TEST(PlaybookMarkdown, AnAceBulletLineIsABulletWithANewId) {
+  std::int64_t next_id = 1;
+  auto doc = pb::from_markdown("# H\n[s00001] helpful=1 harmful=0 ::mful= looks l\n- next\n", next_id);
+  EXPECT_EQ(next_id, 3);
+  EXPECT_EQ(dump(doc),
+            "S<H>\n"
+            "  B<h-00001|1|0|mful= looks l>\n"
+            "  B<h-00002|0|0|next>\n");
+  auto printed = pb::print(doc);
+  EXPECT_EQ(pb::print(pb::parse(printed)), printed);
+}
