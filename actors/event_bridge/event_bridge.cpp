@@ -272,8 +272,16 @@ void tail(bridge_pointer self, const store_actor& store, const bridge_options& o
     st.again = true;
     return;
   }
-  st.tailing = true;
   st.again = false;
+  if (st.cursor >= 0 && st.subscribers.empty() && st.waiting.empty()) {
+    // Nobody listens here: reading the log would be wasted work on every
+    // commit. The next subscriber starts from the newest event then, as a
+    // subscriber does at start-up; ?after= replays from the log either way.
+    st.cursor = -1;
+    st.hole.reset();
+    return;
+  }
+  st.tailing = true;
   auto cursor = st.cursor;
   int batch = opts.batch;
   auto read = [cursor, batch](pqxx::connection& c) {
@@ -311,9 +319,10 @@ event_bridge_actor::behavior_type bridge(bridge_pointer self, store_actor store,
         auto s = std::make_shared<subscriber>();
         s->sub = std::move(sub);
         s->sink = std::move(sink);
-        if (self->state.cursor < 0)
+        if (self->state.cursor < 0) {
           self->state.waiting.push_back(s);
-        else
+          tail(self, store, opts); // reads the start position now, not at the next poll
+        } else
           attach(self, store, opts, s);
       },
       [=](unsubscribe_atom, sink_ptr& sink) {
