@@ -362,6 +362,7 @@ std::string node::start() {
   gateway::register_statements();
   accounts::register_statements();
   playbooks::register_statements();
+  ingestion::register_statements();
   // The store wakes the event bridge (here, or the gateways' over the
   // cluster link) after each task that wrote events, and nudges job runners
   // (here, and the joined workers') after each that made jobs runnable. The

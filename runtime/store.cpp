@@ -332,6 +332,35 @@ front_actor::behavior_type front(front_pointer self, store_options opts) {
 
 } // namespace
 
+void array_literal::separate() {
+  if (out_.size() > 1)
+    out_ += ',';
+}
+
+array_literal& array_literal::text(std::string_view v) {
+  separate();
+  out_ += '"';
+  for (char c : v) {
+    if (c == '"' || c == '\\')
+      out_ += '\\';
+    out_ += c;
+  }
+  out_ += '"';
+  return *this;
+}
+
+array_literal& array_literal::bare(std::string_view v) {
+  separate();
+  out_ += v;
+  return *this;
+}
+
+array_literal& array_literal::null() {
+  separate();
+  out_ += "NULL";
+  return *this;
+}
+
 void register_statement(const std::string& name, const std::string& sql) {
   std::lock_guard guard{statements_mutex};
   for (auto& [n, s] : statements())
@@ -347,9 +376,14 @@ std::unique_ptr<pqxx::connection> open_connection(const std::string& connection_
   auto conn = std::make_unique<pqxx::connection>(connection_string);
   {
     pqxx::nontransaction tx{*conn};
+    // Generic plans for the prepared statements: each is a lookup or a batch
+    // write by parameter, and a custom plan per execution (which Postgres
+    // keeps choosing for some, e.g. the batch's FOR UPDATE) is planning
+    // work on every batch.
     tx.exec("SET statement_timeout = " + std::to_string(limits.statement_ms) +
             "; SET idle_in_transaction_session_timeout = " +
-            std::to_string(limits.idle_in_transaction_ms));
+            std::to_string(limits.idle_in_transaction_ms) +
+            "; SET plan_cache_mode = force_generic_plan");
   }
   std::lock_guard guard{statements_mutex};
   for (auto& [name, sql] : statements())

@@ -21,6 +21,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <type_traits>
 
 // ---- the store's interface -------------------------------------------------------
@@ -85,6 +86,24 @@ struct store_options {
   // The same after a task that made jobs runnable (runtime::notify_runners):
   // the in-process and cross-node nudge of job runners. Must not block.
   std::function<void()> on_jobs_enqueued;
+};
+
+// A Postgres array literal built one element at a time, so that a column of
+// a whole batch travels as one parameter (`unnest($1::uuid[], $2::text[])`):
+// Postgres parses it faster than JSON, and the statement stays one prepared
+// statement whatever the batch size.
+class array_literal {
+public:
+  array_literal& text(std::string_view v); // any text: quoted, `"` and `\` escaped
+  array_literal& maybe(const std::optional<std::string>& v) { return v ? text(*v) : null(); }
+  array_literal& bare(std::string_view v); // a uuid or a number: no quoting needed
+  array_literal& null();
+  std::string str() const { return out_ + "}"; }
+  bool empty() const { return out_.size() == 1; }
+
+private:
+  void separate();
+  std::string out_ = "{";
 };
 
 // Registers a prepared statement for every store connection. Call before

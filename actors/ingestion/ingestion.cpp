@@ -14,6 +14,7 @@
 #include <algorithm>
 #include <deque>
 #include <map>
+#include <set>
 #include <memory>
 #include <pqxx/pqxx>
 
@@ -39,15 +40,20 @@ struct locked_playbook {
   std::string active_job_id;
 };
 
-std::map<std::string, locked_playbook> lock_playbooks(pqxx::work& tx, const batch& b) {
-  json ids = json::array();
+// The batch's playbooks, as one uuid[] parameter.
+std::string playbook_ids(const batch& b) {
+  std::set<std::string> ids;
   for (const auto& q : b)
-    ids.push_back(q.in.playbook_id);
-  auto rows = tx.exec_params(
-      "SELECT p.id, p.user_id, p.status, p.pending_outcomes, p.evolution_threshold"
-      " FROM playbooks p WHERE p.id IN (SELECT jsonb_array_elements_text($1::jsonb)::uuid)"
-      " ORDER BY p.id FOR UPDATE OF p",
-      ids.dump());
+    ids.insert(q.in.playbook_id);
+  runtime::array_literal out;
+  for (const auto& id : ids)
+    out.bare(id);
+  return out.str();
+}
+
+std::map<std::string, locked_playbook> lock_playbooks(pqxx::work& tx, const batch& b) {
+  auto ids = playbook_ids(b);
+  auto rows = tx.exec_prepared("troupe.outcomes_lock", ids);
   std::map<std::string, locked_playbook> out;
   for (const auto& r : rows) {
     locked_playbook p;
@@ -60,11 +66,7 @@ std::map<std::string, locked_playbook> lock_playbooks(pqxx::work& tx, const batc
     return out;
   // A statement of its own, so its snapshot is taken after the locks were
   // granted: an evolution that committed while we waited is seen as finished.
-  auto active = tx.exec_params(
-      "SELECT playbook_id, id FROM jobs WHERE kind = 'evolution'"
-      " AND status IN ('queued', 'running')"
-      " AND playbook_id IN (SELECT jsonb_array_elements_text($1::jsonb)::uuid)",
-      ids.dump());
+  auto active = tx.exec_prepared("troupe.outcomes_active", ids);
   for (const auto& r : active) {
     auto& p = out[r[0].c_str()];
     p.state.has_active_job = true;
@@ -75,19 +77,16 @@ std::map<std::string, locked_playbook> lock_playbooks(pqxx::work& tx, const batc
 
 // Stored responses of idempotency keys already recorded, by "playbook\nkey".
 std::map<std::string, std::string> recorded_keys(pqxx::work& tx, const batch& b) {
-  json keys = json::array();
+  runtime::array_literal playbooks, keys;
   for (const auto& q : b)
-    if (q.in.idempotency_key)
-      keys.push_back({{"p", q.in.playbook_id}, {"k", *q.in.idempotency_key}});
+    if (q.in.idempotency_key) {
+      playbooks.bare(q.in.playbook_id);
+      keys.text(*q.in.idempotency_key);
+    }
   std::map<std::string, std::string> out;
   if (keys.empty())
     return out;
-  auto rows = tx.exec_params(
-      "SELECT o.playbook_id, o.idempotency_key, o.response::text FROM outcomes o"
-      " JOIN jsonb_to_recordset($1::jsonb) AS x(p uuid, k text)"
-      " ON o.playbook_id = x.p AND o.idempotency_key = x.k",
-      keys.dump());
-  for (const auto& r : rows)
+  for (const auto& r : tx.exec_prepared("troupe.outcomes_keys", playbooks.str(), keys.str()))
     out[std::string{r[0].c_str()} + "\n" + r[1].c_str()] = r[2].c_str();
   return out;
 }
@@ -138,9 +137,10 @@ void write_batch(pqxx::connection& conn, batch& b, int max_attempts) {
     }
   }
 
-  json outcome_rows = json::array();
-  json pending_updates = json::array();
-  std::vector<runtime::event_row> events;
+  // The batch's new rows, a column per parameter of troupe.outcomes_write.
+  runtime::array_literal ids, playbook_col, tasks, statuses, traces, notes, bullets, metadata,
+      idempotency_keys, responses, users, pendings, counted_playbooks, counts;
+  std::size_t written = 0;
   for (auto& [playbook_id, indexes] : fresh) {
     auto& p = playbooks[playbook_id];
     int n = static_cast<int>(indexes.size());
@@ -155,58 +155,52 @@ void write_batch(pqxx::connection& conn, batch& b, int max_attempts) {
       auto& q = b[indexes[static_cast<std::size_t>(k - 1)]];
       auto pos = position(p.state, k);
       auto outcome_id = crypto::uuid_v7();
-      json evolution = nullptr;
+      // The body by hand, keys in the order a JSON object of this library
+      // prints them: it is the hottest answer the server gives.
+      std::string body = "{\"evolution\":";
       if (job && (!job->is_new || k >= crossing))
-        evolution = {{"job_id", job->job_id}, {"is_new", job->is_new && k == crossing}};
-      json body = {{"outcome_id", outcome_id},
-                   {"status", "recorded"},
-                   {"pending_outcomes", pos.pending_after},
-                   {"evolution", evolution}};
-      q.response = json_response(201, body);
-      outcome_rows.push_back({{"id", outcome_id},
-                              {"playbook_id", playbook_id},
-                              {"task_description", q.in.task_description},
-                              {"outcome_status", q.in.outcome},
-                              {"reasoning_trace", q.in.reasoning_trace
-                                                      ? json(*q.in.reasoning_trace)
-                                                      : json(nullptr)},
-                              {"notes", q.in.notes ? json(*q.in.notes) : json(nullptr)},
-                              {"bullet_ids", q.in.bullet_ids},
-                              {"metadata", json::parse(q.in.metadata)},
-                              {"idempotency_key", q.in.idempotency_key
-                                                      ? json(*q.in.idempotency_key)
-                                                      : json(nullptr)},
-                              {"response", body}});
-      events.push_back({"outcome.recorded",
-                        p.user_id,
-                        playbook_id,
-                        "",
-                        {{"outcome_id", outcome_id},
-                         {"playbook_id", playbook_id},
-                         {"outcome", q.in.outcome},
-                         {"pending_outcomes", pos.pending_after}}});
+        body += "{\"is_new\":" + std::string{job->is_new && k == crossing ? "true" : "false"} +
+                ",\"job_id\":\"" + job->job_id + "\"}";
+      else
+        body += "null";
+      body += ",\"outcome_id\":\"" + outcome_id + "\",\"pending_outcomes\":" +
+              std::to_string(pos.pending_after) + ",\"status\":\"recorded\"}";
+      ids.bare(outcome_id);
+      playbook_col.bare(playbook_id);
+      tasks.text(q.in.task_description);
+      statuses.bare(q.in.outcome);
+      traces.maybe(q.in.reasoning_trace);
+      notes.maybe(q.in.notes);
+      runtime::array_literal these;
+      for (const auto& id : q.in.bullet_ids)
+        these.text(id);
+      bullets.text(these.str());
+      metadata.text(q.in.metadata);
+      idempotency_keys.maybe(q.in.idempotency_key);
+      // Kept only where a retry can ask for it again.
+      if (q.in.idempotency_key)
+        responses.text(body);
+      else
+        responses.null();
+      users.bare(p.user_id);
+      pendings.bare(std::to_string(pos.pending_after));
+      q.response.status = 201;
+      q.response.body = std::move(body);
+      ++written;
     }
-    pending_updates.push_back({{"id", playbook_id}, {"n", n}});
+    counted_playbooks.bare(playbook_id);
+    counts.bare(std::to_string(n));
   }
 
-  if (!outcome_rows.empty()) {
-    tx.exec_params(
-        "INSERT INTO outcomes (id, playbook_id, task_description, outcome_status,"
-        " reasoning_trace, notes, bullet_ids, metadata, idempotency_key, response)"
-        " SELECT x.id, x.playbook_id, x.task_description, x.outcome_status, x.reasoning_trace,"
-        " x.notes, ARRAY(SELECT jsonb_array_elements_text(x.bullet_ids)), x.metadata,"
-        " x.idempotency_key, x.response"
-        " FROM jsonb_to_recordset($1::jsonb) AS x(id uuid, playbook_id uuid,"
-        " task_description text, outcome_status text, reasoning_trace text, notes text,"
-        " bullet_ids jsonb, metadata jsonb, idempotency_key text, response jsonb)",
-        outcome_rows.dump());
-    tx.exec_params("UPDATE playbooks p SET pending_outcomes = p.pending_outcomes + x.n"
-                   " FROM jsonb_to_recordset($1::jsonb) AS x(id uuid, n int) WHERE p.id = x.id",
-                   pending_updates.dump());
-    runtime::insert_events(tx, events);
+  if (written) {
+    tx.exec_prepared("troupe.outcomes_write", ids.str(), playbook_col.str(), tasks.str(),
+                     statuses.str(), traces.str(), notes.str(), bullets.str(), metadata.str(),
+                     idempotency_keys.str(), responses.str(), users.str(), pendings.str(),
+                     counted_playbooks.str(), counts.str());
+    runtime::events_written() = true;
   }
   tx.commit();
-  metrics::ingestion_batch(b.size(), outcome_rows.size());
+  metrics::ingestion_batch(b.size(), written);
 
   for (std::size_t i = 0; i < b.size(); ++i)
     if (first[i] != i) {
@@ -344,6 +338,41 @@ ingestion_actor::behavior_type ingestion(ingestion_pointer self, store_actor sto
 }
 
 } // namespace
+
+void register_statements() {
+  runtime::register_statement("troupe.outcomes_lock",
+                              "SELECT p.id, p.user_id, p.status, p.pending_outcomes,"
+                              " p.evolution_threshold FROM playbooks p"
+                              " WHERE p.id = ANY($1::uuid[]) ORDER BY p.id FOR UPDATE OF p");
+  runtime::register_statement("troupe.outcomes_active",
+                              "SELECT playbook_id, id FROM jobs WHERE kind = 'evolution'"
+                              " AND status IN ('queued', 'running')"
+                              " AND playbook_id = ANY($1::uuid[])");
+  runtime::register_statement(
+      "troupe.outcomes_keys",
+      "SELECT o.playbook_id, o.idempotency_key, o.response::text FROM outcomes o"
+      " JOIN unnest($1::uuid[], $2::text[]) AS x(p, k)"
+      " ON o.playbook_id = x.p AND o.idempotency_key = x.k");
+  // One statement writes a batch: its outcomes, the playbooks' counters and
+  // an outcome.recorded event per outcome (ids in the outcomes' order; the
+  // transaction has its xid from the row locks before the first nextval).
+  runtime::register_statement(
+      "troupe.outcomes_write",
+      "WITH x AS (SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[],"
+      " $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::uuid[],"
+      " $12::int[]) WITH ORDINALITY AS x(id, playbook_id, task, status, trace, notes, bullets,"
+      " metadata, key, response, user_id, pending, n)),"
+      " o AS (INSERT INTO outcomes (id, playbook_id, task_description, outcome_status,"
+      " reasoning_trace, notes, bullet_ids, metadata, idempotency_key, response)"
+      " SELECT id, playbook_id, task, status, trace, notes, bullets::text[], metadata::jsonb, key,"
+      " response::jsonb FROM x),"
+      " c AS (UPDATE playbooks p SET pending_outcomes = p.pending_outcomes + c.n"
+      " FROM unnest($13::uuid[], $14::int[]) AS c(id, n) WHERE p.id = c.id)"
+      " INSERT INTO events (user_id, topic, playbook_id, data)"
+      " SELECT user_id, 'outcome.recorded', playbook_id, jsonb_build_object('outcome_id', id,"
+      " 'playbook_id', playbook_id, 'outcome', status, 'pending_outcomes', pending)"
+      " FROM x ORDER BY n");
+}
 
 api_actor spawn_ingestion(caf::actor_system& sys, store_actor store, ingestion_options opts) {
   return caf::actor_cast<api_actor>(sys.spawn(ingestion, std::move(store), std::move(opts)));

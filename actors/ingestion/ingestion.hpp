@@ -20,6 +20,9 @@ struct ingestion_options {
   int max_attempts = 0; // of the evolution jobs it enqueues (jobs.max_attempts)
 };
 
+// Registers the batch writer's prepared statements (call before spawn_store).
+void register_statements();
+
 api_actor spawn_ingestion(caf::actor_system& sys, store_actor store, ingestion_options opts);
 
 } // namespace troupe::ingestion

@@ -81,6 +81,46 @@ TEST_F(Ingestion, RecordsAndListsOutcomes) {
   EXPECT_EQ(playbook["pending_outcomes"], 2);
 }
 
+// A batch travels to Postgres as array literals: every character that means
+// something in one (quotes, backslashes, braces, commas, the word NULL) must
+// come back as it was sent, in every text field.
+TEST_F(Ingestion, TextFieldsComeBackExactlyAsSent) {
+  auto u = make_user(address());
+  http_client c{address()};
+  auto pb = make_playbook(c, u, 50);
+  const std::string tricky = "say \"hi\", then {x,y} \\ back\\slash\tNULL\n\u00e9\u2603 ";
+  json fields = {{"reasoning_trace", tricky + "trace"},
+                 {"notes", "NULL"},
+                 {"bullet_ids", {"a,b", "c\"d", "{e}", "NULL", "back\\slash", ""}},
+                 {"metadata", {{"q", tricky}, {"n", {{"deep", "{\"x\": [1,2]}"}}}}}};
+  auto headers = u.auth();
+  headers["Idempotency-Key"] = "key \"with\" {braces}, \\ and NULL";
+  auto body = fields;
+  body["task_description"] = tricky;
+  body["outcome"] = "partial";
+  auto first = c.send("POST", "/v1/playbooks/" + pb + "/outcomes", body.dump(), headers);
+  ASSERT_EQ(first.status, 201) << first.body;
+  // A plain outcome in the same kind of batch: its notes are absent, not "NULL".
+  post_outcome(c, u, pb, "success");
+  auto list = c.send("GET", "/v1/playbooks/" + pb + "/outcomes", "", u.auth()).doc();
+  ASSERT_EQ(list["items"].size(), 2u);
+  const auto& got = list["items"][1];
+  EXPECT_EQ(got["task_description"], tricky);
+  EXPECT_EQ(got["outcome"], "partial");
+  EXPECT_EQ(got["reasoning_trace"], fields["reasoning_trace"]);
+  EXPECT_EQ(got["notes"], "NULL");
+  EXPECT_EQ(got["bullet_ids"], fields["bullet_ids"]);
+  EXPECT_EQ(got["metadata"], fields["metadata"]);
+  EXPECT_EQ(got["idempotency_key"], headers["Idempotency-Key"]);
+  EXPECT_TRUE(list["items"][0]["notes"].is_null());
+  EXPECT_TRUE(list["items"][0]["reasoning_trace"].is_null());
+  EXPECT_EQ(list["items"][0]["bullet_ids"], json::array());
+  // The replay under that key is the stored answer.
+  auto again = c.send("POST", "/v1/playbooks/" + pb + "/outcomes", body.dump(), headers);
+  EXPECT_EQ(again.status, 200);
+  EXPECT_EQ(again.doc(), first.doc());
+}
+
 TEST_F(Ingestion, IdempotencyKeyReplaysTheOriginalResponse) {
   auto u = make_user(address());
   http_client c{address()};
