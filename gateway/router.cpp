@@ -26,10 +26,10 @@ bool is_param(std::string_view segment) {
   return segment.size() > 2 && segment.front() == '{' && segment.back() == '}';
 }
 
-// Fills `params` when the request path, split into `have`, fits `pattern`.
-bool fits(std::string_view pattern, const std::vector<std::string_view>& have,
+// Fills `params` when the request path, split into `have`, fits the route
+// template split into `want`.
+bool fits(const std::vector<std::string_view>& want, const std::vector<std::string_view>& have,
           std::vector<std::string>& params) {
-  auto want = split_path(pattern);
   if (want.size() != have.size())
     return false;
   params.clear();
@@ -358,13 +358,30 @@ const std::vector<route>& routes() {
   return table;
 }
 
+namespace {
+
+// Every route's template split into segments, once: views into routes().
+const std::vector<std::vector<std::string_view>>& route_segments() {
+  static const auto table = [] {
+    std::vector<std::vector<std::string_view>> out;
+    for (const auto& rt : routes())
+      out.push_back(split_path(rt.path));
+    return out;
+  }();
+  return table;
+}
+
+} // namespace
+
 match_result match(std::string_view method, std::string_view path) {
   match_result result;
   std::set<std::string> allowed;
   std::vector<std::string> params;
   auto have = split_path(path); // once, not once per route
-  for (const auto& rt : routes()) {
-    if (!fits(rt.path, have, params))
+  const auto& segments = route_segments();
+  for (std::size_t i = 0; i < routes().size(); ++i) {
+    const auto& rt = routes()[i];
+    if (!fits(segments[i], have, params))
       continue;
     // HEAD is answered by the GET route, without the content (RFC 9110 §9.3.2).
     if (rt.method == method || (method == "HEAD" && rt.method == "GET")) {
