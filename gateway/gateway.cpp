@@ -366,7 +366,10 @@ std::optional<api_response> check_body(const incoming_request& in, const route& 
                           in.request_id);
   // A large body (an import) is checked where it is read, on a store
   // worker: checking 32 MiB here would stall this io thread's connections.
-  if (!rt.large_body && !input::well_formed_json(in.body, problem))
+  if (rt.large_body)
+    return std::nullopt;
+  if (rt.target_parses_body ? !input::shallow_json(in.body, problem)
+                            : !input::well_formed_json(in.body, problem))
     return error_response(400, "invalid_json", problem, in.request_id);
   return std::nullopt;
 }

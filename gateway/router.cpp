@@ -273,6 +273,7 @@ const std::vector<route>& routes() {
        .handler = endpoint::record_outcome,
        .scope = "outcomes:write",
        .takes_body = true,
+       .target_parses_body = true,
        .success_status = 201,
        .summary = "Record the outcome of a task run with the playbook (Idempotency-Key honoured)"},
       {.method = "GET",

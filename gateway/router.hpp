@@ -28,6 +28,9 @@ struct route {
   bool takes_body = false;         // a JSON object body is accepted
   bool body_optional = false;      // …and may be left out
   bool large_body = false;         // up to server.max_import_bytes, not server.max_body_bytes
+  // The target parses the body with input::object_body (the same 400s): the
+  // gateway checks only its nesting, not the whole grammar a second time.
+  bool target_parses_body = false;
   int success_status = 200;        // documented success code
   std::string summary;             // one line, for OpenAPI
 };

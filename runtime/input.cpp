@@ -111,6 +111,8 @@ bool shallow_enough(std::string_view text, std::string& error) {
 
 } // namespace
 
+bool shallow_json(std::string_view text, std::string& error) { return shallow_enough(text, error); }
+
 bool well_formed_json(std::string_view text, std::string& error) {
   if (!shallow_enough(text, error))
     return false;

@@ -29,6 +29,9 @@ nlohmann::json object_body(const api_request& req);
 // True when `text` is JSON within max_json_depth; sets `error` otherwise.
 bool well_formed_json(std::string_view text, std::string& error);
 
+// Only the depth half of well_formed_json, for a body parsed later anyway.
+bool shallow_json(std::string_view text, std::string& error);
+
 // An RFC 3339 date-time (YYYY-MM-DDTHH:MM:SS[.fraction](Z|±HH:MM)), or with
 // `date_alone` also YYYY-MM-DD, naming a real date and time with an offset
 // Postgres takes (±15:59): what passes is never a cast error in the database.

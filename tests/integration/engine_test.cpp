@@ -119,6 +119,17 @@ TEST_F(Ingestion, TextFieldsComeBackExactlyAsSent) {
   auto again = c.send("POST", "/v1/playbooks/" + pb + "/outcomes", body.dump(), headers);
   EXPECT_EQ(again.status, 200);
   EXPECT_EQ(again.doc(), first.doc());
+  // The body's grammar is checked once, by the ingestion actor: still a 400
+  // that names the problem, and nothing recorded.
+  auto before = table_counts(conninfo());
+  for (const std::string& bad : std::vector<std::string>{
+           "{\"task_description\": \"x\",", "{\"outcome\": success}", "[]",
+           std::string(200, '[') + std::string(200, ']')}) {
+    auto r = c.send("POST", "/v1/playbooks/" + pb + "/outcomes", bad, u.auth());
+    EXPECT_EQ(r.status, 400) << bad;
+    EXPECT_EQ(r.doc()["error"]["code"], "invalid_json") << r.body;
+  }
+  EXPECT_EQ(before, table_counts(conninfo()));
 }
 
 TEST_F(Ingestion, IdempotencyKeyReplaysTheOriginalResponse) {
