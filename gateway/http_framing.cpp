@@ -140,4 +140,44 @@ incoming_request to_incoming(http::request<http::string_body>& req, std::string 
   return in;
 }
 
+std::string serialize_response(const api_response& r, std::string_view request_id,
+                               response_framing how) {
+  auto status = static_cast<unsigned>(r.status);
+  std::string out;
+  out.reserve(192 + r.body.size());
+  out += "HTTP/1.1 ";
+  out += std::to_string(status);
+  out += ' ';
+  auto reason = http::obsolete_reason(http::int_to_status(status));
+  out.append(reason.data(), reason.size());
+  out += "\r\nServer: troupe\r\nX-Request-Id: ";
+  out += request_id;
+  out += "\r\n";
+  bool typed = false;
+  for (const auto& [name, value] : r.headers) {
+    if (boost::beast::iequals(name, "Server") || boost::beast::iequals(name, "X-Request-Id") ||
+        boost::beast::iequals(name, "Content-Length") || boost::beast::iequals(name, "Connection"))
+      continue; // framed here
+    typed = typed || boost::beast::iequals(name, "Content-Type");
+    out += name;
+    out += ": ";
+    out += value;
+    out += "\r\n";
+  }
+  if (!r.body.empty() && !typed)
+    out += "Content-Type: application/json; charset=utf-8\r\n";
+  bool bodyless_status = status < 200 || status == 204 || status == 304;
+  if (!bodyless_status && !how.no_length) {
+    out += "Content-Length: ";
+    out += std::to_string(r.body.size());
+    out += "\r\n";
+  }
+  if (!how.keep_alive)
+    out += "Connection: close\r\n";
+  out += "\r\n";
+  if (!how.head && !bodyless_status)
+    out += r.body;
+  return out;
+}
+
 } // namespace troupe::gateway

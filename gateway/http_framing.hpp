@@ -1,6 +1,6 @@
 // The HTTP/1.1 framing rules the server applies to a request head before it
-// reads the body (RFC 9112), and the conversion of a parsed request into the
-// dispatcher's incoming_request. Pure functions on Beast's types, shared by
+// reads the body (RFC 9112), the conversion of a parsed request into the
+// dispatcher's incoming_request, and the bytes of a response. Pure functions on Beast's types, shared by
 // the server's sessions and the fuzz target of the request path.
 #pragma once
 
@@ -61,5 +61,20 @@ incoming_request to_incoming(http::request<http::string_body>& req, std::string 
 // The same with the route already matched (the session matches it on the head).
 incoming_request to_incoming(http::request<http::string_body>& req, std::string client_address,
                              match_result matched);
+
+// How an answer is framed on its connection.
+struct response_framing {
+  bool keep_alive = true; // false: "Connection: close"
+  bool head = false;      // a HEAD request: the head alone, with the length a GET would get
+  bool no_length = false; // a HEAD of a stream: no Content-Length (it ends with the connection)
+};
+
+// The bytes of a response, written by hand (Beast's serializer cost a fifth
+// of a small request's instructions): the status line, Server, X-Request-Id,
+// the answer's own headers, Content-Type (JSON unless it has its own),
+// Content-Length (never for 1xx, 204 or 304), Connection: close when the
+// connection ends, then the body.
+std::string serialize_response(const api_response& r, std::string_view request_id,
+                               response_framing how);
 
 } // namespace troupe::gateway

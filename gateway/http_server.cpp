@@ -270,37 +270,21 @@ private:
 
   void write(api_response r, const std::string& id) {
     log_request(r.status, id);
-    auto res = std::make_shared<http::response<http::string_body>>();
-    res->version(11);
-    res->result(r.status);
-    res->set(http::field::server, "troupe");
-    res->set("X-Request-Id", id);
-    for (auto& [k, v] : r.headers)
-      res->set(k, v);
-    if (!r.body.empty() && !r.headers.count("Content-Type"))
-      res->set(http::field::content_type, "application/json; charset=utf-8");
     if (server_->closing || !server_->accepting)
       keep_alive_ = false;
-    res->keep_alive(keep_alive_);
-    if (head_) {
-      // The head a GET would get, without its content (RFC 9110 §9.3.2).
-      if (!head_stream_)
-        res->content_length(r.body.size());
-    } else {
-      res->body() = std::move(r.body);
-      res->prepare_payload();
-    }
+    auto bytes = std::make_shared<std::string>(
+        serialize_response(r, id, {keep_alive_, head_, head_ && head_stream_}));
     stream_.expires_after(server_->opts.idle_timeout);
-    http::async_write(stream_, *res,
-                      [self = shared_from_this(), res](beast::error_code ec, std::size_t) {
-                        self->large_slot_.reset();
-                        self->server_->end_request();
-                        if (ec)
-                          return self->shutdown();
-                        if (!self->keep_alive_)
-                          return self->linger_close();
-                        self->read();
-                      });
+    asio::async_write(stream_, asio::buffer(*bytes),
+                     [self = shared_from_this(), bytes](beast::error_code ec, std::size_t) {
+                       self->large_slot_.reset();
+                       self->server_->end_request();
+                       if (ec)
+                         return self->shutdown();
+                       if (!self->keep_alive_)
+                         return self->linger_close();
+                       self->read();
+                     });
   }
 
   // Counts the request and logs one line: debug normally, warn for

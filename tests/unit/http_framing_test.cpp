@@ -84,3 +84,47 @@ TEST(HttpFraming, TheClientAddressIsThePeerUnlessTheProxyIsTrusted) {
 }
 
 } // namespace
+
+// The response bytes are written by hand: what Beast would have framed, and
+// what a client parses back.
+TEST(HttpResponse, AJsonAnswerOnAKeptConnection) {
+  troupe::api_response r;
+  r.status = 201;
+  r.body = R"({"ok":true})";
+  EXPECT_EQ(serialize_response(r, "req-1", {}),
+            "HTTP/1.1 201 Created\r\nServer: troupe\r\nX-Request-Id: req-1\r\n"
+            "Content-Type: application/json; charset=utf-8\r\nContent-Length: 11\r\n\r\n"
+            R"({"ok":true})");
+}
+
+TEST(HttpResponse, HeadClosingAndBodilessStatuses) {
+  troupe::api_response r;
+  r.status = 200;
+  r.body = "0123456789";
+  r.headers = {{"Allow", "GET, HEAD"}, {"Content-Type", "text/plain"}, {"Content-Length", "9"},
+               {"Connection", "keep-alive"}, {"Server", "other"}};
+  // A HEAD: the length a GET would get, no body; closing: Connection: close.
+  EXPECT_EQ(serialize_response(r, "a", {false, true, false}),
+            "HTTP/1.1 200 OK\r\nServer: troupe\r\nX-Request-Id: a\r\nAllow: GET, HEAD\r\n"
+            "Content-Type: text/plain\r\nContent-Length: 10\r\nConnection: close\r\n\r\n");
+  // The HEAD of a stream has no length at all.
+  EXPECT_EQ(serialize_response(r, "a", {true, true, true}).find("Content-Length"),
+            std::string::npos);
+  troupe::api_response none;
+  none.status = 204;
+  EXPECT_EQ(serialize_response(none, "b", {}),
+            "HTTP/1.1 204 No Content\r\nServer: troupe\r\nX-Request-Id: b\r\n\r\n");
+  // What a client makes of it.
+  http::response_parser<http::string_body> parser;
+  beast::error_code ec;
+  auto bytes = serialize_response(r, "c", {});
+  std::size_t used = 0;
+  while (!ec && !parser.is_done() && used < bytes.size())
+    used += parser.put(boost::asio::buffer(bytes.data() + used, bytes.size() - used), ec);
+  ASSERT_FALSE(ec) << ec.message();
+  ASSERT_TRUE(parser.is_done());
+  EXPECT_EQ(used, bytes.size());
+  EXPECT_EQ(parser.get().body(), "0123456789");
+  EXPECT_EQ(parser.get()["X-Request-Id"], "c");
+  EXPECT_TRUE(parser.get().keep_alive());
+}
