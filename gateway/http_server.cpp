@@ -207,9 +207,12 @@ private:
                   id);
     });
     // A large body's slot lasts until the domain replies, even when the
-    // deadline answered first: its body is held until then.
-    server_->dispatch(std::move(in), [self, id, serial, slot = large_slot_](reply r) {
-      (void)slot;
+    // deadline answered first: its body is held until then. Every copy of
+    // the callback shares one holder, released by the reply itself (not when
+    // the last copy happens to be destroyed, on some other thread, later).
+    auto slot = std::make_shared<std::shared_ptr<void>>(large_slot_);
+    server_->dispatch(std::move(in), [self, id, serial, slot](reply r) {
+      slot->reset();
       asio::post(self->stream_.get_executor(), [self, id, serial, r = std::move(r)]() mutable {
         if (self->answered_ >= serial)
           return; // answered 503 by the deadline already (maybe more since)
@@ -274,10 +277,12 @@ private:
       keep_alive_ = false;
     auto bytes = std::make_shared<std::string>(
         serialize_response(r, id, {keep_alive_, head_, head_ && head_stream_}));
+    // The large body was held until its answer: free its slot now, before the
+    // client can read the answer and send its next one.
+    large_slot_.reset();
     stream_.expires_after(server_->opts.idle_timeout);
     asio::async_write(stream_, asio::buffer(*bytes),
                      [self = shared_from_this(), bytes](beast::error_code ec, std::size_t) {
-                       self->large_slot_.reset();
                        self->server_->end_request();
                        if (ec)
                          return self->shutdown();
