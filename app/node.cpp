@@ -455,7 +455,9 @@ std::string node::start() {
         critique::spawn_critique_api(sys, store, critique::options_from(s)),
         usage::spawn_usage_api(sys, store),
         verifier,
+        {},
         {}};
+    targets.ingestion_direct = ingestion::direct_handle(targets.ingestion);
     targets.mcp = gateway::spawn_mcp(sys, {targets.playbooks, targets.ingestion, targets.jobs},
                                      {troupe_version, config::split_list(s.mcp.allowed_origins)});
     event_bridge::bridge_options bo;

@@ -450,13 +450,14 @@ gateway_bridge make_bridge(caf::actor_system& sys, gateway_targets targets, std:
                            std::shared_ptr<auth::credential_cache> cache, const std::string& version,
                            request_limits limits) {
   auto counts = std::make_shared<credential_counts>(limits);
+  auto direct = targets.ingestion_direct;
   auto handle = std::make_shared<bridge_actor>(sys.spawn(bridge, std::move(targets), counts));
   gateway_bridge out;
   out.actor = caf::actor_cast<caf::actor>(*handle);
   out.release = [handle] { *handle = nullptr; };
   auto openapi = std::make_shared<const api_response>(json_response(200, json::parse(openapi_json(version))));
-  out.dispatch = [handle, jwt_secret, cache, openapi, counts](incoming_request in,
-                                                              responder reply) {
+  out.dispatch = [handle, direct, jwt_secret, cache, openapi, counts](incoming_request in,
+                                                                      responder reply) {
     exchange ex;
     auto answer = screen(std::move(in), jwt_secret, *cache, ex.in);
     // Authenticated here (a JWT, a cached key): counted, even when refused
@@ -468,6 +469,11 @@ gateway_bridge make_bridge(caf::actor_system& sys, gateway_targets targets, std:
       return reply(std::move(*answer));
     if (ex.in.rt->target == service::openapi)
       return reply(*openapi);
+    if (direct && !ex.in.needs_verification && ex.in.req.op == endpoint::record_outcome)
+      return caf::anon_send(direct, direct_request{std::move(ex.in.req),
+                                                   [reply = std::move(reply)](api_response r) {
+                                                     reply(std::move(r));
+                                                   }});
     ex.reply = std::move(reply);
     caf::anon_send(*handle, std::move(ex));
   };

@@ -31,6 +31,9 @@ struct gateway_targets {
   api_actor usage;
   credential_actor verifier;
   api_actor mcp; // POST /mcp (gateway/mcp.hpp)
+  // The ingestion actor's direct handle: POST …/outcomes authenticated on the
+  // io thread goes straight to it (no bridge hop); unset, through the bridge.
+  direct_actor ingestion_direct;
 };
 
 // A request screened on the io thread, ready for the bridge actor.

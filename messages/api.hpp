@@ -12,6 +12,7 @@
 #include "messages/api_types.hpp"
 
 #include <caf/all.hpp>
+#include <functional>
 
 namespace troupe {
 
@@ -48,6 +49,19 @@ using invalidate_atom = caf::atom_constant<caf::atom("invalidat")>;
 // A domain actor: answers routed API requests.
 using api_actor = caf::typed_actor<caf::replies_to<api_request>::with<api_response>>;
 
+// A request answered by calling `reply` rather than with a response message:
+// the gateway's io thread sends the hottest route (POST …/outcomes) straight
+// to the ingestion actor with it, instead of through the bridge actor and a
+// request/response pair. Local to a node by construction (it holds a
+// callback), so it is never registered for the network.
+struct direct_request {
+  api_request req;
+  std::function<void(api_response)> reply;
+};
+
+// A domain actor that also takes direct requests.
+using direct_actor = caf::typed_actor<caf::reacts_to<direct_request>>;
+
 // The credential verifier: checks API keys and JWTs, caches API-key lookups
 // for auth.cache_ttl, and drops a user's keys from its cache on invalidate (by user id).
 using credential_actor =
@@ -58,3 +72,5 @@ using credential_actor =
 void register_message_types(caf::actor_system_config& cfg);
 
 } // namespace troupe
+
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(troupe::direct_request)

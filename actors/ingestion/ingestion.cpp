@@ -27,7 +27,7 @@ using json = nlohmann::json;
 struct queued_outcome {
   outcome_input in;
   std::string request_id;
-  caf::typed_response_promise<api_response> promise;
+  std::function<void(api_response)> deliver; // the promise, or a direct request's reply
   api_response response;
 };
 
@@ -238,7 +238,8 @@ api_response list_outcomes(pqxx::connection& conn, const api_request& req) {
 
 using flush_atom = caf::atom_constant<caf::atom("flush")>;
 
-using ingestion_actor = api_actor::extend<caf::reacts_to<flush_atom>>;
+using ingestion_actor =
+    api_actor::extend<caf::reacts_to<flush_atom>, caf::reacts_to<direct_request>>;
 
 struct ingestion_state {
   std::deque<queued_outcome> queue;
@@ -258,10 +259,10 @@ void finish(ingestion_pointer self, store_actor store, const ingestion_options& 
   st.in_flight = false;
   if (!failure) {
     for (auto& q : *b)
-      q.promise.deliver(std::move(q.response));
+      q.deliver(std::move(q.response));
   } else if (code_of(failure) == errc::unavailable || b->size() == 1) {
     for (auto& q : *b)
-      q.promise.deliver(error_response(failure, q.request_id));
+      q.deliver(error_response(failure, q.request_id));
   } else {
     // Something in the batch broke it: write each request on its own.
     log::warn("outcome batch failed; retrying its requests one by one", {{"size", b->size()}});
@@ -296,6 +297,26 @@ void flush(ingestion_pointer self, store_actor store, const ingestion_options& o
       [=](caf::error& e) { finish(self, store, opts, b, e); });
 }
 
+// Validates a POST …/outcomes and queues it for the next batch; a bad one
+// is answered at once.
+void enqueue(ingestion_pointer self, const store_actor& store, const ingestion_options& opts,
+             const api_request& req, std::function<void(api_response)> deliver) {
+  outcome_input in;
+  try {
+    in = parse_outcome(req, opts.outcomes);
+  } catch (const api_error& e) {
+    return deliver(error_response(e, req.request_id));
+  }
+  self->state.queue.push_back({std::move(in), req.request_id, std::move(deliver), {}});
+  if (opts.outcomes.batch_delay_us == 0) {
+    flush(self, store, opts);
+  } else if (!self->state.flush_scheduled && !self->state.in_flight) {
+    self->state.flush_scheduled = true;
+    self->delayed_send(self, std::chrono::microseconds{opts.outcomes.batch_delay_us},
+                       flush_atom::value);
+  }
+}
+
 ingestion_actor::behavior_type ingestion(ingestion_pointer self, store_actor store,
                                          ingestion_options opts) {
   return {
@@ -313,22 +334,16 @@ ingestion_actor::behavior_type ingestion(ingestion_pointer self, store_actor sto
                              },
                              id});
         }
-        outcome_input in;
-        try {
-          in = parse_outcome(req, opts.outcomes);
-        } catch (const api_error& e) {
-          return error_response(e, req.request_id);
-        }
         auto promise = self->make_response_promise<api_response>();
-        self->state.queue.push_back({std::move(in), req.request_id, promise, {}});
-        if (opts.outcomes.batch_delay_us == 0) {
-          flush(self, store, opts);
-        } else if (!self->state.flush_scheduled && !self->state.in_flight) {
-          self->state.flush_scheduled = true;
-          self->delayed_send(self, std::chrono::microseconds{opts.outcomes.batch_delay_us},
-                             flush_atom::value);
-        }
+        enqueue(self, store, opts, req, [promise](api_response r) mutable {
+          promise.deliver(std::move(r));
+        });
         return promise;
+      },
+      [=](direct_request& d) {
+        if (d.req.op != endpoint::record_outcome)
+          return d.reply(error_response(500, "internal", "internal error", d.req.request_id));
+        enqueue(self, store, opts, d.req, std::move(d.reply));
       },
       [=](flush_atom) {
         self->state.flush_scheduled = false;
@@ -376,6 +391,10 @@ void register_statements() {
 
 api_actor spawn_ingestion(caf::actor_system& sys, store_actor store, ingestion_options opts) {
   return caf::actor_cast<api_actor>(sys.spawn(ingestion, std::move(store), std::move(opts)));
+}
+
+direct_actor direct_handle(const api_actor& ingestion) {
+  return caf::actor_cast<direct_actor>(ingestion);
 }
 
 } // namespace troupe::ingestion

@@ -25,4 +25,7 @@ void register_statements();
 
 api_actor spawn_ingestion(caf::actor_system& sys, store_actor store, ingestion_options opts);
 
+// The same actor's handle for direct requests (POST …/outcomes only).
+direct_actor direct_handle(const api_actor& ingestion);
+
 } // namespace troupe::ingestion
