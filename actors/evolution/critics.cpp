@@ -81,9 +81,9 @@ std::optional<issue> near_duplicate_issue(const pb::bullet& b, double score) {
 std::optional<issue> near_duplicate(const operation& op, const critic_context& ctx) {
   if (op.type != "ADD" || !ctx.doc)
     return std::nullopt;
-  if (ctx.facts) {
+  if (ctx.facts && ctx.facts->index) {
     // near() lists the best score first, ties in document order.
-    auto found = ctx.facts->index.near(op.content);
+    auto found = ctx.facts->index->near(op.content);
     if (found.empty())
       return std::nullopt;
     return near_duplicate_issue(ctx.facts->bullets[found.front().index], found.front().score);
@@ -131,10 +131,9 @@ std::int64_t bytes_after(const operation& op, const critic_context& ctx) {
   const auto& f = *ctx.facts;
   auto content = static_cast<std::int64_t>(troupe::text::collapse_whitespace(op.content).size());
   if (op.type == "UPDATE") {
-    for (const auto& b : f.bullets)
-      if (b.id == op.id)
-        return f.bytes + content - static_cast<std::int64_t>(b.content.size());
-    return f.bytes;
+    auto found = locate(ctx, op.id);
+    return found ? f.bytes + content - static_cast<std::int64_t>(found->bullet->content.size())
+                 : f.bytes;
   }
   auto id = pb::make_bullet_id(pb::section_slug(op.section), f.next_id);
   std::int64_t line = static_cast<std::int64_t>(id.size()) + 2 +
@@ -182,9 +181,17 @@ bool carries_content(const operation& op) {
 }
 
 // The first bullet with `id`, as apply() finds it.
-std::optional<located> locate(const pb::document* doc, std::string_view id) {
+std::optional<located> locate(const critic_context& ctx, std::string_view id) {
+  const auto* doc = ctx.doc;
   if (!doc)
     return std::nullopt;
+  if (ctx.facts) {
+    auto it = ctx.facts->first.find(std::string{id});
+    if (it == ctx.facts->first.end())
+      return std::nullopt;
+    const auto& s = doc->sections[it->second.first];
+    return located{&s, &s.lines[it->second.second].b};
+  }
   for (const auto& s : doc->sections)
     for (const auto& l : s.lines)
       if (l.is_bullet && l.b.id == id)
@@ -196,15 +203,22 @@ std::string quoted(std::string_view s) { return "\"" + std::string(s) + "\""; }
 
 } // namespace critics_internal
 
-round_facts::round_facts(const playbook::document& doc, const curation_config& cfg)
-    : bullets(pb::bullets(doc)),
-      index([&] {
-        std::vector<std::string> texts;
-        for (const auto& b : pb::bullets(doc))
-          texts.push_back(b.content);
-        return similarity_index{texts, cfg.dedup_threshold};
-      }()),
-      bytes(static_cast<std::int64_t>(pb::print(doc).size())), next_id(pb::next_id_after(doc)) {}
+round_facts::round_facts(const playbook::document& doc, const curation_config& cfg,
+                         bool with_index)
+    : bullets(pb::bullets(doc)), bytes(static_cast<std::int64_t>(pb::print(doc).size())),
+      next_id(pb::next_id_after(doc)) {
+  for (std::size_t s = 0; s < doc.sections.size(); ++s)
+    for (std::size_t l = 0; l < doc.sections[s].lines.size(); ++l)
+      if (const auto& line = doc.sections[s].lines[l]; line.is_bullet)
+        first.try_emplace(line.b.id, s, l);
+  if (with_index) {
+    std::vector<std::string> texts;
+    texts.reserve(bullets.size());
+    for (const auto& b : bullets)
+      texts.push_back(b.content);
+    index.emplace(texts, cfg.dedup_threshold);
+  }
+}
 
 vote completeness_vote(const operation& op, const critic_context& ctx) {
   if (!known_type(op))
@@ -216,7 +230,7 @@ vote completeness_vote(const operation& op, const critic_context& ctx) {
       return make_vote(disagree, "content is a fragment (" + plural(n, "word") + ")");
   }
   if (op.type == "DELETE") {
-    auto found = locate(ctx.doc, op.id);
+    auto found = locate(ctx, op.id);
     if (!found)
       return make_vote(neutral, op.id + " is not in the playbook");
     std::size_t n = bullets_in(*found->section);
@@ -250,7 +264,7 @@ vote efficiency_vote(const operation& op, const critic_context& ctx) {
   if (op.type == "MERGE")
     return make_vote(agree, "merges " + plural(op.ids.size(), "near-duplicate bullet"));
   if (op.type == "DELETE") {
-    auto found = locate(ctx.doc, op.id);
+    auto found = locate(ctx, op.id);
     if (found && found->bullet->helpful == 0)
       return make_vote(agree, "removes a bullet that was never helpful");
     if (found)

@@ -5,7 +5,10 @@
 #include "actors/evolution/curation.hpp"
 #include "actors/evolution/similarity.hpp"
 
+#include <optional>
 #include <string>
+#include <unordered_map>
+#include <utility>
 #include <vector>
 
 namespace troupe::evolution {
@@ -15,9 +18,11 @@ namespace troupe::evolution {
 // round of n operations on a playbook of m bullets costs n·m similarity
 // comparisons and n copies of the playbook.
 struct round_facts {
-  round_facts(const playbook::document& doc, const curation_config& cfg);
-  std::vector<playbook::bullet> bullets; // in document order
-  similarity_index index;                // over the bullets' content
+  round_facts(const playbook::document& doc, const curation_config& cfg, bool with_index = true);
+  std::vector<playbook::bullet> bullets;  // in document order
+  std::optional<similarity_index> index;  // over the bullets' content, when asked for
+  // Where the first bullet with each id is: (section, line) in the document.
+  std::unordered_map<std::string, std::pair<std::size_t, std::size_t>> first;
   std::int64_t bytes = 0;                // of the printed playbook
   std::int64_t next_id = 1;              // the id an ADD would take
 };

@@ -28,7 +28,7 @@ struct located {
 };
 
 // The first bullet with `id`, as apply() finds it.
-std::optional<located> locate(const playbook::document* doc, std::string_view id);
+std::optional<located> locate(const critic_context& ctx, std::string_view id);
 
 // s in double quotes.
 std::string quoted(std::string_view s);

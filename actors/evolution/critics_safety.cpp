@@ -24,7 +24,7 @@ constexpr std::int64_t high_helpful = 5;    // a high performer has helpful > th
 constexpr std::int64_t high_harmful = 2;    // … and harmful < this
 
 vote safety_of_delete(const operation& op, const critic_context& ctx) {
-  auto found = locate(ctx.doc, op.id);
+  auto found = locate(ctx, op.id);
   if (!found)
     return make_vote(neutral, "no safety concern: " + op.id + " is not in the playbook");
   const auto& b = *found->bullet;

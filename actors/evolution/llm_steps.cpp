@@ -503,10 +503,11 @@ evolution_plan start_plan_llm(const snapshot_data& snap, const pipeline_config& 
                          const playbook::document& doc) {
     std::vector<reflection> out(outcomes.size());
     const auto text = playbook::print(doc);
+    const auto known = bullet_ids_of(doc);
     std::atomic<std::size_t> next{0};
     auto work = [&] {
       for (std::size_t i; (i = next.fetch_add(1)) < outcomes.size();) {
-        auto builtin = reflect(outcomes[i], doc);
+        auto builtin = reflect(outcomes[i], known);
         auto asked = ask<reflection>(
             engine, "evolution.reflect", reflector_request(outcomes[i], text, engine.max_tokens),
             [&](const std::string& content, std::string& problem) {

@@ -84,8 +84,9 @@ evolution_plan start_plan(const snapshot_data& snap, const pipeline_config& cfg)
       [](const std::vector<outcome_record>& outcomes, const playbook::document& doc) {
         std::vector<reflection> out;
         out.reserve(outcomes.size());
+        auto known = bullet_ids_of(doc);
         for (const auto& o : outcomes)
-          out.push_back(reflect(o, doc));
+          out.push_back(reflect(o, known));
         return out;
       },
       [&cfg](const playbook::document& counted, const std::vector<reflection>&,
@@ -185,7 +186,9 @@ critic_votes judge(const std::string& perspective, const std::string& playbook_t
   if (!rule)
     throw std::invalid_argument("no critic perspective named '" + perspective + "'");
   auto doc = playbook::parse(playbook_text);
-  round_facts facts{doc, cfg};
+  // Only the efficiency critic needs the similarity index of the round's
+  // facts (building it is most of an evolution's work on a large playbook).
+  round_facts facts{doc, cfg, rule == efficiency_vote};
   critic_context ctx{&doc, cfg, &facts};
   critic_votes out{perspective, {}, {}};
   out.votes.reserve(ops.size());

@@ -98,10 +98,20 @@ std::string extract_insight(const outcome_record& o) {
   return {};
 }
 
+known_ids bullet_ids_of(const playbook::document& doc) {
+  known_ids out;
+  for (const auto& s : doc.sections)
+    for (const auto& l : s.lines)
+      if (l.is_bullet)
+        out.insert(l.b.id);
+  return out;
+}
+
 reflection reflect(const outcome_record& o, const playbook::document& doc) {
-  std::set<std::string> known;
-  for (const auto& b : playbook::bullets(doc))
-    known.insert(b.id);
+  return reflect(o, bullet_ids_of(doc));
+}
+
+reflection reflect(const outcome_record& o, const known_ids& known) {
   reflection r;
   r.source = o.bullet_ids.empty() ? "reasoning_trace" : "bullet_ids";
   auto used = o.bullet_ids.empty() ? ids_in_text(o.reasoning_trace) : o.bullet_ids;

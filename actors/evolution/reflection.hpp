@@ -7,6 +7,7 @@
 
 #include <nlohmann/json.hpp>
 #include <string>
+#include <unordered_set>
 #include <vector>
 
 namespace troupe::evolution {
@@ -44,6 +45,12 @@ std::vector<std::string> ids_in_text(const std::string& text);
 // the first sentence of the notes of a failed or partial outcome.
 std::string extract_insight(const outcome_record& o);
 
+// The ids of a playbook's bullets: what reflect() checks the used ids against.
+using known_ids = std::unordered_set<std::string>;
+known_ids bullet_ids_of(const playbook::document& doc);
+
+reflection reflect(const outcome_record& o, const known_ids& known);
+// The same, for one outcome (reflecting many, take the ids once).
 reflection reflect(const outcome_record& o, const playbook::document& doc);
 
 nlohmann::json to_json(const reflection& r);

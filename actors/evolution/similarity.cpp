@@ -4,7 +4,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <numeric>
 #include <stdexcept>
 #include <utility>
 
@@ -54,7 +53,8 @@ bool sizes_compatible(std::size_t na, std::size_t nb, double threshold) {
 }
 
 // Size of the intersection of two ascending rank vectors.
-std::size_t overlap(const std::vector<std::size_t>& a, const std::vector<std::size_t>& b) {
+template <typename T>
+std::size_t overlap(const std::vector<T>& a, const std::vector<T>& b) {
   std::size_t common = 0;
   auto i = a.begin();
   auto j = b.begin();
@@ -72,33 +72,25 @@ std::size_t overlap(const std::vector<std::size_t>& a, const std::vector<std::si
   return common;
 }
 
-// Distinct shingles of all sets, bytewise, each with the number of sets holding it.
-std::vector<std::pair<std::string, std::size_t>>
-document_frequencies(const std::vector<std::vector<std::string>>& sets) {
-  std::vector<std::string> all;
-  for (const auto& set : sets)
-    all.insert(all.end(), set.begin(), set.end());
-  std::sort(all.begin(), all.end());
-  std::vector<std::pair<std::string, std::size_t>> out;
-  for (auto& s : all) {
-    if (!out.empty() && out.back().first == s)
-      ++out.back().second;
-    else
-      out.emplace_back(std::move(s), 1);
-  }
-  return out;
+// A shingle as an integer: a word (second half 0) or an ordered pair of
+// words (the second word's id + 1). Words hold no spaces, so this is the same
+// set as the strings "w1" and "w1 w2" that shingles() lists.
+std::uint64_t word_key(std::uint32_t w) { return std::uint64_t{w} << 32; }
+std::uint64_t pair_key(std::uint32_t a, std::uint32_t b) {
+  return (std::uint64_t{a} << 32) | (std::uint64_t{b} + 1);
 }
 
-// Replaces each frequency by the shingle's rank in the global order: rare
-// shingles first (they make short postings lists), ties bytewise. The input is
-// bytewise already, so a stable sort by frequency gives exactly that order.
-void frequencies_to_ranks(std::vector<std::pair<std::string, std::size_t>>& table) {
-  std::vector<std::size_t> order(table.size());
-  std::iota(order.begin(), order.end(), std::size_t{0});
-  std::stable_sort(order.begin(), order.end(),
-                   [&](std::size_t x, std::size_t y) { return table[x].second < table[y].second; });
-  for (std::size_t r = 0; r < order.size(); ++r)
-    table[order[r]].second = r;
+// The sorted, unique keys of a text whose words were given ids.
+std::vector<std::uint64_t> keys_of(const std::vector<std::uint32_t>& ids) {
+  std::vector<std::uint64_t> out;
+  out.reserve(2 * ids.size());
+  for (std::size_t i = 0; i < ids.size(); ++i) {
+    out.push_back(word_key(ids[i]));
+    if (i + 1 < ids.size())
+      out.push_back(pair_key(ids[i], ids[i + 1]));
+  }
+  sort_unique(out);
+  return out;
 }
 
 void sort_by_score(std::vector<similar>& found) {
@@ -151,45 +143,68 @@ similarity_index::similarity_index(const std::vector<std::string>& texts, double
   if (!(threshold > 0.0 && threshold <= 1.0))
     throw std::invalid_argument("similarity_index: threshold must be in (0, 1]");
 
-  std::vector<std::vector<std::string>> sets;
+  std::vector<std::vector<std::uint64_t>> sets;
   sets.reserve(texts.size());
-  for (const auto& text : texts)
-    sets.push_back(shingles(text));
+  std::unordered_map<std::uint64_t, std::uint32_t> frequency;
+  for (const auto& text : texts) {
+    std::vector<std::uint32_t> ids;
+    for (auto& w : troupe::text::words(text, troupe::text::word_bytes::utf8))
+      ids.push_back(words_.try_emplace(std::move(w), static_cast<std::uint32_t>(words_.size()))
+                        .first->second);
+    sets.push_back(keys_of(ids));
+    for (auto k : sets.back())
+      ++frequency[k];
+  }
 
-  ranks_ = document_frequencies(sets);
-  frequencies_to_ranks(ranks_);
+  // The global order: rare shingles first (short postings lists), then by key.
+  std::vector<std::pair<std::uint32_t, std::uint64_t>> order;
+  order.reserve(frequency.size());
+  for (const auto& [key, n] : frequency)
+    order.emplace_back(n, key);
+  std::sort(order.begin(), order.end());
+  ranks_.reserve(order.size());
+  for (std::size_t r = 0; r < order.size(); ++r)
+    ranks_.emplace(order[r].second, static_cast<rank_t>(r));
 
   sets_.reserve(sets.size());
   for (const auto& set : sets) {
-    std::vector<std::size_t> ranked;
+    std::vector<rank_t> ranked;
     ranked.reserve(set.size());
-    for (const auto& s : set)
-      ranked.push_back(*rank(s)); // every indexed shingle has a rank
+    for (auto k : set)
+      ranked.push_back(ranks_.find(k)->second); // every indexed shingle has a rank
     std::sort(ranked.begin(), ranked.end());
     sets_.push_back(std::move(ranked));
   }
 
-  prefix_postings_.resize(ranks_.size());
+  prefix_postings_.resize(order.size());
   for (std::size_t i = 0; i < sets_.size(); ++i) {
     const auto& set = sets_[i];
     for (std::size_t k = 0; k < prefix_length(set.size(), threshold_); ++k)
-      prefix_postings_[set[k]].push_back(i);
+      prefix_postings_[set[k]].push_back(static_cast<std::uint32_t>(i));
   }
 }
 
-const std::size_t* similarity_index::rank(const std::string& shingle) const {
-  auto it = std::lower_bound(ranks_.begin(), ranks_.end(), shingle,
-                             [](const auto& entry, const std::string& s) { return entry.first < s; });
-  return it != ranks_.end() && it->first == shingle ? &it->second : nullptr;
+std::vector<std::uint64_t> similarity_index::query_keys(std::string_view text) const {
+  std::unordered_map<std::string, std::uint32_t> unknown_words;
+  std::vector<std::uint32_t> ids;
+  for (auto& w : troupe::text::words(text, troupe::text::word_bytes::utf8)) {
+    if (auto it = words_.find(w); it != words_.end()) {
+      ids.push_back(it->second);
+    } else {
+      auto fresh = static_cast<std::uint32_t>(words_.size() + unknown_words.size());
+      ids.push_back(unknown_words.try_emplace(std::move(w), fresh).first->second);
+    }
+  }
+  return keys_of(ids);
 }
 
 std::vector<similar> similarity_index::near(std::string_view text) const {
-  auto query = shingles(text);
-  std::vector<std::size_t> known;
+  auto query = query_keys(text);
+  std::vector<rank_t> known;
   std::size_t unknown = 0;
-  for (const auto& s : query) {
-    if (const auto* r = rank(s))
-      known.push_back(*r);
+  for (auto k : query) {
+    if (auto it = ranks_.find(k); it != ranks_.end())
+      known.push_back(it->second);
     else
       ++unknown;
   }
@@ -199,7 +214,7 @@ std::vector<similar> similarity_index::near(std::string_view text) const {
   // they have no postings, so only the known part of the prefix is probed.
   std::size_t n = query.size();
   std::size_t prefix = prefix_length(n, threshold_);
-  std::vector<std::size_t> candidates;
+  std::vector<std::uint32_t> candidates;
   for (std::size_t k = unknown; k < prefix; ++k) {
     const auto& posted = prefix_postings_[known[k - unknown]];
     candidates.insert(candidates.end(), posted.begin(), posted.end());

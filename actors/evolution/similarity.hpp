@@ -10,16 +10,18 @@
 //
 // similarity_index finds every indexed text at or above a threshold without
 // comparing against all of them: prefix filtering. Shingles are ordered by
-// (how many indexed texts contain them, then bytewise); a pair with Jaccard
+// how many indexed texts contain them (rarest first); a pair with Jaccard
 // >= t shares at least ceil(t·|A|) shingles, so the first |A| − ceil(t·|A|) + 1
 // shingles of A in that order meet those of B. Only texts met that way, and
 // whose size is within [t·|A|, |A|/t], are compared exactly.
 #pragma once
 
 #include <cstddef>
-#include <utility>
+#include <cstdint>
 #include <string>
 #include <string_view>
+#include <unordered_map>
+#include <utility>
 #include <vector>
 
 namespace troupe::evolution {
@@ -58,15 +60,22 @@ public:
   std::size_t size() const { return sets_.size(); }
 
 private:
-  // Shingles are replaced by their rank in the global order (frequency, then
-  // bytewise), so each set is a sorted vector of integers: prefixes are leading
-  // elements and exact verification is an integer merge walk.
+  // Words are interned as integers and a shingle is a 64-bit key (a word, or
+  // an ordered pair of words); each key is replaced by its rank in a global
+  // order (rarest first, then by key), so each set is a sorted vector of
+  // integers: prefixes are leading elements and exact verification is an
+  // integer merge walk. The order only decides which candidates are met
+  // first, never a score, so any fixed order gives the same answers.
+  using rank_t = std::uint32_t;
   double threshold_;
-  std::vector<std::vector<std::size_t>> sets_; // per text: ranks of its shingles, ascending
-  std::vector<std::pair<std::string, std::size_t>> ranks_; // shingle → rank, sorted bytewise
-  std::vector<std::vector<std::size_t>> prefix_postings_;   // rank → texts whose prefix holds it
+  std::vector<std::vector<rank_t>> sets_;                // per text: ranks, ascending
+  std::unordered_map<std::string, std::uint32_t> words_; // word → id
+  std::unordered_map<std::uint64_t, rank_t> ranks_;      // shingle key → rank
+  std::vector<std::vector<std::uint32_t>> prefix_postings_; // rank → texts whose prefix holds it
 
-  const std::size_t* rank(const std::string& shingle) const;
+  // The distinct shingle keys of a query text; words the index does not
+  // hold get ids of their own, so their shingles count but match nothing.
+  std::vector<std::uint64_t> query_keys(std::string_view text) const;
 };
 
 } // namespace troupe::evolution
