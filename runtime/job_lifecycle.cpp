@@ -3,6 +3,7 @@
 #include "messages/errors.hpp"
 #include "runtime/crypto.hpp"
 #include "runtime/metrics.hpp"
+#include "runtime/store.hpp"
 
 #include <string_view>
 
@@ -115,10 +116,11 @@ job_status status_of(const pqxx::field& f) {
 
 std::string enqueue(pqxx::transaction_base& tx, const new_job& job) {
   auto id = crypto::uuid_v7();
-  tx.exec_params("INSERT INTO jobs (id, kind, user_id, playbook_id, max_attempts, payload)"
-                 " VALUES ($1, $2, $3, $4, $5, $6::jsonb)",
-                 id, job.kind, job.user_id, nullable(job.playbook_id), job.max_attempts,
-                 job.payload.dump());
+  static const runtime::statement sql{
+      "INSERT INTO jobs (id, kind, user_id, playbook_id, max_attempts, payload)"
+      " VALUES ($1, $2, $3, $4, $5, $6::jsonb)"};
+  sql(tx, id, job.kind, job.user_id, nullable(job.playbook_id), job.max_attempts,
+      job.payload.dump());
   runtime::insert_events(tx, {{job.queued_topic, job.user_id, job.playbook_id, id, {{"job_id", id}}}});
   runtime::notify_runners(tx, job.kind);
   metrics::job_enqueued_on_commit(job.kind);
@@ -127,9 +129,10 @@ std::string enqueue(pqxx::transaction_base& tx, const new_job& job) {
 
 std::optional<enqueued> active_evolution(pqxx::transaction_base& tx,
                                          const std::string& playbook_id) {
-  auto rows = tx.exec_params("SELECT id, status FROM jobs WHERE playbook_id = $1"
-                             " AND kind = 'evolution' AND status IN ('queued', 'running')",
-                             playbook_id);
+  static const runtime::statement sql{
+      "SELECT id, status FROM jobs WHERE playbook_id = $1"
+      " AND kind = 'evolution' AND status IN ('queued', 'running')"};
+  auto rows = sql(tx, playbook_id);
   if (rows.empty())
     return std::nullopt;
   return enqueued{rows[0][0].c_str(), false, status_of(rows[0][1])};
@@ -139,12 +142,20 @@ enqueued enqueue_evolution(pqxx::transaction_base& tx, const std::string& user_i
                            const std::string& playbook_id, int max_attempts,
                            const std::string& trigger, int pending_outcomes) {
   auto id = crypto::uuid_v7();
-  auto rows = tx.exec_params(
-      "INSERT INTO jobs (id, kind, user_id, playbook_id, max_attempts, payload)"
+  // The job, its evolution.queued event and the runners' NOTIFY in one
+  // statement; nothing of it when another evolution is active. The job row
+  // is inserted (and the transaction has its xid) before the event is.
+  static const runtime::statement sql{
+      "WITH job AS (INSERT INTO jobs (id, kind, user_id, playbook_id, max_attempts, payload)"
       " VALUES ($1, 'evolution', $2, $3, $4, jsonb_build_object('trigger', $5::text))"
       " ON CONFLICT (playbook_id) WHERE kind = 'evolution' AND status IN ('queued', 'running')"
-      " DO NOTHING RETURNING id",
-      id, user_id, playbook_id, max_attempts, trigger);
+      " DO NOTHING RETURNING id, user_id, playbook_id),"
+      " queued AS (INSERT INTO events (user_id, topic, playbook_id, job_id, data)"
+      " SELECT user_id, 'evolution.queued', playbook_id, id, jsonb_build_object('job_id', id,"
+      " 'playbook_id', playbook_id, 'trigger', $5::text, 'pending_outcomes', $6::int) FROM job),"
+      " woken AS (SELECT pg_notify('" + std::string{runtime::jobs_channel} + "', 'evolution') FROM job)"
+      " SELECT id, (SELECT count(*) FROM woken) FROM job"};
+  auto rows = sql(tx, id, user_id, playbook_id, max_attempts, trigger, pending_outcomes);
   if (rows.empty()) {
     // The conflicting job is visible: the index entry that blocked us belongs
     // to a committed or our own transaction's row.
@@ -152,52 +163,59 @@ enqueued enqueue_evolution(pqxx::transaction_base& tx, const std::string& user_i
       return *active;
     throw std::runtime_error("evolution enqueue conflicted but no active job is visible");
   }
-  runtime::insert_events(tx, {{"evolution.queued",
-                               user_id,
-                               playbook_id,
-                               id,
-                               {{"job_id", id},
-                                {"playbook_id", playbook_id},
-                                {"trigger", trigger},
-                                {"pending_outcomes", pending_outcomes}}}});
-  runtime::notify_runners(tx, "evolution");
+  runtime::events_written() = true;
+  runtime::jobs_enqueued() = true;
   metrics::job_enqueued_on_commit("evolution");
   return {id, true, job_status::queued};
 }
 
 // ---- a runner's attempts ---------------------------------------------------------------
 
+namespace {
+
+// One statement claims for every kind: a pick per kind (lateral), each in the
+// queue's order and up to its own limit.
+std::string claim_sql() {
+  return "WITH picked AS (SELECT p.id FROM unnest($1::text[], $2::int[]) AS w(kind, n)"
+         "   CROSS JOIN LATERAL (SELECT id FROM jobs WHERE status = 'queued' AND kind = w.kind"
+         "   AND run_after <= now() ORDER BY priority, run_after, id LIMIT w.n"
+         "   FOR UPDATE SKIP LOCKED) p),"
+         " claimed AS (UPDATE jobs j SET status = 'running', attempt = j.attempt + 1,"
+         "   lease_owner = $3, lease_token = gen_random_uuid(),"
+         "   lease_expires_at = now() + make_interval(secs => $4),"
+         "   started_at = coalesce(j.started_at, now()), updated_at = now()"
+         "   FROM picked WHERE j.id = picked.id"
+         "   RETURNING j.id, j.kind, j.lease_token, j.attempt, j.max_attempts, j.user_id,"
+         "   j.playbook_id, j.payload, j.lease_owner),"
+         " counted AS (UPDATE nodes SET jobs_started = jobs_started + (SELECT count(*) FROM claimed)"
+         "   WHERE id = $3 AND EXISTS (SELECT 1 FROM claimed)),"
+         " started AS (" +
+         job_events_sql("claimed", "'job.started'", ", 'attempt', attempt, 'node', lease_owner") +
+         ") SELECT id, kind, lease_token, attempt, max_attempts, user_id, playbook_id, payload::text"
+         " FROM claimed";
+}
+
+} // namespace
+
 std::vector<job_assignment> claim(pqxx::connection& conn, const std::vector<claim_want>& wants,
                                   const std::string& node_id, int lease_s) {
+  runtime::array_literal kinds, limits;
+  for (const auto& w : wants) {
+    kinds.text(w.kind);
+    limits.bare(std::to_string(w.max));
+  }
   pqxx::work tx{conn};
   // The queue's size changes faster than autovacuum refreshes its statistics;
   // on stale estimates the planner sorts the whole queue instead of reading
   // jobs_runnable_idx in order (measured: 95 ms instead of 2 ms per claim).
+  // The statement's plan is made (and remade after an ANALYZE) under these.
   tx.exec("SET LOCAL enable_bitmapscan = off; SET LOCAL enable_sort = off");
-  static const std::string sql =
-      "WITH picked AS (SELECT id FROM jobs WHERE status = 'queued' AND kind = $1"
-      "   AND run_after <= now() ORDER BY priority, run_after, id LIMIT $2"
-      "   FOR UPDATE SKIP LOCKED),"
-      " claimed AS (UPDATE jobs j SET status = 'running', attempt = j.attempt + 1,"
-      "   lease_owner = $3, lease_token = gen_random_uuid(),"
-      "   lease_expires_at = now() + make_interval(secs => $4),"
-      "   started_at = coalesce(j.started_at, now()), updated_at = now()"
-      "   FROM picked WHERE j.id = picked.id"
-      "   RETURNING j.id, j.kind, j.lease_token, j.attempt, j.max_attempts, j.user_id,"
-      "   j.playbook_id, j.payload, j.lease_owner),"
-      " counted AS (UPDATE nodes SET jobs_started = jobs_started + (SELECT count(*) FROM claimed)"
-      "   WHERE id = $3 AND EXISTS (SELECT 1 FROM claimed)),"
-      " started AS (" +
-      job_events_sql("claimed", "'job.started'", ", 'attempt', attempt, 'node', lease_owner") +
-      ") SELECT id, kind, lease_token, attempt, max_attempts, user_id, playbook_id, payload::text"
-      " FROM claimed";
+  static const runtime::statement sql{claim_sql()};
   std::vector<job_assignment> jobs;
-  for (const auto& w : wants) {
-    for (const auto& r : tx.exec_params(sql, w.kind, w.max, node_id, lease_s))
-      jobs.push_back({r[0].c_str(), r[1].c_str(), r[2].c_str(), r[3].as<std::int32_t>(),
-                      r[4].as<std::int32_t>(), r[5].c_str(),
-                      r[6].is_null() ? "" : r[6].c_str(), r[7].c_str()});
-  }
+  for (const auto& r : sql(tx, kinds.str(), limits.str(), node_id, lease_s))
+    jobs.push_back({r[0].c_str(), r[1].c_str(), r[2].c_str(), r[3].as<std::int32_t>(),
+                    r[4].as<std::int32_t>(), r[5].c_str(), r[6].is_null() ? "" : r[6].c_str(),
+                    r[7].c_str()});
   tx.commit();
   wrote_events(!jobs.empty());
   return jobs;
@@ -205,69 +223,79 @@ std::vector<job_assignment> claim(pqxx::connection& conn, const std::vector<clai
 
 std::map<std::string, bool> heartbeat(pqxx::connection& conn, const std::vector<lease>& held,
                                       int lease_s) {
-  static const std::string sql =
-      "UPDATE jobs j SET lease_expires_at = now() + make_interval(secs => $2), updated_at = now()"
+  static const runtime::statement sql{"UPDATE jobs j SET lease_expires_at = now() + make_interval(secs => $2), updated_at = now()"
       " FROM " + leases_sql() + " WHERE " + std::string{fence_sql} +
-      " RETURNING j.id, j.cancel_requested";
-  pqxx::work tx{conn};
-  auto rows = tx.exec_params(sql, leases_json(held).dump(), lease_s);
-  tx.commit();
+      " RETURNING j.id, j.cancel_requested"};
+  pqxx::nontransaction tx{conn}; // one statement: its own transaction
+  auto rows = sql(tx, leases_json(held).dump(), lease_s);
   std::map<std::string, bool> out;
   for (const auto& r : rows)
     out[r[0].c_str()] = r[1].as<bool>();
   return out;
 }
 
+std::string fenced_from() {
+  return "jobs j JOIN " + leases_sql() + " ON " + std::string{fence_sql};
+}
+
+std::string lease_parameter(const job_assignment& job) { return one_lease(job).dump(); }
+
 bool holds(pqxx::transaction_base& tx, const job_assignment& job) {
-  static const std::string sql =
-      "SELECT 1 FROM jobs j, " + leases_sql() + " WHERE " + std::string{fence_sql};
-  return !tx.exec_params(sql, one_lease(job).dump()).empty();
+  static const runtime::statement sql{"SELECT 1 FROM jobs j, " + leases_sql() + " WHERE " + std::string{fence_sql}};
+  return !sql(tx, one_lease(job).dump()).empty();
 }
 
 bool progress(pqxx::connection& conn, const job_assignment& job, const json& step) {
-  static const std::string sql =
-      "WITH upd AS (UPDATE jobs j SET progress = $2::jsonb, updated_at = now()"
+  static const runtime::statement sql{"WITH upd AS (UPDATE jobs j SET progress = $2::jsonb, updated_at = now()"
       " FROM " + leases_sql() + " WHERE " + std::string{fence_sql} +
       " RETURNING j.id, j.user_id, j.playbook_id, j.kind, j.progress),"
       " ev AS (" + job_events_sql("upd", "'job.progress'", ", 'progress', progress") +
-      ") SELECT count(*) FROM upd";
-  pqxx::work tx{conn};
-  auto rows = tx.exec_params(sql, one_lease(job).dump(), step.dump());
+      ") SELECT count(*) FROM upd"};
+  pqxx::nontransaction tx{conn}; // one statement: its own transaction
+  auto rows = sql(tx, one_lease(job).dump(), step.dump());
   if (rows[0][0].as<int>() == 0)
     return false;
-  tx.commit();
   wrote_events(true);
   return true;
 }
 
+runtime::event_row progress_event(const job_assignment& job, const std::string& user_id,
+                                  json step) {
+  return job_event("job.progress", user_id, job, {{"progress", std::move(step)}});
+}
+
 bool complete(pqxx::connection& conn, const job_assignment& job, const effects_fn& effects) {
-  static const std::string lock_sql = "SELECT j.user_id FROM jobs j, " + leases_sql() +
-                                      " WHERE " + std::string{fence_sql} + " FOR UPDATE OF j";
+  static const runtime::statement lock_sql{"SELECT j.user_id FROM jobs j, " + leases_sql() +
+                                      " WHERE " + std::string{fence_sql} + " FOR UPDATE OF j"};
   pqxx::work tx{conn};
-  auto held = tx.exec_params(lock_sql, one_lease(job).dump());
+  auto held = lock_sql(tx, one_lease(job).dump());
   if (held.empty())
     return false;
   std::string user = held[0][0].c_str();
   auto c = effects(tx, user);
-  tx.exec_params("UPDATE jobs SET status = 'completed', completed_at = now(), updated_at = now(),"
-                 " lease_owner = NULL, lease_expires_at = NULL, result = $2::jsonb,"
-                 " progress = coalesce($3::jsonb, progress),"
-                 " outcomes_processed = coalesce($4, outcomes_processed),"
-                 " from_version_id = coalesce($5::uuid, from_version_id),"
-                 " to_version_id = coalesce($6::uuid, to_version_id),"
-                 " token_totals = coalesce($7::jsonb, token_totals)"
-                 " WHERE id = $1",
-                 job.id,
-                 c.result.is_null() ? std::nullopt : std::optional<std::string>{c.result.dump()},
-                 c.progress.is_null() ? std::nullopt : std::optional<std::string>{c.progress.dump()},
-                 c.outcomes_processed, c.from_version_id, c.to_version_id,
-                 c.token_totals.is_null() ? std::nullopt
-                                          : std::optional<std::string>{c.token_totals.dump()});
+  // The job's row and every event in one statement (the transaction has its
+  // xid from the row lock above, before the events take their ids).
+  static const runtime::statement sql{
+      "WITH done AS (UPDATE jobs SET status = 'completed', completed_at = now(),"
+      " updated_at = now(), lease_owner = NULL, lease_expires_at = NULL, result = $2::jsonb,"
+      " progress = coalesce($3::jsonb, progress),"
+      " outcomes_processed = coalesce($4, outcomes_processed),"
+      " from_version_id = coalesce($5::uuid, from_version_id),"
+      " to_version_id = coalesce($6::uuid, to_version_id),"
+      " token_totals = coalesce($7::jsonb, token_totals)"
+      " WHERE id = $1 RETURNING id) " +
+      runtime::insert_events_sql("$8")};
   auto events = std::move(c.events_before);
   events.push_back(job_event("job.completed", user, job, std::move(c.event_data)));
   for (auto& e : c.events_after)
     events.push_back(std::move(e));
-  runtime::insert_events(tx, events);
+  sql(tx, job.id,
+      c.result.is_null() ? std::nullopt : std::optional<std::string>{c.result.dump()},
+      c.progress.is_null() ? std::nullopt : std::optional<std::string>{c.progress.dump()},
+      c.outcomes_processed, c.from_version_id, c.to_version_id,
+      c.token_totals.is_null() ? std::nullopt : std::optional<std::string>{c.token_totals.dump()},
+      runtime::events_parameter(events));
+  runtime::events_written() = true;
   if (c.then)
     c.then(tx);
   tx.commit();
@@ -279,16 +307,14 @@ void complete_all(pqxx::connection& conn, const std::vector<finished>& done) {
   json rows_in = json::array();
   for (const auto& d : done)
     rows_in.push_back({{"id", d.held.job_id}, {"token", d.held.token}, {"result", d.result}});
-  static const std::string sql =
-      "WITH done AS (UPDATE jobs j SET status = 'completed', completed_at = now(),"
+  static const runtime::statement sql{"WITH done AS (UPDATE jobs j SET status = 'completed', completed_at = now(),"
       "   updated_at = now(), lease_owner = NULL, lease_expires_at = NULL, result = x.result"
       "   FROM " + leases_sql(", result jsonb") + " WHERE " + std::string{fence_sql} +
       "   RETURNING j.id, j.user_id, j.playbook_id, j.kind),"
       " ev AS (" + job_events_sql("done", "'job.completed'") +
-      ") SELECT kind, count(*) FROM done GROUP BY kind";
-  pqxx::work tx{conn};
-  auto rows = tx.exec_params(sql, rows_in.dump());
-  tx.commit();
+      ") SELECT kind, count(*) FROM done GROUP BY kind"};
+  pqxx::nontransaction tx{conn}; // one statement: its own transaction
+  auto rows = sql(tx, rows_in.dump());
   wrote_events(!rows.empty());
   for (const auto& r : rows)
     metrics::job_completed(r[0].c_str(), r[1].as<std::int64_t>());
@@ -297,16 +323,15 @@ void complete_all(pqxx::connection& conn, const std::vector<finished>& done) {
 std::optional<job_status> fail_attempt(pqxx::connection& conn, const job_assignment& job,
                                        const std::string& error, bool retryable,
                                        std::chrono::milliseconds retry_in) {
-  static const std::string sql = attempt_ended_sql(
+  static const runtime::statement sql{attempt_ended_sql(
       "ended AS (SELECT j.id FROM jobs j, " + leases_sql() + " WHERE " + std::string{fence_sql} +
           " FOR UPDATE OF j)",
       "$2", "now() + make_interval(secs => $3::double precision / 1000)", "$4::text", "$4",
       ", 'attempt', attempt, 'error', $4::text,"
-      " 'retry_at', CASE WHEN status = 'queued' THEN rfc3339(run_after) END");
-  pqxx::work tx{conn};
-  auto rows = tx.exec_params(sql, one_lease(job).dump(), retryable,
+      " 'retry_at', CASE WHEN status = 'queued' THEN rfc3339(run_after) END")};
+  pqxx::nontransaction tx{conn}; // one statement: its own transaction
+  auto rows = sql(tx, one_lease(job).dump(), retryable,
                              static_cast<long long>(retry_in.count()), error);
-  tx.commit();
   wrote_events(!rows.empty());
   if (rows.empty())
     return std::nullopt;
@@ -316,15 +341,13 @@ std::optional<job_status> fail_attempt(pqxx::connection& conn, const job_assignm
 }
 
 bool cancel_attempt(pqxx::connection& conn, const job_assignment& job) {
-  static const std::string sql =
-      "WITH upd AS (UPDATE jobs j SET status = 'cancelled', completed_at = now(),"
+  static const runtime::statement sql{"WITH upd AS (UPDATE jobs j SET status = 'cancelled', completed_at = now(),"
       "   updated_at = now(), lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL"
       "   FROM " + leases_sql() + " WHERE " + std::string{fence_sql} +
       "   RETURNING j.id, j.user_id, j.playbook_id, j.kind),"
-      " ev AS (" + job_events_sql("upd", "'job.cancelled'") + ") SELECT count(*) FROM upd";
-  pqxx::work tx{conn};
-  auto rows = tx.exec_params(sql, one_lease(job).dump());
-  tx.commit();
+      " ev AS (" + job_events_sql("upd", "'job.cancelled'") + ") SELECT count(*) FROM upd"};
+  pqxx::nontransaction tx{conn}; // one statement: its own transaction
+  auto rows = sql(tx, one_lease(job).dump());
   wrote_events(rows[0][0].as<int>() > 0);
   if (rows[0][0].as<int>() == 0)
     return false;
@@ -333,8 +356,7 @@ bool cancel_attempt(pqxx::connection& conn, const job_assignment& job) {
 }
 
 int release(pqxx::connection& conn, const std::vector<lease>& held) {
-  static const std::string sql =
-      "WITH upd AS (UPDATE jobs j SET"
+  static const runtime::statement sql{"WITH upd AS (UPDATE jobs j SET"
       "   status = CASE WHEN j.cancel_requested THEN 'cancelled' ELSE 'queued' END,"
       "   attempt = CASE WHEN j.cancel_requested THEN j.attempt"
       "     ELSE greatest(j.attempt - 1, 0) END,"
@@ -345,9 +367,9 @@ int release(pqxx::connection& conn, const std::vector<lease>& held) {
       " cancelled AS (SELECT * FROM upd WHERE status = 'cancelled'),"
       " ev AS (" + job_events_sql("cancelled", "'job.cancelled'") + ")"
       " SELECT count(*) FILTER (WHERE status = 'queued'),"
-      " count(*) FILTER (WHERE status = 'cancelled') FROM upd";
+      " count(*) FILTER (WHERE status = 'cancelled') FROM upd"};
   pqxx::work tx{conn};
-  auto rows = tx.exec_params(sql, leases_json(held).dump());
+  auto rows = sql(tx, leases_json(held).dump());
   int requeued = rows[0][0].as<int>();
   if (requeued > 0)
     runtime::notify_runners(tx, "released");
@@ -362,9 +384,9 @@ namespace {
 
 // Runs a rescue statement (attempt_ended_sql) and counts what it ended.
 template <class... Params>
-int run_rescue(pqxx::connection& conn, const std::string& sql, Params&&... params) {
+int run_rescue(pqxx::connection& conn, const runtime::statement& sql, Params&&... params) {
   pqxx::work tx{conn};
-  pqxx::result rows = tx.exec_params(sql, std::forward<Params>(params)...);
+  pqxx::result rows = sql(tx, std::forward<Params>(params)...);
   int n = 0;
   for (const auto& r : rows)
     n += r[2].as<int>();
@@ -380,23 +402,23 @@ int run_rescue(pqxx::connection& conn, const std::string& sql, Params&&... param
 } // namespace
 
 int rescue_expired(pqxx::connection& conn) {
-  static const std::string sql = attempt_ended_sql(
+  static const runtime::statement sql{attempt_ended_sql(
       "ended AS (SELECT id FROM jobs WHERE status = 'running' AND lease_expires_at < now()"
       " ORDER BY lease_expires_at LIMIT 1000 FOR UPDATE SKIP LOCKED)",
       "true", "now()", "'lease expired (owner ' || coalesce(j.lease_owner, '?') || ')'",
-      "'lease expired'", ", 'attempt', attempt, 'error', 'lease expired', 'rescued', true");
+      "'lease expired'", ", 'attempt', attempt, 'error', 'lease expired', 'rescued', true")};
   return run_rescue(conn, sql);
 }
 
 int rescue_from_nodes(pqxx::connection& conn, const std::vector<std::string>& node_ids) {
   if (node_ids.empty())
     return 0;
-  static const std::string sql = attempt_ended_sql(
+  static const runtime::statement sql{attempt_ended_sql(
       "ended AS (SELECT id FROM jobs WHERE status = 'running'"
       " AND lease_owner IN (SELECT jsonb_array_elements_text($1::jsonb))"
       " FOR UPDATE SKIP LOCKED)",
       "true", "now()", "'node gone (owner ' || coalesce(j.lease_owner, '?') || ')'",
-      "'node gone'", ", 'attempt', attempt, 'error', 'node gone', 'rescued', true");
+      "'node gone'", ", 'attempt', attempt, 'error', 'node gone', 'rescued', true")};
   return run_rescue(conn, sql, nlohmann::json(node_ids).dump());
 }
 
@@ -404,16 +426,15 @@ int rescue_from_nodes(pqxx::connection& conn, const std::vector<std::string>& no
 
 std::optional<job_status> request_cancel(pqxx::transaction_base& tx, const std::string& job_id,
                                          const std::string& user_id) {
-  static const std::string sql =
-      "WITH upd AS (UPDATE jobs SET cancel_requested = true, updated_at = now(),"
+  static const runtime::statement sql{"WITH upd AS (UPDATE jobs SET cancel_requested = true, updated_at = now(),"
       "   status = CASE WHEN status = 'queued' THEN 'cancelled' ELSE status END,"
       "   completed_at = CASE WHEN status = 'queued' THEN now() ELSE completed_at END"
       "   WHERE id = $1 AND user_id = $2 AND status IN ('queued', 'running')"
       "   RETURNING id, status, user_id, playbook_id, kind),"
       " cancelled AS (SELECT * FROM upd WHERE status = 'cancelled'),"
       " ev AS (" + job_events_sql("cancelled", "'job.cancelled'") + ")"
-      " SELECT status FROM upd";
-  auto rows = tx.exec_params(sql, job_id, user_id);
+      " SELECT status FROM upd"};
+  auto rows = sql(tx, job_id, user_id);
   if (rows.empty())
     return std::nullopt;
   auto status = status_of(rows[0][0]);
@@ -423,18 +444,17 @@ std::optional<job_status> request_cancel(pqxx::transaction_base& tx, const std::
 
 bool retry(pqxx::transaction_base& tx, const std::string& job_id, const std::string& user_id,
            int more_attempts) {
-  static const std::string sql =
-      "WITH upd AS (UPDATE jobs SET status = 'queued', run_after = now(),"
+  static const runtime::statement sql{"WITH upd AS (UPDATE jobs SET status = 'queued', run_after = now(),"
       "   max_attempts = attempt + $3, cancel_requested = false, error_message = NULL,"
       "   completed_at = NULL, lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL,"
       "   updated_at = now()"
       "   WHERE id = $1 AND user_id = $2 AND status IN ('failed', 'cancelled')"
       "   RETURNING id, user_id, playbook_id, kind),"
       " ev AS (" + job_events_sql("upd", "'job.retrying'", ", 'manual', true") + ")"
-      " SELECT kind FROM upd";
+      " SELECT kind FROM upd"};
   pqxx::result rows;
   try {
-    rows = tx.exec_params(sql, job_id, user_id, more_attempts);
+    rows = sql(tx, job_id, user_id, more_attempts);
   } catch (const pqxx::unique_violation&) {
     throw conflict("another evolution is already queued or running for this playbook");
   }
@@ -450,13 +470,14 @@ bool retry(pqxx::transaction_base& tx, const std::string& job_id, const std::str
 void insert_rounds(pqxx::transaction_base& tx, const std::string& job_id, const json& rounds) {
   if (rounds.empty())
     return;
-  tx.exec_params("INSERT INTO job_rounds (job_id, round_number, proposal, votes,"
-                 " aggregated_score, accepted, rejected)"
-                 " SELECT $1, x.round_number, x.proposal, x.votes, x.aggregated_score,"
-                 " x.accepted, x.rejected FROM jsonb_to_recordset($2::jsonb) AS x("
-                 " round_number int, proposal jsonb, votes jsonb, aggregated_score float8,"
-                 " accepted jsonb, rejected jsonb)",
-                 job_id, rounds.dump());
+  static const runtime::statement sql{
+      "INSERT INTO job_rounds (job_id, round_number, proposal, votes,"
+      " aggregated_score, accepted, rejected)"
+      " SELECT $1, x.round_number, x.proposal, x.votes, x.aggregated_score,"
+      " x.accepted, x.rejected FROM jsonb_to_recordset($2::jsonb) AS x("
+      " round_number int, proposal jsonb, votes jsonb, aggregated_score float8,"
+      " accepted jsonb, rejected jsonb)"};
+  sql(tx, job_id, rounds.dump());
 }
 
 } // namespace troupe::lifecycle

@@ -84,6 +84,7 @@ enqueued enqueue_evolution(pqxx::transaction_base& tx, const std::string& user_i
 
 // ---- a runner's attempts ---------------------------------------------------------------
 
+
 struct claim_want {
   std::string kind;
   int max = 0;
@@ -103,9 +104,20 @@ std::map<std::string, bool> heartbeat(pqxx::connection& conn, const std::vector<
 // True while the attempt holds its job (the fence for a step that reads).
 bool holds(pqxx::transaction_base& tx, const job_assignment& job);
 
+// For a read that is its own fence, in one statement: a FROM item with one
+// row while the attempt holds its job, whose lease is the statement's $1
+// (lease_parameter).
+std::string fenced_from();
+std::string lease_parameter(const job_assignment& job);
+
 // Records a step of the attempt in jobs.progress, with its job.progress
 // event. False (nothing written) when the lease is lost.
 bool progress(pqxx::connection& conn, const job_assignment& job, const nlohmann::json& step);
+
+// The job.progress event of a step that is recorded with the job's
+// completion instead of in a write of its own (an executor's last steps).
+runtime::event_row progress_event(const job_assignment& job, const std::string& user_id,
+                                  nlohmann::json step);
 
 // What a completing executor writes besides its own effects.
 struct completion {

@@ -27,6 +27,12 @@ struct event_row {
 // (docs/events.md).
 void insert_events(pqxx::transaction_base& tx, const std::vector<event_row>& events);
 
+// The same insert as the tail of a bigger statement: `INSERT … SELECT` from
+// the events given as the parameter `param` (events_parameter). The caller
+// makes sure the transaction has its xid first, and sets events_written().
+std::string insert_events_sql(const std::string& param);
+std::string events_parameter(const std::vector<event_row>& events);
+
 // Set by insert_events (and by the job lifecycle's statements, which write
 // their events set-wise) on the calling thread; a store worker reads and
 // clears it around each task to wake the event bridge at once. Work on

@@ -16,6 +16,7 @@
 #include "messages/api.hpp"
 
 #include <pqxx/connection>
+#include <pqxx/transaction_base>
 
 #include <functional>
 #include <memory>
@@ -104,6 +105,25 @@ public:
 private:
   void separate();
   std::string out_ = "{";
+};
+
+// A statement run prepared: parsed and planned once per connection (a
+// generic plan, see open_connection) instead of with every execution. It is
+// prepared on whichever connection first runs it, so it works on any
+// connection, pooled or not. The name comes from the text.
+class statement {
+public:
+  explicit statement(std::string sql);
+
+  template <class... Args>
+  pqxx::result operator()(pqxx::transaction_base& tx, Args&&... args) const {
+    tx.conn().prepare(name_, sql_); // a no-op once defined with this text
+    return tx.exec_prepared(name_, std::forward<Args>(args)...);
+  }
+
+private:
+  std::string sql_;
+  std::string name_;
 };
 
 // Registers a prepared statement for every store connection. Call before

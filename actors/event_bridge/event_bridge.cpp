@@ -32,42 +32,48 @@ constexpr const char* event_columns =
     " coalesce(job_id::text, ''), data::text,"
     " to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"') FROM events ";
 
-event_ptr frame_of(const pqxx::row& r) {
+// An event from event_columns, which start at column `at` of the row.
+event_ptr frame_of(const pqxx::row& r, pqxx::row::size_type at = 0) {
   auto e = std::make_shared<event_frame>();
-  e->id = r[0].as<std::int64_t>();
-  e->topic = r[1].c_str();
-  e->user_id = r[2].c_str();
-  e->playbook_id = r[3].c_str();
-  e->job_id = r[4].c_str();
+  e->id = r[at].as<std::int64_t>();
+  e->topic = r[at + 1].c_str();
+  e->user_id = r[at + 2].c_str();
+  e->playbook_id = r[at + 3].c_str();
+  e->job_id = r[at + 4].c_str();
   auto id = std::to_string(e->id);
   // The data is jsonb's own text (one line); only the topic needs quoting.
   e->json = "{\"id\":" + id + ",\"topic\":" + json(e->topic).dump() + ",\"at\":\"" +
-            r[6].c_str() + "\",\"data\":" + r[5].c_str() + "}";
+            r[at + 6].c_str() + "\",\"data\":" + r[at + 5].c_str() + "}";
   e->sse = "id: " + id + "\nevent: " + e->topic + "\ndata: " + e->json + "\n\n";
   return e;
 }
 
-// What one tail pass read: the snapshot horizon before the read, the events
-// after the cursor, and the next transaction id after it.
+// What one tail pass read, all under one snapshot: its horizon (every
+// transaction below xmin had ended), the events after the cursor, and its
+// xmax (every transaction from there on had not begun).
 struct tail_read {
   std::int64_t newest = 0; // the first pass only reads where live delivery starts
-  std::uint64_t xmin_before = 0;
-  std::uint64_t xmax_after = 0;
+  std::uint64_t xmin = 0;
+  std::uint64_t xmax = 0;
   std::vector<event_ptr> events;
 };
 
-std::uint64_t xid_of(const pqxx::result& r) { return std::stoull(r[0][0].c_str()); }
-
+// One statement, one round trip: the snapshot's bounds on every row (one row
+// of NULL event columns when nothing is new).
 tail_read read_tail(pqxx::connection& conn, std::int64_t cursor, int batch) {
+  static const runtime::statement sql{
+      "SELECT pg_snapshot_xmin(s.snap)::text, pg_snapshot_xmax(s.snap)::text, e.* FROM"
+      " (SELECT pg_current_snapshot() AS snap) s LEFT JOIN LATERAL (" +
+      std::string{event_columns} + "WHERE id > $1 ORDER BY id LIMIT $2) e ON true"};
   tail_read out;
-  pqxx::nontransaction tx{conn}; // each statement its own snapshot, in this order
-  out.xmin_before = xid_of(tx.exec("SELECT pg_snapshot_xmin(pg_current_snapshot())::text"));
-  auto rows = tx.exec_params(std::string{event_columns} + "WHERE id > $1 ORDER BY id LIMIT $2",
-                             cursor, batch);
-  out.xmax_after = xid_of(tx.exec("SELECT pg_snapshot_xmax(pg_current_snapshot())::text"));
+  pqxx::nontransaction tx{conn};
+  auto rows = sql(tx, cursor, batch);
+  out.xmin = std::stoull(rows[0][0].c_str());
+  out.xmax = std::stoull(rows[0][1].c_str());
   out.events.reserve(rows.size());
   for (const auto& r : rows)
-    out.events.push_back(frame_of(r));
+    if (!r[2].is_null())
+      out.events.push_back(frame_of(r, 2));
   return out;
 }
 
@@ -236,7 +242,7 @@ void apply(bridge_pointer self, const store_actor& store, const bridge_options& 
            const tail_read& read) {
   auto& st = self->state;
   auto allowed = st.cursor + 1;
-  if (st.hole && st.hole->xmax <= read.xmin_before) {
+  if (st.hole && st.hole->xmax <= read.xmin) {
     // Every transaction that could have filled the gap has ended and what
     // committed was read above: the rest of the gap rolled back.
     allowed = std::max(allowed, st.hole->below);
@@ -246,7 +252,7 @@ void apply(bridge_pointer self, const store_actor& store, const bridge_options& 
     if (e->id > allowed) {
       metrics::event_gap_waited();
       if (!st.hole || st.hole->below <= st.cursor)
-        st.hole = bridge_state::gap{e->id, read.xmax_after};
+        st.hole = bridge_state::gap{e->id, read.xmax};
       break;
     }
     publish(self, e, opts);

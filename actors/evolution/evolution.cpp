@@ -27,35 +27,38 @@ struct snapshot {
   snapshot_data data;
 };
 
-// nullopt when the lease is lost.
+// nullopt when the lease is lost. One statement (one snapshot of the
+// database, one round trip): the playbook, its current version and its
+// oldest pending outcomes, read only while the attempt holds its job.
 std::optional<snapshot> load_snapshot(pqxx::connection& conn, const job_assignment& job,
                                       int max_outcomes) {
-  pqxx::read_transaction tx{conn};
-  if (!lifecycle::holds(tx, job))
+  static const runtime::statement sql{
+      "SELECT p.id IS NOT NULL, p.current_version_id, coalesce(v.content, ''),"
+      " p.next_bullet_id, (SELECT coalesce(json_agg(json_build_array(o.id, o.outcome_status,"
+      " coalesce(o.notes, ''), coalesce(o.reasoning_trace, ''), o.bullet_ids,"
+      " coalesce(o.task_description, '')) ORDER BY o.id), '[]')::text FROM (SELECT * FROM outcomes"
+      " WHERE playbook_id = p.id AND processed_at IS NULL ORDER BY id LIMIT $3) o)"
+      " FROM " + lifecycle::fenced_from() +
+      " LEFT JOIN playbooks p ON p.id = $2"
+      " LEFT JOIN playbook_versions v ON v.id = p.current_version_id"};
+  pqxx::nontransaction tx{conn};
+  auto rows = sql(tx, lifecycle::lease_parameter(job), job.playbook_id, max_outcomes);
+  if (rows.empty())
     return std::nullopt;
-  auto pb = tx.exec_params(
-      "SELECT p.current_version_id, coalesce(v.content, ''), p.next_bullet_id"
-      " FROM playbooks p LEFT JOIN playbook_versions v ON v.id = p.current_version_id"
-      " WHERE p.id = $1",
-      job.playbook_id);
-  if (pb.empty())
+  const auto& r = rows[0];
+  if (!r[0].as<bool>())
     throw std::runtime_error("the job's playbook no longer exists");
   snapshot snap;
-  if (!pb[0][0].is_null())
-    snap.version_id = pb[0][0].c_str();
-  snap.data.content = pb[0][1].c_str();
-  snap.data.next_bullet_id = pb[0][2].as<std::int64_t>();
-  auto rows = tx.exec_params(
-      "SELECT id, outcome_status, coalesce(notes, ''), coalesce(reasoning_trace, ''),"
-      " array_to_json(bullet_ids)::text, coalesce(task_description, '')"
-      " FROM outcomes WHERE playbook_id = $1 AND processed_at IS NULL ORDER BY id LIMIT $2",
-      job.playbook_id, max_outcomes);
-  for (const auto& r : rows)
-    snap.data.outcomes.push_back(
-        {r[0].c_str(), r[1].c_str(), r[2].c_str(), r[3].c_str(),
-         r[4].is_null() ? std::vector<std::string>{}
-                        : json::parse(r[4].c_str()).get<std::vector<std::string>>(),
-         r[5].c_str()});
+  if (!r[1].is_null())
+    snap.version_id = r[1].c_str();
+  snap.data.content = r[2].c_str();
+  snap.data.next_bullet_id = r[3].as<std::int64_t>();
+  for (const auto& o : json::parse(r[4].c_str()))
+    snap.data.outcomes.push_back({o[0].get<std::string>(), o[1].get<std::string>(),
+                                  o[2].get<std::string>(), o[3].get<std::string>(),
+                                  o[4].is_null() ? std::vector<std::string>{}
+                                                 : o[4].get<std::vector<std::string>>(),
+                                  o[5].get<std::string>()});
   return snap;
 }
 
@@ -94,14 +97,14 @@ json record_usage(pqxx::work& tx, const job_assignment& job, const std::string& 
                          {"metadata", {{"valid", u.invalid_answers == 0}}}});
   }
   if (!records.empty())
-    tx.exec_params(
+    runtime::statement{
         "INSERT INTO usage_records (user_id, playbook_id, job_id, operation, model, prompt_tokens,"
         " completion_tokens, total_tokens, cost_usd, metadata)"
         " SELECT $1, $2, $3, x.operation, x.model, x.prompt_tokens, x.completion_tokens,"
         " x.prompt_tokens + x.completion_tokens, x.cost_usd, x.metadata"
         " FROM jsonb_to_recordset($4::jsonb) AS x(operation text, model text, prompt_tokens int,"
-        " completion_tokens int, cost_usd numeric, metadata jsonb)",
-        user, job.playbook_id, job.id, records.dump());
+        " completion_tokens int, cost_usd numeric, metadata jsonb)"}(
+        tx, user, job.playbook_id, job.id, records.dump());
   if (calls || fallbacks)
     result["llm"] = {{"calls", calls}, {"invalid_answers", invalid}, {"fallbacks", fallbacks}};
   return {{"prompt_tokens", prompt},
@@ -114,15 +117,15 @@ json record_usage(pqxx::work& tx, const job_assignment& job, const std::string& 
 // the job's completion (lifecycle::complete). False when the lease is lost;
 // errc::conflict when the playbook got a version meanwhile.
 bool commit(pqxx::connection& conn, const job_assignment& job, const run_state& run,
-            int max_attempts) {
+            int max_attempts, const std::vector<json>& last_steps) {
   return lifecycle::complete(conn, job, [&](pqxx::work& tx, const std::string& user) {
     const auto& p = run.plan;
     const auto& snap = run.snap;
-    auto pb = tx.exec_params(
+    static const runtime::statement lock_sql{
         "SELECT current_version_id,"
         " coalesce((SELECT max(version_number) FROM playbook_versions WHERE playbook_id = $1), 0),"
-        " status FROM playbooks WHERE id = $1 FOR UPDATE",
-        job.playbook_id);
+        " status FROM playbooks WHERE id = $1 FOR UPDATE"};
+    auto pb = lock_sql(tx, job.playbook_id);
     std::optional<std::string> current;
     if (!pb[0][0].is_null())
       current = pb[0][0].c_str();
@@ -130,37 +133,19 @@ bool commit(pqxx::connection& conn, const job_assignment& job, const run_state& 
       throw conflict("the playbook got a new version during the evolution");
 
     std::optional<std::string> to_version_id;
-    int to_number = 0;
+    std::optional<int> to_number, bullets, tokens;
     if (p.changed) {
       auto doc = playbook::parse(p.new_content);
       to_version_id = crypto::uuid_v7();
       to_number = pb[0][1].as<int>() + 1;
-      tx.exec_params("INSERT INTO playbook_versions (id, playbook_id, version_number, content,"
-                     " bullet_count, token_estimate, created_by_job_id, diff_summary)"
-                     " VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-                     *to_version_id, job.playbook_id, to_number, p.new_content,
-                     playbook::bullet_count(doc), playbook::token_estimate(doc), job.id,
-                     p.diff_summary);
+      bullets = playbook::bullet_count(doc);
+      tokens = playbook::token_estimate(doc);
     }
 
     json processed = json::array();
     for (std::size_t i = 0; i < p.reflections.size(); ++i)
       processed.push_back(
           {{"id", snap.data.outcomes[i].id}, {"reflection", to_json(p.reflections[i])}});
-    auto marked = tx.exec_params(
-        "UPDATE outcomes o SET processed_at = now(), evolution_job_id = $2,"
-        " reflection_data = x.reflection FROM jsonb_to_recordset($1::jsonb)"
-        " AS x(id uuid, reflection jsonb) WHERE o.id = x.id AND o.processed_at IS NULL"
-        " RETURNING o.id",
-        processed.dump(), job.id);
-    int n = static_cast<int>(marked.size());
-    auto after = tx.exec_params(
-        "UPDATE playbooks SET pending_outcomes = pending_outcomes - $2, last_evolved_at = now(),"
-        " current_version_id = coalesce($3::uuid, current_version_id),"
-        " next_bullet_id = greatest(next_bullet_id, $4),"
-        " updated_at = CASE WHEN $3::uuid IS NULL THEN updated_at ELSE now() END"
-        " WHERE id = $1 RETURNING pending_outcomes, evolution_threshold",
-        job.playbook_id, n, to_version_id, p.next_id);
     json rounds = json::array();
     for (const auto& r : p.rounds)
       rounds.push_back({{"round_number", r["number"]},
@@ -169,19 +154,48 @@ bool commit(pqxx::connection& conn, const job_assignment& job, const run_state& 
                         {"aggregated_score", r["aggregated_score"]},
                         {"accepted", r["accepted"]},
                         {"rejected", r["rejected"]}});
-    lifecycle::insert_rounds(tx, job.id, rounds);
+    // The new version (when the content changed), the processed outcomes,
+    // the rounds and the playbook's counters: one statement. The playbook's
+    // pointer to the version is checked at commit (a deferred key).
+    static const runtime::statement write_sql{
+        "WITH version AS (INSERT INTO playbook_versions (id, playbook_id, version_number, content,"
+        " bullet_count, token_estimate, created_by_job_id, diff_summary)"
+        " SELECT $3::uuid, $1, $4, $5, $6, $7, $2, $8 WHERE $3::uuid IS NOT NULL),"
+        " marked AS (UPDATE outcomes o SET processed_at = now(), evolution_job_id = $2,"
+        " reflection_data = x.reflection FROM jsonb_to_recordset($9::jsonb)"
+        " AS x(id uuid, reflection jsonb) WHERE o.id = x.id AND o.processed_at IS NULL"
+        " RETURNING o.id),"
+        " rounds AS (INSERT INTO job_rounds (job_id, round_number, proposal, votes,"
+        " aggregated_score, accepted, rejected)"
+        " SELECT $2, x.round_number, x.proposal, x.votes, x.aggregated_score, x.accepted,"
+        " x.rejected FROM jsonb_to_recordset($11::jsonb) AS x(round_number int, proposal jsonb,"
+        " votes jsonb, aggregated_score float8, accepted jsonb, rejected jsonb)),"
+        " n AS (SELECT count(*)::int AS n FROM marked)"
+        " UPDATE playbooks SET pending_outcomes = pending_outcomes - n.n, last_evolved_at = now(),"
+        " current_version_id = coalesce($3::uuid, current_version_id),"
+        " next_bullet_id = greatest(next_bullet_id, $10),"
+        " updated_at = CASE WHEN $3::uuid IS NULL THEN updated_at ELSE now() END"
+        " FROM n WHERE id = $1 RETURNING pending_outcomes, evolution_threshold, n.n"};
+    auto after = write_sql(
+        tx, job.playbook_id, job.id, to_version_id, to_number,
+        p.changed ? std::optional<std::string>{p.new_content} : std::nullopt, bullets, tokens,
+        p.changed ? std::optional<std::string>{p.diff_summary} : std::nullopt, processed.dump(),
+        p.next_id, rounds.dump());
+    int n = after[0][2].as<int>();
 
     lifecycle::completion c;
     c.result = {{"outcomes_processed", n},
                 {"counter_updates", p.counter_updates},
                 {"operations_applied", p.applied.size()},
                 {"rounds", p.rounds.size()},
-                {"to_version", to_version_id ? json(to_number) : json(nullptr)},
+                {"to_version", to_number ? json(*to_number) : json(nullptr)},
                 {"diff_summary", p.changed ? json(p.diff_summary) : json(nullptr)},
                 {"budget", p.budget_note.empty() ? json(nullptr) : json(p.budget_note)},
                 {"engine", run.llm ? "llm" : "builtin"}};
     c.token_totals = record_usage(tx, job, user, run.usage, c.result);
     c.progress = {{"step", "committed"}};
+    for (const auto& step : last_steps)
+      c.events_before.push_back(lifecycle::progress_event(job, user, step));
     c.outcomes_processed = n;
     c.from_version_id = snap.version_id;
     c.to_version_id = to_version_id;
@@ -189,7 +203,7 @@ bool commit(pqxx::connection& conn, const job_assignment& job, const run_state& 
     if (to_version_id)
       c.events_after.push_back({"playbook.version_created", user, job.playbook_id, job.id,
                                 {{"playbook_id", job.playbook_id},
-                                 {"version", to_number},
+                                 {"version", *to_number},
                                  {"job_id", job.id},
                                  {"diff_summary", p.diff_summary}}});
     // The ingestion rule runs again once this job is completed: a backlog
@@ -285,13 +299,24 @@ void report(evolution_pointer self, const context_ptr& ctx, const attempt_ptr& a
       });
 }
 
-void commit_attempt(evolution_pointer self, const context_ptr& ctx, const attempt_ptr& a) {
+// The commit, with the steps that led straight to it (the last vote, the
+// commit itself): their job.progress events are written in the commit's
+// transaction, in order before job.completed, rather than each in a
+// transaction of its own that nothing but the commit follows.
+void commit_attempt(evolution_pointer self, const context_ptr& ctx, const attempt_ptr& a,
+                    std::vector<json> steps) {
+  if (stopped(self, a))
+    return;
   finish(a->run->plan, ctx->opts.pipeline);
   auto job = a->job;
   auto run = a->run;
   int attempts = ctx->opts.max_attempts;
+  steps.push_back({{"step", "commit"}});
   step(
-      self, ctx, a, [job, run, attempts](pqxx::connection& c) { return commit(c, job, *run, attempts); },
+      self, ctx, a,
+      [job, run, attempts, steps](pqxx::connection& c) {
+        return commit(c, job, *run, attempts, steps);
+      },
       [=](bool) { answer(self, a, result_of(a->job, attempt_end::completed)); });
 }
 
@@ -299,7 +324,7 @@ void commit_attempt(evolution_pointer self, const context_ptr& ctx, const attemp
 void run_round(evolution_pointer self, const context_ptr& ctx, const attempt_ptr& a) {
   auto& plan = a->run->plan;
   if (plan.pending.empty())
-    return report(self, ctx, a, {{"step", "commit"}}, [=] { commit_attempt(self, ctx, a); });
+    return commit_attempt(self, ctx, a, {});
   critique_request req{round_playbook(plan), plan.pending, ctx->opts.pipeline.curation};
   auto votes = std::make_shared<std::array<critic_votes, 3>>();
   auto waiting = std::make_shared<int>(3);
@@ -311,14 +336,15 @@ void run_round(evolution_pointer self, const context_ptr& ctx, const attempt_ptr
               bool again = conclude_round(a->run->plan, (*votes)[0], (*votes)[1], (*votes)[2],
                                           result, ctx->opts.pipeline);
               metrics::evolution_round();
-              if (!again)
-                a->run->plan.pending.clear();
               auto& rounds = a->run->plan.rounds;
-              report(self, ctx, a,
-                     {{"step", "vote"},
-                      {"round", rounds.size()},
-                      {"aggregated_score", rounds.back()["aggregated_score"]}},
-                     [=] { run_round(self, ctx, a); });
+              json voted = {{"step", "vote"},
+                            {"round", rounds.size()},
+                            {"aggregated_score", rounds.back()["aggregated_score"]}};
+              if (!again) {
+                a->run->plan.pending.clear();
+                return commit_attempt(self, ctx, a, {std::move(voted)});
+              }
+              report(self, ctx, a, std::move(voted), [=] { run_round(self, ctx, a); });
             },
             [=](caf::error& e) { fail_with(self, a, "voter failed: " + caf::to_string(e)); });
   };

@@ -59,6 +59,10 @@ struct runner_state {
   std::vector<lifecycle::finished> completions;
   bool claiming = false;
   bool claim_again = false;
+  // A wake-up (or poll) found a kind without enough free slots to claim:
+  // claim again once a job ends. Without one, a job's end claims nothing
+  // (an idle engine's claims would find the queue empty).
+  bool slots_wanted = false;
   bool completing = false;
   bool beating = false;
   bool draining = false;
@@ -200,7 +204,10 @@ void on_result(runner_pointer self, const context_ptr& ctx, const job_result& r)
     log::warn("a job's lease was lost; its result was not committed", {{"job_id", job.id}});
     break;
   }
-  claim_jobs(self, ctx);
+  if (st.slots_wanted) {
+    st.slots_wanted = false;
+    claim_jobs(self, ctx);
+  }
   check_drained(self);
 }
 
@@ -243,6 +250,8 @@ void claim_jobs(runner_pointer self, const context_ptr& ctx) {
     int worth_it = std::max(1, std::min(ctx->opts.claim_batch, k.concurrency) / 2);
     if (free > 0 && (busy == 0 || free >= worth_it))
       wants.push_back({k.kind, std::min(free, ctx->opts.claim_batch)});
+    else
+      st.slots_wanted = true;
   }
   if (wants.empty())
     return;
