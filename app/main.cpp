@@ -483,6 +483,17 @@ int run(int argc, char** argv) {
 
 } // namespace
 
+// jemalloc's options (it reads this symbol at start-up; a glibc-malloc build,
+// e.g. under the sanitizers, ignores it). Memory a burst freed (an import, a
+// fan-out of events to many streams) goes back to the system within about a
+// second, by a background thread, instead of staying resident for the
+// default ten seconds and only while other allocations happen
+// (docs/performance.md, B6).
+extern "C" {
+__attribute__((used)) const char* malloc_conf =
+    "background_thread:true,dirty_decay_ms:1000,muzzy_decay_ms:0";
+}
+
 int main(int argc, char** argv) {
   try {
     return run(argc, argv);

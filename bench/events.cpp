@@ -8,13 +8,17 @@
 //     Reference: the round trip of that same POST (its 201).
 //
 //   troupe_bench_events b5 --address HOST:PORT --key KEY --user-id UUID
-//                          [--subscribers 100] [--events 5000]
+//                          [--subscribers 100] [--events 5000] [--idle 0]
+//                          [--server-pid PID]
 //     B5: `events` job.progress events are committed in one transaction
 //     (libpqxx; connection from the PG* environment) while `subscribers`
 //     WebSockets listen; throughput is events delivered in total per second
 //     from the commit to the last event at the last subscriber. Every
 //     subscriber must receive every event, in id order (none lost).
-//     Reference: the same with a single subscriber.
+//     Reference: the same with a single subscriber. `idle` further
+//     subscribers (of a topic B5 does not publish) are opened first and held
+//     through both runs; the server's RSS is read before, with them, and
+//     after.
 //
 // Prints one JSON object.
 #include <algorithm>
@@ -27,6 +31,7 @@
 #include <charconv>
 #include <chrono>
 #include <condition_variable>
+#include <fstream>
 #include <functional>
 #include <iostream>
 #include <map>
@@ -53,7 +58,21 @@ struct options {
   int iterations = 50;
   int subscribers = 100;
   int events = 5000;
+  int idle = 0;        // B5: idle subscribers held open through the measurement
+  int server_pid = 0;  // B5: whose resident memory to report
 };
+
+// VmRSS of a process in MB, 0 when unknown.
+double rss_mb(int pid) {
+  if (pid <= 0)
+    return 0;
+  std::ifstream status{"/proc/" + std::to_string(pid) + "/status"};
+  std::string line;
+  while (std::getline(status, line))
+    if (line.rfind("VmRSS:", 0) == 0)
+      return std::stod(line.substr(6)) / 1024.0;
+  return 0;
+}
 
 double ms_since(clock_type::time_point t) {
   return std::chrono::duration<double, std::milli>(clock_type::now() - t).count();
@@ -298,11 +317,56 @@ fan_out_result fan_out(const options& o, int subscribers, int events) {
   return r;
 }
 
+// Subscribers that wait for a topic B5 does not publish: each holds a stream,
+// a socket and a subscription on the server, reading (so it answers the
+// server's pings) on an io thread of its own.
+struct idle_set {
+  asio::io_context ioc;
+  std::vector<std::shared_ptr<subscriber>> subs;
+  std::thread io;
+
+  idle_set(const options& o, int n) {
+    for (int i = 0; i < n; ++i) {
+      subs.push_back(std::make_shared<subscriber>(ioc, [](long long) {}));
+      subs.back()->open(o, "?topics=playbook.version_created");
+      subs.back()->start();
+    }
+    io = std::thread{[this] { ioc.run(); }};
+  }
+
+  int open() const {
+    int n = 0;
+    for (const auto& s : subs)
+      n += s->failed ? 0 : 1;
+    return n;
+  }
+
+  ~idle_set() {
+    for (auto& s : subs)
+      asio::post(ioc, [s] { s->close(); });
+    if (io.joinable())
+      io.join();
+  }
+};
+
 json run_b5(const options& o) {
+  auto rss_before = rss_mb(o.server_pid);
+  auto opened = clock_type::now();
+  idle_set idle{o, o.idle};
+  double open_s = std::chrono::duration<double>(clock_type::now() - opened).count();
+  auto rss_idle = rss_mb(o.server_pid);
   auto one = fan_out(o, 1, o.events);
   auto many = fan_out(o, o.subscribers, o.events);
+  auto rss_after = rss_mb(o.server_pid);
+  int idle_open = idle.open();
   auto rate = [](const fan_out_result& r) { return r.seconds > 0 ? r.delivered / r.seconds : 0; };
-  return {{"subscribers", o.subscribers},
+  return {{"idle_subscribers", o.idle},
+          {"idle_open_after", idle_open},
+          {"idle_open_seconds", open_s},
+          {"server_rss_mb_before", rss_before},
+          {"server_rss_mb_idle", rss_idle},
+          {"server_rss_mb_after", rss_after},
+          {"subscribers", o.subscribers},
           {"events", o.events},
           {"delivered", many.delivered},
           {"expected", static_cast<long long>(o.subscribers) * o.events},
@@ -339,6 +403,10 @@ int main(int argc, char** argv) {
       o.subscribers = std::stoi(value);
     } else if (flag == "--events") {
       o.events = std::stoi(value);
+    } else if (flag == "--idle") {
+      o.idle = std::stoi(value);
+    } else if (flag == "--server-pid") {
+      o.server_pid = std::stoi(value);
     } else {
       std::cerr << "unknown flag " << flag << "\n";
       return 2;

@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 #include <charconv>
 #include <optional>
+#include <unordered_map>
 #include <pqxx/pqxx>
 #include <vector>
 
@@ -113,6 +114,7 @@ struct subscriber {
   bool reading = false;         // a page of the log is being read for it
   std::uint64_t written_seen = 0;
   std::chrono::steady_clock::time_point waiting_since{};
+  bool gone = false;            // unsubscribed or closed; dropped from the lists at the next sweep
 };
 
 using subscriber_ptr = std::shared_ptr<subscriber>;
@@ -128,6 +130,13 @@ struct bridge_state {
   bool again = false;
   std::vector<subscriber_ptr> subscribers;
   std::vector<subscriber_ptr> waiting; // subscribed before the start position was known
+  // Who an event is offered to: its user's subscribers under its topic (a
+  // subscriber with a topic filter is listed under each of its topics, one
+  // without under ""). Everybody else is never looked at, so a node holding
+  // many idle or other users' streams pays nothing for them per event.
+  std::unordered_map<std::string, std::unordered_map<std::string, std::vector<subscriber_ptr>>>
+      routes;
+  std::size_t gone = 0; // subscribers marked gone, still listed
   static inline const char* name = "troupe.event_bridge";
 };
 
@@ -155,8 +164,45 @@ bool deliver(const subscriber_ptr& s, const event_ptr& e, const bridge_options& 
 }
 
 void publish(bridge_pointer self, const event_ptr& e, const bridge_options& opts) {
-  auto& subs = self->state.subscribers;
-  std::erase_if(subs, [&](const subscriber_ptr& s) { return !deliver(s, e, opts); });
+  auto& st = self->state;
+  auto user = st.routes.find(e->user_id);
+  if (user == st.routes.end())
+    return;
+  for (const std::string& topic : {e->topic, std::string{}}) {
+    auto listed = user->second.find(topic);
+    if (listed == user->second.end())
+      continue;
+    for (const auto& s : listed->second)
+      if (!s->gone && !deliver(s, e, opts)) {
+        s->gone = true;
+        ++st.gone;
+      }
+  }
+}
+
+void add_route(bridge_state& st, const subscriber_ptr& s) {
+  auto& by_topic = st.routes[s->sub.user_id];
+  if (s->sub.topics.empty())
+    by_topic[""].push_back(s);
+  for (const auto& topic : s->sub.topics)
+    by_topic[topic].push_back(s);
+}
+
+// Drops the subscribers marked gone from every list.
+void sweep(bridge_state& st) {
+  if (st.gone == 0)
+    return;
+  auto is_gone = [](const subscriber_ptr& s) { return s->gone; };
+  std::erase_if(st.subscribers, is_gone);
+  std::erase_if(st.waiting, is_gone);
+  for (auto user = st.routes.begin(); user != st.routes.end();) {
+    for (auto listed = user->second.begin(); listed != user->second.end();) {
+      std::erase_if(listed->second, is_gone);
+      listed = listed->second.empty() ? user->second.erase(listed) : std::next(listed);
+    }
+    user = user->second.empty() ? st.routes.erase(user) : std::next(user);
+  }
+  st.gone = 0;
 }
 
 // True when the subscriber may be offered more now; disconnects one that
@@ -233,6 +279,7 @@ void attach(bridge_pointer self, const store_actor& store, const bridge_options&
     s->catching_up = true;
   }
   st.subscribers.push_back(s);
+  add_route(st, s);
   catch_up(self, store, opts, s);
 }
 
@@ -263,6 +310,7 @@ void apply(bridge_pointer self, const store_actor& store, const bridge_options& 
     st.again = true; // more to read at once
   else if (st.hole)
     self->delayed_send(self, gap_recheck, tail_atom::value);
+  sweep(st);
   bool behind = false;
   for (const auto& s : st.subscribers) {
     catch_up(self, store, opts, s);
@@ -279,6 +327,7 @@ void tail(bridge_pointer self, const store_actor& store, const bridge_options& o
     return;
   }
   st.again = false;
+  sweep(st);
   if (st.cursor >= 0 && st.subscribers.empty() && st.waiting.empty()) {
     // Nobody listens here: reading the log would be wasted work on every
     // commit. The next subscriber starts from the newest event then, as a
@@ -302,8 +351,12 @@ void tail(bridge_pointer self, const store_actor& store, const bridge_options& o
           // Live delivery starts after the newest event at start-up.
           st.cursor = read.newest;
           for (const auto& s : st.waiting)
-            attach(self, store, opts, s);
+            if (!s->gone)
+              attach(self, store, opts, s);
           st.waiting.clear();
+          st.gone = 0;
+          for (const auto& s : st.subscribers)
+            st.gone += s->gone ? 1 : 0;
         } else {
           apply(self, store, opts, read);
         }
@@ -332,9 +385,18 @@ event_bridge_actor::behavior_type bridge(bridge_pointer self, store_actor store,
           attach(self, store, opts, s);
       },
       [=](unsubscribe_atom, sink_ptr& sink) {
-        auto same = [&](const subscriber_ptr& s) { return s->sink == sink; };
-        std::erase_if(self->state.subscribers, same);
-        std::erase_if(self->state.waiting, same);
+        // Marked now (nothing is offered to it again), dropped from the lists
+        // at the next pass, or at once when many are waiting for one: a node
+        // whose streams all close at once sweeps a few times, not per stream.
+        auto& st = self->state;
+        for (auto* list : {&st.subscribers, &st.waiting})
+          for (const auto& s : *list)
+            if (s->sink == sink && !s->gone) {
+              s->gone = true;
+              ++st.gone;
+            }
+        if (st.gone > 1024)
+          sweep(st);
       },
       [=](tail_atom) { tail(self, store, opts); },
   };

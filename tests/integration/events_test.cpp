@@ -250,6 +250,38 @@ TEST_F(Events, ASubscriberThatStopsReadingIsDisconnectedWhileOthersKeepUp) {
   EXPECT_EQ(c.send("GET", "/healthz").status, 200);
 }
 
+// A WebSocket's events go out framed many to a socket write
+// (gateway/coalescing_stream.hpp); the pongs the server owes for a client's
+// pings go out between them, whole and in order.
+TEST_F(Events, PingsDuringABurstAreAnsweredBetweenWholeEvents) {
+  auto u = make_user(address());
+  ws_client ws{address(), u.access_token};
+  const int n = 20000;
+  exec("INSERT INTO events (user_id, topic, data) SELECT '" + u.id +
+       "', 'job.progress', jsonb_build_object('n', g, 'pad', repeat('x', 300))"
+       " FROM generate_series(1, " + std::to_string(n) + ") g");
+  std::vector<std::string> sent;
+  for (int i = 1; i <= n; ++i) {
+    auto e = ws.next();
+    ASSERT_TRUE(e) << "event " << i;
+    ASSERT_EQ(e->data["n"], i);
+    if (i % 2000 == 1) { // pings while most of the burst is still on its way
+      sent.push_back("p" + std::to_string(i));
+      ASSERT_FALSE(ws.send_ping(sent.back()));
+    }
+  }
+  // The last pongs may still be on their way after the last event: reading
+  // one more event at a time (pongs are seen while reading) until they came.
+  for (int more = 0; ws.pongs().size() < sent.size() && more < 20; ++more) {
+    exec("INSERT INTO events (user_id, topic, data) VALUES ('" + u.id +
+         "', 'job.progress', '{\"n\": 0}')");
+    auto e = ws.next();
+    ASSERT_TRUE(e);
+    EXPECT_EQ(e->data["n"], 0);
+  }
+  EXPECT_EQ(ws.pongs(), sent);
+}
+
 TEST_F(Events, BadSubscriptionsAreRefusedClearly) {
   auto u = make_user(address());
   http_client c{address()};

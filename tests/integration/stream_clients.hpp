@@ -64,9 +64,11 @@ public:
       if (!token.empty())
         req.set(beast::http::field::authorization, "Bearer " + token);
     }));
-    ws_.control_callback([this](websocket::frame_type kind, beast::string_view) {
+    ws_.control_callback([this](websocket::frame_type kind, beast::string_view payload) {
       if (kind == websocket::frame_type::ping)
         ++pings_;
+      if (kind == websocket::frame_type::pong)
+        pongs_.emplace_back(payload);
     });
     ws_.handshake(host, "/v1/events/ws" + query);
   }
@@ -86,6 +88,16 @@ public:
     auto j = json::parse(*text);
     return event{j["id"].get<long long>(), j["topic"], j["data"]};
   }
+
+  // Pings the server with `payload` (it answers with a pong carrying it).
+  beast::error_code send_ping(const std::string& payload) {
+    beast::error_code ec;
+    ws_.ping(websocket::ping_data{payload}, ec);
+    return ec;
+  }
+
+  // The payloads of the pongs received so far, in order (read on this thread).
+  const std::vector<std::string>& pongs() const { return pongs_; }
 
   // Sends a text message (clients are expected to send none).
   beast::error_code send_text(const std::string& text) {
@@ -137,6 +149,7 @@ private:
   asio::io_context ioc_;
   websocket::stream<tcp::socket> ws_;
   std::atomic<int> pings_{0};
+  std::vector<std::string> pongs_;
   beast::error_code last_error_;
 };
 
