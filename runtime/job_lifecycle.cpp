@@ -265,36 +265,36 @@ runtime::event_row progress_event(const job_assignment& job, const std::string& 
 }
 
 bool complete(pqxx::connection& conn, const job_assignment& job, const effects_fn& effects) {
-  static const runtime::statement lock_sql{"SELECT j.user_id FROM jobs j, " + leases_sql() +
-                                      " WHERE " + std::string{fence_sql} + " FOR UPDATE OF j"};
   pqxx::work tx{conn};
-  auto held = lock_sql(tx, one_lease(job).dump());
-  if (held.empty())
-    return false;
-  std::string user = held[0][0].c_str();
-  auto c = effects(tx, user);
-  // The job's row and every event in one statement (the transaction has its
-  // xid from the row lock above, before the events take their ids).
+  auto c = effects(tx, job.user_id);
+  // The fenced completion and every event in one statement, after the
+  // effects: when the lease is lost it matches nothing, writes no event, and
+  // the transaction (effects included) rolls back. The UPDATE runs before
+  // the first event takes its id (the EXISTS), so the transaction has its xid
+  // first.
   static const runtime::statement sql{
-      "WITH done AS (UPDATE jobs SET status = 'completed', completed_at = now(),"
+      "WITH done AS (UPDATE jobs j SET status = 'completed', completed_at = now(),"
       " updated_at = now(), lease_owner = NULL, lease_expires_at = NULL, result = $2::jsonb,"
-      " progress = coalesce($3::jsonb, progress),"
-      " outcomes_processed = coalesce($4, outcomes_processed),"
-      " from_version_id = coalesce($5::uuid, from_version_id),"
-      " to_version_id = coalesce($6::uuid, to_version_id),"
-      " token_totals = coalesce($7::jsonb, token_totals)"
-      " WHERE id = $1 RETURNING id) " +
-      runtime::insert_events_sql("$8")};
+      " progress = coalesce($3::jsonb, j.progress),"
+      " outcomes_processed = coalesce($4, j.outcomes_processed),"
+      " from_version_id = coalesce($5::uuid, j.from_version_id),"
+      " to_version_id = coalesce($6::uuid, j.to_version_id),"
+      " token_totals = coalesce($7::jsonb, j.token_totals)"
+      " FROM " + leases_sql() + " WHERE " + std::string{fence_sql} + " RETURNING j.id) " +
+      runtime::insert_events_sql("$8") + " WHERE EXISTS (SELECT 1 FROM done) RETURNING 1"};
   auto events = std::move(c.events_before);
-  events.push_back(job_event("job.completed", user, job, std::move(c.event_data)));
+  events.push_back(job_event("job.completed", job.user_id, job, std::move(c.event_data)));
   for (auto& e : c.events_after)
     events.push_back(std::move(e));
-  sql(tx, job.id,
+  auto written = sql(
+      tx, one_lease(job).dump(),
       c.result.is_null() ? std::nullopt : std::optional<std::string>{c.result.dump()},
       c.progress.is_null() ? std::nullopt : std::optional<std::string>{c.progress.dump()},
       c.outcomes_processed, c.from_version_id, c.to_version_id,
       c.token_totals.is_null() ? std::nullopt : std::optional<std::string>{c.token_totals.dump()},
       runtime::events_parameter(events));
+  if (written.empty())
+    return false; // the lease is gone: nothing of this transaction is kept
   runtime::events_written() = true;
   if (c.then)
     c.then(tx);

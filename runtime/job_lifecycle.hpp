@@ -138,9 +138,10 @@ struct completion {
 };
 
 // Runs `effects(tx, owner_user_id)` and completes the job in one
-// transaction, the job's row locked under the fence first. False (nothing
-// written) when the lease is lost; an exception from `effects` rolls
-// everything back and propagates.
+// transaction: the effects first, then the job's row under the fence with
+// every event. False (nothing written: the effects roll back too) when the
+// lease is lost; an exception from `effects` rolls everything back and
+// propagates.
 using effects_fn = std::function<completion(pqxx::work&, const std::string& user_id)>;
 bool complete(pqxx::connection& conn, const job_assignment& job, const effects_fn& effects);
 
