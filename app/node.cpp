@@ -3,6 +3,7 @@
 #include "actors/accounts/accounts.hpp"
 #include "actors/cluster/cluster.hpp"
 #include "actors/critic/critic.hpp"
+#include "actors/analyzer/analyzer.hpp"
 #include "actors/critique/critique.hpp"
 #include "actors/event_bridge/event_bridge.hpp"
 #include "actors/evolution/evolution.hpp"
@@ -203,7 +204,8 @@ evolution::evolution_options evolution_options_from(const config::settings& s,
 }
 
 job_runner::runner_options runner_options_from(const config::settings& s, const std::string& node_id,
-                                               caf::actor_system& sys, store_actor store) {
+                                               caf::actor_system& sys, store_actor store,
+                                               const std::string& credentials_key) {
   job_runner::runner_options o;
   o.node_id = node_id;
   o.lease_s = s.jobs.lease_s;
@@ -221,6 +223,10 @@ job_runner::runner_options runner_options_from(const config::settings& s, const 
                      evolution::spawn_evolution(sys, store, std::move(eo))});
   o.kinds.push_back({"critique", s.jobs.critique_concurrency, s.jobs.critique_max_run_time_s,
                      critique::spawn_critique_executor(sys, store, std::move(panel))});
+  o.kinds.push_back(
+      {"repository_analysis", s.jobs.repository_analysis_concurrency,
+       s.jobs.repository_analysis_max_run_time_s,
+       analyzer::spawn_analyzer(sys, store, analyzer::analyzer_options_from(s, credentials_key))});
   if (s.jobs.enable_noop)
     o.kinds.push_back({"noop", s.jobs.noop_concurrency, s.jobs.noop_max_run_time_s,
                        job_runner::spawn_noop(sys)});
@@ -335,11 +341,15 @@ std::string node::start() {
       log::info("database migrated", {{"from", r.from}, {"to", r.to}});
   }
   auto secret = m.serves_api() ? resolve_jwt_secret(s, m.conninfo) : std::string{};
+  std::string credentials_key;
   {
     // In the registry before the first claim (its addresses follow once bound).
     auto conn = runtime::open_connection(m.conninfo, session_limits_from(s));
     scheduler::heartbeat_node(*conn, m.registration());
+    credentials_key = analyzer::resolve_credentials_key(s, *conn);
   }
+  if (m.runs_jobs()) // what a crashed analysis left behind, before any job runs
+    analyzer::sweep_scratch(analyzer::analyzer_options_from(s, "").scratch_root);
 
   m.cfg = std::make_unique<caf::actor_system_config>();
   register_message_types(*m.cfg);
@@ -404,7 +414,7 @@ std::string node::start() {
 
   std::vector<runtime::channel_handler> channels;
   if (m.runs_jobs()) {
-    auto ro = runner_options_from(s, m.info.node_id, sys, store);
+    auto ro = runner_options_from(s, m.info.node_id, sys, store, credentials_key);
     if (m.role == node_role::worker)
       ro.admitted = m.admitted; // the cluster link decides (cluster.cpp, update_admission)
     m.runner = job_runner::spawn_runner(sys, store, std::move(ro));
@@ -453,12 +463,16 @@ std::string node::start() {
                              {.max_attempts = s.jobs.max_attempts,
                               .manual_triggers_per_hour = s.evolution.manual_triggers_per_hour}),
         critique::spawn_critique_api(sys, store, critique::options_from(s)),
+        analyzer::spawn_projects_api(sys, store,
+                                     analyzer::projects_options_from(s, credentials_key)),
         usage::spawn_usage_api(sys, store),
         verifier,
         {},
         {}};
     targets.ingestion_direct = ingestion::direct_handle(targets.ingestion);
-    targets.mcp = gateway::spawn_mcp(sys, {targets.playbooks, targets.ingestion, targets.jobs},
+    targets.mcp = gateway::spawn_mcp(sys,
+                                     {targets.playbooks, targets.ingestion, targets.jobs,
+                                      targets.projects},
                                      {troupe_version, config::split_list(s.mcp.allowed_origins)});
     event_bridge::bridge_options bo;
     bo.poll_interval = std::chrono::milliseconds{s.events.poll_interval_ms};
@@ -481,6 +495,7 @@ std::string node::start() {
                    caf::actor_cast<caf::actor>(targets.ingestion),
                    caf::actor_cast<caf::actor>(targets.jobs),
                    caf::actor_cast<caf::actor>(targets.critiques),
+                   caf::actor_cast<caf::actor>(targets.projects),
                    caf::actor_cast<caf::actor>(targets.usage), caf::actor_cast<caf::actor>(targets.mcp),
                    caf::actor_cast<caf::actor>(events)})
       m.actors.push_back(a);

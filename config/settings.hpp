@@ -92,6 +92,8 @@ struct jobs_settings {
   int noop_concurrency = 4096;      // noop jobs one node runs at once
   int critique_concurrency = 8;     // critique jobs one node runs at once
   int critique_max_run_time_s = 600;
+  int repository_analysis_concurrency = 2; // repository analyses one node runs at once
+  int repository_analysis_max_run_time_s = 900;
   bool enable_noop = false;         // the engine-measuring noop kind
   int retention_days = 30;          // finished jobs older than this are pruned
   int prune_batch = 500;            // rows deleted per pruning statement
@@ -143,6 +145,16 @@ struct critique_settings {
   int max_iterations = 3; // for critique requests that do not say, 1..10
 };
 
+// The repository analyzer (docs/analyzer.md).
+struct repository_analyzer_settings {
+  std::string allowed_local_roots;          // comma-separated directories local repositories may be in
+  std::int64_t max_bytes = 512ll << 20;     // a fetch receiving more is aborted
+  int max_files = 200000;                   // a checkout with more files is not analysed
+  int max_file_bytes = 1 << 20;             // larger files are counted, not read
+  int history_commits = 500;                // commits the most-changed files are counted over
+  std::string credentials_key;              // base64 of 32 bytes sealing URL credentials; "" = generated
+};
+
 struct events_settings {
   int retention_days = 7;
   int poll_interval_ms = 250;       // the bridge reads the log at least this often
@@ -188,6 +200,7 @@ struct settings {
   jobs_settings jobs;
   evolution_settings evolution;
   critique_settings critique;
+  repository_analyzer_settings repository_analyzer;
   llm_settings llm;
   events_settings events;
   cluster_settings cluster;

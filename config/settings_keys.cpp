@@ -133,6 +133,8 @@ std::optional<std::string> check_llm_urls(const std::string& text);
 std::optional<std::string> check_optional_listen(const std::string& text);
 std::optional<std::string> check_join_list(const std::string& text);
 std::optional<std::string> check_origin_list(const std::string& text);
+std::optional<std::string> check_local_roots(const std::string& text);
+std::optional<std::string> check_credentials_key(const std::string& text);
 
 using S = settings;
 using srv = server_settings;
@@ -146,6 +148,7 @@ using jb = jobs_settings;
 using ev = evolution_settings;
 using evt = events_settings;
 using cq = critique_settings;
+using ra = repository_analyzer_settings;
 using lm = llm_settings;
 using cl = cluster_settings;
 using mc = mcp_settings;
@@ -320,6 +323,14 @@ constexpr std::array registry{
     int_key<&S::jobs, &jb::critique_max_run_time_s>(
         "jobs.critique_max_run_time_s", 1, 86400,
         "Seconds one critique attempt may run before it is stopped and counted as failed"),
+    int_key<&S::jobs, &jb::repository_analysis_concurrency>(
+        "jobs.repository_analysis_concurrency", 1, 256,
+        "Repository analyses one node runs at the same time (each clones into its data "
+        "directory)"),
+    int_key<&S::jobs, &jb::repository_analysis_max_run_time_s>(
+        "jobs.repository_analysis_max_run_time_s", 1, 86400,
+        "Seconds one repository analysis attempt may run (fetch included) before it is stopped "
+        "and counted as failed"),
     int_key<&S::jobs, &jb::noop_concurrency>("jobs.noop_concurrency", 1, 100000,
                                              "Noop jobs one node runs at the same time"),
     bool_key<&S::jobs, &jb::enable_noop>(
@@ -400,6 +411,29 @@ constexpr std::array registry{
     int_key<&S::critique, &cq::max_iterations>(
         "critique.max_iterations", 1, 10,
         "Critique iterations for requests that do not give max_iterations"),
+
+    string_key<&S::repository_analyzer, &ra::allowed_local_roots>(
+        "repository_analyzer.allowed_local_roots",
+        "Comma-separated directories under which a project's repository_url may be a local path "
+        "or file:// URL (after resolving .. and symlinks); empty allows no local repository",
+        &check_local_roots),
+    int_key<&S::repository_analyzer, &ra::max_bytes>(
+        "repository_analyzer.max_bytes", 1 << 20, 1ll << 40,
+        "Bytes a repository fetch may receive; past it the fetch is aborted and the job fails"),
+    int_key<&S::repository_analyzer, &ra::max_files>(
+        "repository_analyzer.max_files", 1, 10000000,
+        "Files a checkout may hold; past it the analysis stops and the job fails"),
+    int_key<&S::repository_analyzer, &ra::max_file_bytes>(
+        "repository_analyzer.max_file_bytes", 1024, 1 << 30,
+        "Files larger than this are counted but not read"),
+    int_key<&S::repository_analyzer, &ra::history_commits>(
+        "repository_analyzer.history_commits", 1, 1000000,
+        "Newest commits whose changed files are counted for the map's most-changed files"),
+    string_key<&S::repository_analyzer, &ra::credentials_key>(
+        "repository_analyzer.credentials_key",
+        "Base64 of 32 bytes that seals credentials given in repository URLs; empty generates one "
+        "once and keeps it in the database",
+        &check_credentials_key, secrecy::whole),
 
     string_key<&S::llm, &lm::base_url>(
         "llm.base_url",
@@ -640,6 +674,29 @@ std::optional<std::string> check_origin_list(const std::string& text) {
     if (!ok)
       return "\"" + entry + "\" is not an origin (scheme://host[:port], no path)";
   }
+  return std::nullopt;
+}
+
+// Absolute directories; whether they exist is the analyzer's business (a
+// root that does not exist allows nothing).
+std::optional<std::string> check_local_roots(const std::string& text) {
+  for (const auto& entry : split_list(text))
+    if (entry.empty() || entry.front() != '/')
+      return "\"" + entry + "\" is not an absolute directory";
+  return std::nullopt;
+}
+
+// Base64 (standard alphabet, padded) of exactly 32 bytes: 44 characters.
+std::optional<std::string> check_credentials_key(const std::string& text) {
+  if (text.empty())
+    return std::nullopt;
+  auto is_b64 = [](unsigned char c) { return std::isalnum(c) || c == '+' || c == '/'; };
+  bool ok = text.size() == 44 && text[43] == '=' && text[42] != '=' &&
+            std::all_of(text.begin(), text.begin() + 43, is_b64) &&
+            std::string_view{"AEIMQUYcgkosw048"}.find(text[42]) != std::string_view::npos;
+  if (!ok)
+    return "must be the base64 of 32 bytes (44 characters ending in '='), e.g. from "
+           "`openssl rand -base64 32`";
   return std::nullopt;
 }
 

@@ -203,6 +203,8 @@ api_actor target_of(const gateway_targets& t, service s) {
       return t.jobs;
     case service::critiques:
       return t.critiques;
+    case service::projects:
+      return t.projects;
     case service::usage:
       return t.usage;
     case service::mcp:

@@ -28,6 +28,7 @@ struct gateway_targets {
   api_actor ingestion;
   api_actor jobs;
   api_actor critiques;
+  api_actor projects;
   api_actor usage;
   credential_actor verifier;
   api_actor mcp; // POST /mcp (gateway/mcp.hpp)

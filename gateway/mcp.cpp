@@ -435,6 +435,31 @@ const std::vector<tool>& tools() {
            out.erase("rounds");
            return out;
          }});
+    t.push_back(
+        {"get_system_map", "System map of a project",
+         "The newest system map of a project's repository (docs/system-map.md): languages, "
+         "modules and their dependencies, external dependencies, entry points, tests, docs, "
+         "the README's summary and the history.",
+         "projects:read",
+         object_schema({{"project_id", string_schema("the project's id")}}, {"project_id"}),
+         object_schema({{"schema", {{"type", "string"}}},
+                        {"languages", {{"type", "array"}}},
+                        {"modules", {{"type", "array"}}},
+                        {"dependencies", {{"type", "array"}}}},
+                       {"schema", "languages", "modules", "dependencies"}, true),
+         [](const json& args) {
+           if (auto bad = only(args, {"project_id"}))
+             return fail(*bad);
+           translated r;
+           std::string id;
+           if (auto bad = string_arg(args, "project_id", id, true))
+             return fail(*bad);
+           r.to = mcp_target::projects;
+           r.op = endpoint::get_system_map;
+           r.params = {id};
+           return r;
+         },
+         {}});
     return t;
   }();
   return table;
@@ -782,9 +807,10 @@ api_actor::behavior_type mcp(api_actor::stateful_pointer<mcp_state> self, mcp_ta
         if (auto* answer = std::get_if<api_response>(&step))
           return std::move(*answer);
         auto call = std::get<mcp_tool_call>(std::move(step));
-        auto to = call.to == mcp_target::ingestion ? targets.ingestion
-                  : call.to == mcp_target::jobs    ? targets.jobs
-                                                   : targets.playbooks;
+        auto to = call.to == mcp_target::ingestion  ? targets.ingestion
+                  : call.to == mcp_target::jobs     ? targets.jobs
+                  : call.to == mcp_target::projects ? targets.projects
+                                                    : targets.playbooks;
         auto inner = std::move(call.inner);
         auto promise = self->make_response_promise<api_response>();
         self->request(to, caf::infinite, std::move(inner))

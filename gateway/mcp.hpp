@@ -18,6 +18,7 @@ struct mcp_targets {
   api_actor playbooks;
   api_actor ingestion;
   api_actor jobs;
+  api_actor projects;
 };
 
 struct mcp_options {
@@ -27,7 +28,7 @@ struct mcp_options {
 
 // ---- the pure part, for the actor and the fuzz target ------------------------
 
-enum class mcp_target { playbooks, ingestion, jobs };
+enum class mcp_target { playbooks, ingestion, jobs, projects };
 
 // A tool call read from a request: the REST operation to run, and what the
 // answer is shaped with.

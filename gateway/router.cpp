@@ -45,37 +45,6 @@ bool fits(const std::vector<std::string_view>& want, const std::vector<std::stri
   return true;
 }
 
-int hex_value(char c) {
-  if (c >= '0' && c <= '9')
-    return c - '0';
-  if (c >= 'a' && c <= 'f')
-    return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F')
-    return c - 'A' + 10;
-  return -1;
-}
-
-bool percent_decode(std::string_view in, std::string& out) {
-  out.clear();
-  for (std::size_t i = 0; i < in.size(); ++i) {
-    if (in[i] == '+') {
-      out += ' ';
-    } else if (in[i] == '%') {
-      if (i + 2 >= in.size())
-        return false;
-      int hi = hex_value(in[i + 1]);
-      int lo = hex_value(in[i + 2]);
-      if (hi < 0 || lo < 0)
-        return false;
-      out += static_cast<char>(hi * 16 + lo);
-      i += 2;
-    } else {
-      out += in[i];
-    }
-  }
-  return true;
-}
-
 } // namespace
 
 // Each row names the actor and the handler (messages/api.hpp, endpoint) that
@@ -335,6 +304,43 @@ const std::vector<route>& routes() {
        .handler = endpoint::get_critique,
        .scope = "critiques:read",
        .summary = "A critique job with its iterations, final plan and why it converged"},
+      {.method = "POST",
+       .path = "/v1/projects",
+       .target = service::projects,
+       .handler = endpoint::create_project,
+       .scope = "projects:write",
+       .takes_body = true,
+       .target_parses_body = true,
+       .success_status = 201,
+       .summary = "Create a project from a repository URL; its first analysis is queued"},
+      {.method = "GET",
+       .path = "/v1/projects",
+       .target = service::projects,
+       .handler = endpoint::list_projects,
+       .scope = "projects:read",
+       .summary = "List projects, newest first; ?limit=&cursor="},
+      {.method = "GET",
+       .path = "/v1/projects/{id}",
+       .target = service::projects,
+       .handler = endpoint::get_project,
+       .scope = "projects:read",
+       .summary = "A project with its status and newest analysis job"},
+      {.method = "POST",
+       .path = "/v1/projects/{id}/analyze",
+       .target = service::projects,
+       .handler = endpoint::analyze_project,
+       .scope = "projects:write",
+       .takes_body = true,
+       .body_optional = true,
+       .target_parses_body = true,
+       .success_status = 202,
+       .summary = "Queue an analysis (or answer the one queued or running)"},
+      {.method = "GET",
+       .path = "/v1/projects/{id}/system-map",
+       .target = service::projects,
+       .handler = endpoint::get_system_map,
+       .scope = "projects:read",
+       .summary = "The newest system map; ?format=mermaid for the module graph"},
       {.method = "GET",
        .path = "/v1/usage",
        .target = service::usage,
@@ -415,8 +421,8 @@ bool parse_query(std::string_view query, std::map<std::string, std::string>& out
     if (!pair.empty()) {
       auto eq = pair.find('=');
       std::string key, value;
-      if (!percent_decode(pair.substr(0, eq), key) ||
-          (eq != pair.npos && !percent_decode(pair.substr(eq + 1), value)))
+      if (!text::percent_decode(pair.substr(0, eq), key, true) ||
+          (eq != pair.npos && !text::percent_decode(pair.substr(eq + 1), value, true)))
         return false;
       // Every parameter may reach a text column: no U+0000, valid UTF-8 only.
       for (const auto* text : {&key, &value})

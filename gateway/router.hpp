@@ -15,7 +15,7 @@ namespace troupe::gateway {
 // `openapi`: the gateway answers with this API's description; `events`: the
 // gateway hands the connection to an event stream.
 enum class service {
-  system, accounts, playbooks, ingestion, jobs, critiques, usage, events, openapi, mcp
+  system, accounts, playbooks, ingestion, jobs, critiques, projects, usage, events, openapi, mcp
 };
 
 struct route {

@@ -38,6 +38,8 @@ enum class endpoint : std::uint8_t {
   trigger_evolution, list_evolutions, list_jobs, get_job, cancel_job, retry_job,
   // critiques
   create_critique, get_critique,
+  // projects and system maps
+  create_project, list_projects, get_project, analyze_project, get_system_map,
   // usage
   usage_report,
   // MCP (JSON-RPC over POST /mcp)

@@ -117,10 +117,10 @@ job_status status_of(const pqxx::field& f) {
 std::string enqueue(pqxx::transaction_base& tx, const new_job& job) {
   auto id = crypto::uuid_v7();
   static const runtime::statement sql{
-      "INSERT INTO jobs (id, kind, user_id, playbook_id, max_attempts, payload)"
-      " VALUES ($1, $2, $3, $4, $5, $6::jsonb)"};
-  sql(tx, id, job.kind, job.user_id, nullable(job.playbook_id), job.max_attempts,
-      job.payload.dump());
+      "INSERT INTO jobs (id, kind, user_id, playbook_id, project_id, max_attempts, payload)"
+      " VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb)"};
+  sql(tx, id, job.kind, job.user_id, nullable(job.playbook_id), nullable(job.project_id),
+      job.max_attempts, job.payload.dump());
   runtime::insert_events(tx, {{job.queued_topic, job.user_id, job.playbook_id, id, {{"job_id", id}}}});
   runtime::notify_runners(tx, job.kind);
   metrics::job_enqueued_on_commit(job.kind);
@@ -456,7 +456,8 @@ bool retry(pqxx::transaction_base& tx, const std::string& job_id, const std::str
   try {
     rows = sql(tx, job_id, user_id, more_attempts);
   } catch (const pqxx::unique_violation&) {
-    throw conflict("another evolution is already queued or running for this playbook");
+    throw conflict("another job of its kind is already queued or running for its playbook or "
+                   "project");
   }
   if (rows.empty())
     return false;

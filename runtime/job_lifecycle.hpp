@@ -55,6 +55,7 @@ struct new_job {
   std::string kind;
   std::string user_id;
   std::string playbook_id; // empty → NULL
+  std::string project_id;  // a repository analysis' project; empty → NULL
   int max_attempts = 0;
   nlohmann::json payload = nlohmann::json::object();
   std::string queued_topic; // the event that announces it (e.g. critique.queued)

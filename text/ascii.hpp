@@ -38,6 +38,13 @@ std::string_view trim_left(std::string_view s);
 std::string_view trim_right(std::string_view s);
 std::string_view trim(std::string_view s);
 
+// The value of a hexadecimal digit, or -1.
+int hex_value(char c);
+
+// %XX escapes decoded (and '+' as a space when `plus_is_space`, as in a
+// query string); false for a broken escape.
+bool percent_decode(std::string_view in, std::string& out, bool plus_is_space);
+
 // The runs of non-space bytes, in order.
 std::vector<std::string_view> split_whitespace(std::string_view s);
 

@@ -131,6 +131,7 @@ api_response create(pqxx::connection& conn, const api_request& req,
   auto id = lifecycle::enqueue(tx, {.kind = "critique",
                                     .user_id = req.caller.user_id,
                                     .playbook_id = {},
+                                    .project_id = {},
                                     .max_attempts = opts.max_attempts,
                                     .payload = payload,
                                     .queued_topic = "critique.queued"});

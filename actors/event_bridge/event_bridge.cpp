@@ -473,7 +473,7 @@ const std::set<std::string>& known_topics() {
       "outcome.recorded", "evolution.queued",  "job.started",        "job.progress",
       "job.completed",    "job.failed",        "job.retrying",       "job.cancelled",
       "playbook.version_created", "critique.queued", "critique.iteration",
-      "repository.analyzed", "node.joined", "node.left"};
+      "repository.queued", "repository.analyzed", "node.joined", "node.left"};
   return topics;
 }
 

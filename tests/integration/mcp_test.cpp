@@ -17,9 +17,18 @@ using namespace troupe::test;
 
 namespace {
 
+// Where the suite's repositories are (get_system_map needs a project).
+temp_dir& repository_root() {
+  static temp_dir dir;
+  return dir;
+}
+
 class Mcp : public node_suite<Mcp> {
 public:
-  static void configure(config::settings& s) { s.mcp.allowed_origins = "https://agents.example"; }
+  static void configure(config::settings& s) {
+    s.mcp.allowed_origins = "https://agents.example";
+    s.repository_analyzer.allowed_local_roots = repository_root().path();
+  }
 };
 
 using headers = std::map<std::string, std::string>;
@@ -56,7 +65,7 @@ int code_of(const response& r) {
 std::string all_scopes_key(const std::string& address, const user& u) {
   return make_key(address, u,
                   json::array({"playbooks:read", "playbooks:write", "outcomes:write",
-                               "evolution:read", "evolution:write"}));
+                               "evolution:read", "evolution:write", "projects:read"}));
 }
 
 const char* ace =
@@ -122,7 +131,7 @@ TEST_F(Mcp, ToolsAreListedWithSchemasAndTheirScopes) {
   EXPECT_EQ(names, (std::vector<std::string>{"list_playbooks", "get_playbook", "find_playbook",
                                              "create_playbook", "create_version", "report_outcome",
                                              "record_outcome", "trigger_evolution",
-                                             "get_evolution_status"}))
+                                             "get_evolution_status", "get_system_map"}))
       << r.body.substr(0, 300);
 }
 
@@ -342,7 +351,7 @@ TEST_F(Mcp, TheStatelessRevisionAnswersWithoutAHandshake) {
                   stateless_headers("tools/list"));
   ASSERT_EQ(list.status, 200) << list.body;
   EXPECT_EQ(list.doc()["result"]["resultType"], "complete");
-  EXPECT_EQ(list.doc()["result"]["tools"].size(), 9u);
+  EXPECT_EQ(list.doc()["result"]["tools"].size(), 10u);
   EXPECT_TRUE(list.doc()["result"].contains("ttlMs"));
 
   auto pb = make_playbook(c, u, 50, ace);
@@ -455,10 +464,29 @@ bool npm_packages_installed() {
 TEST_F(Mcp, TheOfficialSdkClientUsesEveryTool) {
   ASSERT_TRUE(npm_packages_installed()) << "tests/mcp's npm packages are missing: ./scripts/test installs them";
   auto u = make_user(address());
+  // A project whose map get_system_map returns: a repository of one commit.
+  auto repo = repository_root().path() + "/sdk";
+  std::filesystem::create_directories(repo + "/lib");
+  std::ofstream{repo + "/main.py"} << "import lib.util\n\nif __name__ == \"__main__\":\n    pass\n";
+  std::ofstream{repo + "/lib/util.py"} << "def f():\n    return 1\n";
+  ASSERT_EQ(std::system(("cd '" + repo + "' && git init -q && git add -A && GIT_AUTHOR_NAME=a "
+                         "GIT_AUTHOR_EMAIL=a@example.com GIT_COMMITTER_NAME=a "
+                         "GIT_COMMITTER_EMAIL=a@example.com git commit -qm one")
+                            .c_str()),
+            0);
+  http_client c{address()};
+  auto project = c.send("POST", "/v1/projects",
+                        json{{"name", "sdk"}, {"repository_url", repo}}.dump(), u.auth());
+  ASSERT_EQ(project.status, 201) << project.body;
+  std::string project_id = project.doc()["id"];
+  ASSERT_TRUE(eventually([&] {
+    return c.send("GET", "/v1/projects/" + project_id, "", u.auth()).doc()["status"] == "ready";
+  }));
   auto run = run_node({"--test", "sdk.test.mjs"},
                       {{"TROUPE_MCP_URL", "http://" + address() + "/mcp"},
                        {"TROUPE_MCP_KEY", all_scopes_key(address(), u)},
-                       {"TROUPE_MCP_READ_KEY", make_key(address(), u, json::array({"playbooks:read"}))}});
+                       {"TROUPE_MCP_READ_KEY", make_key(address(), u, json::array({"playbooks:read"}))},
+                       {"TROUPE_MCP_PROJECT", project_id}});
   EXPECT_EQ(run.exit_code, 0) << run.output;
 }
 

@@ -12,6 +12,7 @@ import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/
 const url = new URL(process.env.TROUPE_MCP_URL);
 const key = process.env.TROUPE_MCP_KEY;
 const readKey = process.env.TROUPE_MCP_READ_KEY;
+const project = process.env.TROUPE_MCP_PROJECT; // analysed: it has a system map
 
 // A connected client that has listed the tools: the SDK validates a tool's
 // results against the outputSchema it saw in tools/list.
@@ -54,13 +55,32 @@ test('the SDK connects, negotiates the newest revision and lists every tool with
     assert.deepEqual(
       tools.map((t) => t.name),
       ['list_playbooks', 'get_playbook', 'find_playbook', 'create_playbook', 'create_version',
-        'report_outcome', 'record_outcome', 'trigger_evolution', 'get_evolution_status'],
+        'report_outcome', 'record_outcome', 'trigger_evolution', 'get_evolution_status',
+        'get_system_map'],
     );
     for (const t of tools) {
       assert.equal(t.inputSchema.type, 'object', t.name);
       assert.equal(t.outputSchema.type, 'object', t.name);
     }
     await client.ping();
+  } finally {
+    await client.close();
+  }
+});
+
+test('an agent reads a project\'s system map, within its schema', async () => {
+  const client = await connect(key);
+  try {
+    const map = await client.callTool({ name: 'get_system_map', arguments: { project_id: project } });
+    assert.equal(map.isError, false, JSON.stringify(map));
+    assert.equal(map.structuredContent.schema, 'troupe.system_map/1');
+    assert.deepEqual(map.structuredContent.languages.map((l) => l.name), ['Python']);
+    assert.deepEqual(map.structuredContent.entry_points, [{ path: 'main.py', kind: 'python-main' }]);
+    const missing = await client.callTool({
+      name: 'get_system_map',
+      arguments: { project_id: '01a24a10-bb6a-781b-af91-13e9df6fd83c' },
+    });
+    assert.equal(missing.isError, true);
   } finally {
     await client.close();
   }
