@@ -241,14 +241,23 @@ void remove_scratch(const fs::path& dir) {
               {{"dir", dir.string()}, {"error", ec.message()}});
 }
 
+// Answers the attempt once its scratch directory is gone (removed on a
+// blocking worker: a checkout of many files takes a while to delete).
 void answer(executor_pointer self, const attempt_ptr& a, attempt_end status,
             std::string error = {}, bool retryable = true) {
-  if (!a->dir.empty())
-    remove_scratch(a->dir);
   self->state.active.erase(a->job.id);
   bool committed = status == attempt_end::completed;
-  a->promise.deliver(job_result{a->job.id, a->job.lease_token, status, committed, retryable,
-                                std::move(error), ""});
+  job_result result{a->job.id, a->job.lease_token, status, committed, retryable, std::move(error),
+                    ""};
+  if (a->dir.empty()) {
+    a->promise.deliver(std::move(result));
+    return;
+  }
+  auto dir = a->dir;
+  self->request(runtime::spawn_blocking(self->system()), caf::infinite,
+                runtime::blocking_call{[dir] { remove_scratch(dir); }})
+      .then([a, result](std::string&) mutable { a->promise.deliver(std::move(result)); },
+            [a, result](caf::error&) mutable { a->promise.deliver(std::move(result)); });
 }
 
 // Ends the attempt when it was asked to stop or a phase failed; true then.
@@ -403,6 +412,9 @@ void run_fetch(executor_pointer self, const context_ptr& ctx, const attempt_ptr&
   phase(
       self, a,
       [roots, max_bytes](attempt& at) {
+        std::error_code ec;
+        fs::create_directories(at.dir.parent_path(), ec);
+        fs::remove_all(at.dir, ec); // a leftover of this very attempt
         std::string url = at.url;
         if (at.local) {
           // The path again: a symlink may have moved it out of the roots.
@@ -477,9 +489,6 @@ void start(executor_pointer self, const context_ptr& ctx, const attempt_ptr& a) 
         }
         a->dir = ctx->opts.scratch_root /
                  (a->job.id + "-" + std::to_string(a->job.attempt));
-        std::error_code ec;
-        fs::create_directories(ctx->opts.scratch_root, ec);
-        fs::remove_all(a->dir, ec); // a leftover of this very attempt
         if (ended(self, a))
           return;
         run_fetch(self, ctx, a);

@@ -121,6 +121,19 @@ bool resolve_ref(git_repository* repo, const std::string& ref, object_h& commit,
   return false;
 }
 
+// The bytes of the files under `dir` (symlinks not followed).
+std::int64_t git_dir_bytes(const std::filesystem::path& dir) {
+  std::int64_t total = 0;
+  std::error_code ec;
+  for (std::filesystem::recursive_directory_iterator it{dir, ec}, end; !ec && it != end;
+       it.increment(ec)) {
+    std::error_code fe;
+    if (it->is_regular_file(fe))
+      total += static_cast<std::int64_t>(it->file_size(fe));
+  }
+  return total;
+}
+
 std::string oid_text(const git_oid* oid) {
   char buf[GIT_OID_HEXSZ + 1];
   git_oid_tostr(buf, sizeof buf, oid);
@@ -151,10 +164,13 @@ fetch_result fetch(const fetch_request& request) {
   int rc = git_clone(repo.out(), request.url.c_str(), request.into.c_str(), &opts);
   if (ctx.stopped)
     throw git_failure("the analysis was stopped", false);
+  auto too_large = [&] {
+    return git_failure("the repository is larger than repository_analyzer.max_bytes (" +
+                           std::to_string(request.max_bytes) + " bytes)",
+                       false);
+  };
   if (ctx.over_limit)
-    throw git_failure("the repository is larger than repository_analyzer.max_bytes (" +
-                          std::to_string(request.max_bytes) + " bytes)",
-                      false);
+    throw too_large();
   if (rc != 0) {
     bool remote = is_remote(request.url);
     bool auth = rc == GIT_EAUTH;
@@ -164,6 +180,11 @@ fetch_result fetch(const fetch_request& request) {
     throw git_failure("could not fetch the repository: " + why,
                       remote && !auth && last_error_class() != GIT_ERROR_CALLBACK);
   }
+
+  // A local clone copies objects without reporting transfer progress: the
+  // limit is checked on what arrived, before anything is checked out.
+  if (request.max_bytes > 0 && git_dir_bytes(request.into / ".git") > request.max_bytes)
+    throw too_large();
 
   object_h commit;
   std::string kind = "default";

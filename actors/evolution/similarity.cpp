@@ -226,6 +226,7 @@ std::vector<similar> similarity_index::near(std::string_view text) const {
     const auto& other = sets_[c];
     if (!sizes_compatible(n, other.size(), threshold_))
       continue;
+    ++comparisons_;
     double score = ratio(overlap(known, other), n, other.size());
     if (accepted(score, threshold_))
       found.push_back({c, score});
@@ -251,6 +252,7 @@ std::vector<similar_pair> similarity_index::near_pairs() const {
         visited[j] = i + 1;
         if (!sizes_compatible(set.size(), sets_[j].size(), threshold_))
           continue;
+        ++comparisons_;
         double score = ratio(overlap(set, sets_[j]), set.size(), sets_[j].size());
         if (accepted(score, threshold_))
           out.push_back({i, j, score});

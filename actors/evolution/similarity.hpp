@@ -59,6 +59,10 @@ public:
 
   std::size_t size() const { return sets_.size(); }
 
+  // Exact comparisons near() and near_pairs() made so far: what the prefix
+  // filter did not spare (a brute force makes one per pair).
+  std::size_t comparisons() const { return comparisons_; }
+
 private:
   // Words are interned as integers and a shingle is a 64-bit key (a word, or
   // an ordered pair of words); each key is replaced by its rank in a global
@@ -72,6 +76,7 @@ private:
   std::unordered_map<std::string, std::uint32_t> words_; // word → id
   std::unordered_map<std::uint64_t, rank_t> ranks_;      // shingle key → rank
   std::vector<std::vector<std::uint32_t>> prefix_postings_; // rank → texts whose prefix holds it
+  mutable std::size_t comparisons_ = 0;
 
   // The distinct shingle keys of a query text; words the index does not
   // hold get ids of their own, so their shingles count but match nothing.

@@ -8,6 +8,7 @@
 
 #include <fcntl.h>
 #include <fstream>
+#include <random>
 #include <unistd.h>
 
 using namespace troupe;
@@ -35,6 +36,9 @@ public:
   explicit repo(const std::string& name) : path_(repos_root() + "/" + name) {
     fs::create_directories(path_);
     git("init -q -b main");
+    // No background `gc --auto` after a commit of thousands of files: it
+    // would repack the objects while the analysis clones them.
+    git("config gc.auto 0");
   }
   const std::string& path() const { return path_; }
 
@@ -506,4 +510,78 @@ TEST_F(Analyzer, AnotherUserSeesNoneOfIt) {
   auto key = make_key(address(), u, {"projects:read"});
   EXPECT_EQ(c.send("GET", "/v1/projects/" + id + "/system-map", "", bearer(key)).status, 200);
   EXPECT_EQ(c.send("POST", "/v1/projects/" + id + "/analyze", "", bearer(key)).status, 403);
+}
+
+// The run-time limit of an analysis attempt stops it like a cancel and fails
+// it with the limit named (a node of its own: the limit is a node setting).
+TEST(AnalyzerLimits, AnAnalysisOverItsRunTimeFailsNamingTheLimit) {
+  test_node n{shared_database().conninfo(), [](config::settings& s) {
+                fs::create_directories(repos_root());
+                s.repository_analyzer.allowed_local_roots = repos_root();
+                s.jobs.repository_analysis_max_run_time_s = 1;
+                s.jobs.heartbeat_ms = 100;
+                s.jobs.max_attempts = 1;
+              }};
+  repo r{"slow"};
+  for (int i = 0; i < 8000; ++i)
+    r.write("src/" + std::to_string(i % 80) + "/f" + std::to_string(i) + ".js",
+            "import x from './f" + std::to_string(i + 1) + "';\n// " + std::to_string(i) +
+                "\nexport default " + std::to_string(i) + ";\n");
+  r.commit("slow");
+  auto u = make_user(n.address());
+  http_client c{n.address()};
+  auto created = c.send("POST", "/v1/projects",
+                        json{{"name", "slow"}, {"repository_url", r.path()}}.dump(), u.auth());
+  ASSERT_EQ(created.status, 201) << created.body;
+  std::string id = created.doc()["id"];
+  json project;
+  ASSERT_TRUE(eventually(
+      [&] {
+        project = c.send("GET", "/v1/projects/" + id, "", u.auth()).doc();
+        auto status = project["latest_job"]["status"];
+        return status == "failed" || status == "completed";
+      },
+      60s));
+  EXPECT_EQ(project["latest_job"]["status"], "failed") << project.dump();
+  EXPECT_NE(project["latest_job"]["error"].get<std::string>().find(
+                "repository_analysis_max_run_time_s"),
+            std::string::npos)
+      << project.dump();
+  EXPECT_TRUE(fs::is_empty(fs::path{n.settings.database.data_dir} / "analyzer"));
+}
+
+// A repository over repository_analyzer.max_bytes fails before anything is
+// checked out (a local clone reports no transfer: the limit is checked on
+// what arrived).
+TEST(AnalyzerLimits, ARepositoryOverMaxBytesFailsClearly) {
+  test_node n{shared_database().conninfo(), [](config::settings& s) {
+                fs::create_directories(repos_root());
+                s.repository_analyzer.allowed_local_roots = repos_root();
+                s.repository_analyzer.max_bytes = 1 << 20;
+                s.jobs.max_attempts = 2;
+              }};
+  repo r{"heavy"};
+  std::string noise;
+  std::mt19937_64 rng{15};
+  for (int i = 0; i < (3 << 20) / 8; ++i) { // 3 MiB that does not compress
+    auto v = rng();
+    noise.append(reinterpret_cast<const char*>(&v), 8);
+  }
+  r.write("blob.bin", noise);
+  r.commit("heavy");
+  auto u = make_user(n.address());
+  http_client c{n.address()};
+  auto created = c.send("POST", "/v1/projects",
+                        json{{"name", "heavy"}, {"repository_url", r.path()}}.dump(), u.auth());
+  ASSERT_EQ(created.status, 201) << created.body;
+  std::string id = created.doc()["id"];
+  json project;
+  ASSERT_TRUE(eventually([&] {
+    project = c.send("GET", "/v1/projects/" + id, "", u.auth()).doc();
+    auto status = project["latest_job"]["status"];
+    return status == "failed" || status == "completed";
+  }));
+  EXPECT_EQ(project["latest_job"]["status"], "failed") << project.dump();
+  EXPECT_EQ(project["latest_job"]["attempt"], 1); // not retried: it will not shrink
+  EXPECT_NE(project["latest_job"]["error"].get<std::string>().find("max_bytes"), std::string::npos);
 }

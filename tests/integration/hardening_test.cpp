@@ -207,14 +207,20 @@ TEST(SignInLimits, AClientAddressIsLimitedBehindATrustedProxyOnly) {
                    [](config::settings& s) { s.auth.login_attempts_per_address = 2; }};
   http_client d{direct.address()};
   std::vector<int> statuses;
-  for (int i = 0; i < 3; ++i)
+  for (int i = 0; i < 4; ++i)
     statuses.push_back(d.send("POST", "/v1/auth/login",
                               json{{"email", "x" + std::to_string(i) + "@example.com"},
                                    {"password", "whatever-it-is"}}
                                   .dump(),
                               {{"X-Forwarded-For", "192.0.2." + std::to_string(i)}})
                            .status);
-  EXPECT_EQ(statuses, (std::vector<int>{401, 401, 429}));
+  // Every request counts against 127.0.0.1: the third is refused, or, when
+  // the minute turned between the second and third (the sliding window is
+  // approximated from two fixed ones, runtime/rate_limiter.hpp), the fourth.
+  EXPECT_EQ(statuses[0], 401);
+  EXPECT_EQ(statuses[1], 401);
+  EXPECT_TRUE(statuses[2] == 429 || statuses[3] == 429)
+      << statuses[2] << " " << statuses[3];
 }
 
 // Per-credential request limits (api.md, Rate limits). The sliding of the

@@ -298,15 +298,17 @@ TEST(SimilarityIndex, SpeedSanityB7) {
     queries.push_back(i % 2 ? bullets[static_cast<std::size_t>(i) * 7]
                             : join(random_words(rng, vocabulary, 10, 14)));
 
-  auto start = std::chrono::steady_clock::now();
   similarity_index index(bullets, 0.8);
   auto pairs = index.near_pairs();
   std::size_t hits = 0;
   for (const auto& q : queries)
     hits += index.near(q).size();
-  auto elapsed = std::chrono::steady_clock::now() - start;
 
   EXPECT_FALSE(pairs.empty());
   EXPECT_GE(hits, 100u); // every indexed query finds at least itself
-  EXPECT_LT(std::chrono::duration_cast<std::chrono::milliseconds>(elapsed).count(), 400);
+  // The work, not the time (which depends on the machine and the build):
+  // a brute force compares 2,000·1,999/2 pairs and 200·2,000 queries; the
+  // prefix filter must spare nearly all of them.
+  std::size_t brute_force = 2000 * 1999 / 2 + 200 * 2000;
+  EXPECT_LT(index.comparisons(), brute_force / 100) << index.comparisons();
 }
