@@ -3,7 +3,13 @@
 #include <git2.h>
 
 #include <algorithm>
+#include <cctype>
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <ctime>
 #include <map>
 #include <memory>
@@ -149,6 +155,96 @@ std::string rfc3339(git_time_t t) {
   return buf;
 }
 
+using blob_h = handle<git_blob, git_blob_free>;
+
+// A tree entry's name that is safe to create in a directory of ours: not
+// empty, ".", ".." or ".git" (in any case), no slash. Git refuses such names
+// too; a crafted repository can still hold them.
+bool safe_name(std::string_view name) {
+  if (name.empty() || name == "." || name == ".." || name.find('/') != std::string_view::npos)
+    return false;
+  std::string lower{name};
+  std::transform(lower.begin(), lower.end(), lower.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return lower != ".git";
+}
+
+constexpr int max_tree_depth = 256;
+
+void write_blob(const git_blob* blob, const std::filesystem::path& path, mode_t mode) {
+  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
+  if (fd < 0)
+    throw git_failure("could not write " + path.filename().string() + ": " + std::strerror(errno),
+                      false);
+  const auto* data = static_cast<const char*>(git_blob_rawcontent(blob));
+  auto left = static_cast<std::size_t>(git_blob_rawsize(blob));
+  while (left > 0) {
+    auto n = ::write(fd, data, left);
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n <= 0) {
+      int e = errno;
+      ::close(fd);
+      throw git_failure("could not write " + path.filename().string() + ": " + std::strerror(e),
+                        false);
+    }
+    data += n;
+    left -= static_cast<std::size_t>(n);
+  }
+  ::close(fd);
+}
+
+// Writes `tree` into `dir` one entry at a time, checking `stop` before each:
+// a cancel or a run-time limit ends a checkout of many files at the next one
+// (libgit2's own checkout asks nothing while it writes). Files are created
+// exclusively and never through a symbolic link; directories are made here,
+// so a name met twice is an error rather than a path out of the checkout.
+// Symbolic links are written as links (the analysis never follows them);
+// submodules are left out. The content is the repository's, unfiltered.
+void write_tree(git_repository* repo, const git_tree* tree, const std::filesystem::path& dir,
+                const std::atomic<bool>* stop, int depth) {
+  if (depth > max_tree_depth)
+    throw git_failure("the repository nests directories deeper than " +
+                          std::to_string(max_tree_depth),
+                      false);
+  for (std::size_t i = 0, n = git_tree_entrycount(tree); i < n; ++i) {
+    if (stop && stop->load(std::memory_order_relaxed))
+      throw git_failure("the analysis was stopped", false);
+    const git_tree_entry* entry = git_tree_entry_byindex(tree, i);
+    std::string_view name = git_tree_entry_name(entry);
+    if (!safe_name(name))
+      throw git_failure("the repository holds a path that cannot be checked out safely: \"" +
+                            std::string{name} + "\"",
+                        false);
+    auto path = dir / std::string{name};
+    auto mode = git_tree_entry_filemode(entry);
+    if (mode == GIT_FILEMODE_TREE) {
+      if (::mkdir(path.c_str(), 0755) != 0)
+        throw git_failure("could not create " + std::string{name} + ": " + std::strerror(errno),
+                          false);
+      tree_h sub;
+      if (git_tree_lookup(sub.out(), repo, git_tree_entry_id(entry)) != 0)
+        throw git_failure("could not read a tree: " + last_error(), false);
+      write_tree(repo, sub.get(), path, stop, depth + 1);
+      continue;
+    }
+    if (mode != GIT_FILEMODE_BLOB && mode != GIT_FILEMODE_BLOB_EXECUTABLE && mode != GIT_FILEMODE_LINK)
+      continue; // a submodule's commit
+    blob_h blob;
+    if (git_blob_lookup(blob.out(), repo, git_tree_entry_id(entry)) != 0)
+      throw git_failure("could not read a file: " + last_error(), false);
+    if (mode == GIT_FILEMODE_LINK) {
+      std::string target{static_cast<const char*>(git_blob_rawcontent(blob.get())),
+                         static_cast<std::size_t>(git_blob_rawsize(blob.get()))};
+      if (target.empty() || target.find('\0') != std::string::npos ||
+          ::symlink(target.c_str(), path.c_str()) != 0)
+        throw git_failure("could not create the link " + std::string{name}, false);
+      continue;
+    }
+    write_blob(blob.get(), path, mode == GIT_FILEMODE_BLOB_EXECUTABLE ? 0755 : 0644);
+  }
+}
+
 } // namespace
 
 fetch_result fetch(const fetch_request& request) {
@@ -196,10 +292,13 @@ fetch_result fetch(const fetch_request& request) {
                           "\" is not a branch, tag or commit of the repository",
                       false);
   }
-  git_checkout_options checkout = GIT_CHECKOUT_OPTIONS_INIT;
-  checkout.checkout_strategy = GIT_CHECKOUT_FORCE;
-  if (git_checkout_tree(repo.get(), commit.get(), &checkout) != 0 ||
-      git_repository_set_head_detached(repo.get(), git_object_id(commit.get())) != 0)
+  object_h tree;
+  if (git_object_peel(tree.out(), commit.get(), GIT_OBJECT_TREE) != 0)
+    throw git_failure("could not read the tree of " + (request.ref.empty() ? "HEAD" : request.ref) +
+                          ": " + last_error(),
+                      false);
+  write_tree(repo.get(), reinterpret_cast<const git_tree*>(tree.get()), request.into, request.stop, 0);
+  if (git_repository_set_head_detached(repo.get(), git_object_id(commit.get())) != 0)
     throw git_failure("could not check out " + (request.ref.empty() ? "HEAD" : request.ref) +
                           ": " + last_error(),
                       false);

@@ -519,15 +519,24 @@ TEST(AnalyzerLimits, AnAnalysisOverItsRunTimeFailsNamingTheLimit) {
                 fs::create_directories(repos_root());
                 s.repository_analyzer.allowed_local_roots = repos_root();
                 s.jobs.repository_analysis_max_run_time_s = 1;
+                s.repository_analyzer.max_files = 1000000;
                 s.jobs.heartbeat_ms = 100;
                 s.jobs.max_attempts = 1;
               }};
+  // 200,000 files in one commit, made with git fast-import (one blob, many
+  // paths): checking them out and reading them takes several seconds on any
+  // machine, far past the 1 s limit, and both stop at the next file.
   repo r{"slow"};
-  for (int i = 0; i < 8000; ++i)
-    r.write("src/" + std::to_string(i % 80) + "/f" + std::to_string(i) + ".js",
-            "import x from './f" + std::to_string(i + 1) + "';\n// " + std::to_string(i) +
-                "\nexport default " + std::to_string(i) + ";\n");
-  r.commit("slow");
+  {
+    std::ofstream stream{r.path() + "/../slow.import"};
+    std::string blob = "import x from './other';\nexport default 1;\n";
+    stream << "blob\nmark :1\ndata " << blob.size() << "\n" << blob << "\n"
+           << "commit refs/heads/main\nauthor Ada <ada@example.com> 1700000000 +0000\n"
+           << "committer Ada <ada@example.com> 1700000000 +0000\ndata 4\nslow\n";
+    for (int i = 0; i < 200000; ++i)
+      stream << "M 100644 :1 src/" << i % 400 << "/f" << i << ".js\n";
+  }
+  r.git("fast-import --quiet < " + quote(r.path() + "/../slow.import"));
   auto u = make_user(n.address());
   http_client c{n.address()};
   auto created = c.send("POST", "/v1/projects",
