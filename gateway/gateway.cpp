@@ -3,6 +3,7 @@
 #include "actors/event_bridge/event_bridge.hpp"
 #include "auth/credentials.hpp"
 #include "auth/credential_cache.hpp"
+#include "gateway/dashboard.hpp"
 #include "gateway/router.hpp"
 #include "messages/errors.hpp"
 #include "runtime/crypto.hpp"
@@ -211,6 +212,7 @@ api_actor target_of(const gateway_targets& t, service s) {
       return t.mcp;
     case service::events: // answered by the gateway itself (open_stream, make_bridge)
     case service::openapi:
+    case service::dashboard:
     case service::system:
       break;
   }
@@ -461,6 +463,11 @@ gateway_bridge make_bridge(caf::actor_system& sys, gateway_targets targets, std:
   out.dispatch = [handle, direct, jwt_secret, cache, openapi, counts](incoming_request in,
                                                                       responder reply) {
     exchange ex;
+    if (in.matched.kind == match_result::found && in.matched.matched->target == service::dashboard) {
+      auto etag = in.headers.find("if-none-match");
+      return reply(dashboard_response(in.matched.params.empty() ? "" : in.matched.params[0],
+                                      etag == in.headers.end() ? "" : etag->second, in.request_id));
+    }
     auto answer = screen(std::move(in), jwt_secret, *cache, ex.in);
     // Authenticated here (a JWT, a cached key): counted, even when refused
     // for its scope or its body.

@@ -13,9 +13,11 @@ namespace troupe::gateway {
 
 // The domain actor that answers a route, or the gateway itself.
 // `openapi`: the gateway answers with this API's description; `events`: the
-// gateway hands the connection to an event stream.
+// gateway hands the connection to an event stream; `dashboard`: the gateway
+// answers with an asset compiled into the binary.
 enum class service {
-  system, accounts, playbooks, ingestion, jobs, critiques, projects, usage, events, openapi, mcp
+  system, accounts, playbooks, ingestion, jobs, critiques, projects, usage, events, openapi, mcp,
+  dashboard
 };
 
 struct route {

@@ -25,7 +25,7 @@ struct principal {
 // "METHOD /template" string that two tables must spell alike.
 enum class endpoint : std::uint8_t {
   // system (and the gateway's own)
-  healthz, readyz, status, metrics, openapi,
+  healthz, readyz, status, metrics, openapi, dashboard, dashboard_asset,
   // accounts
   register_user, login, refresh, me, create_api_key, list_api_keys, revoke_api_key,
   // playbooks
@@ -35,7 +35,7 @@ enum class endpoint : std::uint8_t {
   // ingestion (a playbook's export and import carry its outcomes)
   record_outcome, list_outcomes, export_playbook, import_playbook,
   // jobs
-  trigger_evolution, list_evolutions, list_jobs, get_job, cancel_job, retry_job,
+  trigger_evolution, list_evolutions, list_jobs, job_stats, get_job, cancel_job, retry_job,
   // critiques
   create_critique, get_critique,
   // projects and system maps

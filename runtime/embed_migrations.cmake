@@ -11,22 +11,6 @@ foreach(f IN LISTS files)
   file(READ "${f}" sql)
   string(APPEND body "      {${version}, \"${name}\", R\"troupe_sql(${sql})troupe_sql\"},\n")
 endforeach()
-set(content "// Generated from runtime/migrations/*.sql; do not edit.
-#include \"runtime/migrations.hpp\"
-
-namespace troupe::runtime {
-
-const std::vector<migration>& all_migrations() {
-  static const std::vector<migration> list{
-${body}  };
-  return list;
-}
-
-} // namespace troupe::runtime
-")
-if(EXISTS "${OUT}")
-  file(READ "${OUT}" old)
-endif()
-if(NOT "${old}" STREQUAL "${content}")
-  file(WRITE "${OUT}" "${content}")
-endif()
+include("${CMAKE_CURRENT_LIST_DIR}/embed_table.cmake")
+write_embedded_table("${OUT}" "runtime/migrations.hpp" troupe::runtime migration all_migrations
+                     "${body}" "runtime/migrations/*.sql")

@@ -134,6 +134,45 @@ api_response list_jobs(pqxx::connection& conn, const api_request& req, const job
   return json_response(200, list(tx, req, kind, playbook));
 }
 
+// The caller's jobs at a glance (the dashboard's overview): by kind the
+// queued, running, and failed and completed in the last 24 h; the oldest
+// queued job's age; and per minute of the last hour the jobs completed and
+// failed in it and the queue depth at its end (created by then, not yet
+// started or finished). Only jobs still queued or finished within the hour
+// can count toward the series.
+api_response job_stats(pqxx::connection& conn, const api_request& req, const jobs_options&) {
+  pqxx::read_transaction tx{conn};
+  auto rows = tx.exec_params(
+      "WITH mine AS (SELECT kind, status, created_at, started_at, completed_at FROM jobs"
+      "  WHERE user_id = $1),"
+      " recent AS (SELECT * FROM mine WHERE completed_at IS NULL"
+      "  OR completed_at > now() - interval '61 minutes'),"
+      " minutes AS (SELECT generate_series(date_trunc('minute', now()) - interval '59 minutes',"
+      "  date_trunc('minute', now()), interval '1 minute') AS t)"
+      " SELECT json_build_object("
+      " 'by_kind', (SELECT coalesce(json_object_agg(kind, json_build_object("
+      "   'queued', queued, 'running', running, 'failed_24h', failed, 'completed_24h', completed)),"
+      "   '{}'::json) FROM (SELECT kind,"
+      "   count(*) FILTER (WHERE status = 'queued') AS queued,"
+      "   count(*) FILTER (WHERE status = 'running') AS running,"
+      "   count(*) FILTER (WHERE status = 'failed' AND completed_at > now() - interval '24 hours') AS failed,"
+      "   count(*) FILTER (WHERE status = 'completed' AND completed_at > now() - interval '24 hours')"
+      "   AS completed FROM mine GROUP BY kind) k),"
+      " 'oldest_queued_age_s', (SELECT coalesce(floor(extract(epoch FROM now() - min(created_at))), 0)"
+      "   FROM mine WHERE status = 'queued'),"
+      " 'per_minute', (SELECT json_agg(json_build_object('at', rfc3339(m.t),"
+      "   'completed', (SELECT count(*) FROM recent r WHERE r.status = 'completed'"
+      "     AND r.completed_at >= m.t AND r.completed_at < m.t + interval '1 minute'),"
+      "   'failed', (SELECT count(*) FROM recent r WHERE r.status = 'failed'"
+      "     AND r.completed_at >= m.t AND r.completed_at < m.t + interval '1 minute'),"
+      "   'queued', (SELECT count(*) FROM recent r WHERE r.created_at < m.t + interval '1 minute'"
+      "     AND (r.started_at IS NULL OR r.started_at >= m.t + interval '1 minute')"
+      "     AND (r.completed_at IS NULL OR r.completed_at >= m.t + interval '1 minute')))"
+      "   ORDER BY m.t) FROM minutes m))::text",
+      req.caller.user_id);
+  return json_response(200, json::parse(rows[0][0].c_str()));
+}
+
 // 404 when the caller has no such job, else 409 with `why`.
 [[noreturn]] void refuse(pqxx::transaction_base& tx, const std::string& id,
                          const std::string& user, const std::string& why) {
@@ -169,6 +208,7 @@ const runtime::handler_table<jobs_options>& handlers() {
       {endpoint::list_evolutions, list_evolutions},
       {endpoint::get_job, get_job},
       {endpoint::list_jobs, list_jobs},
+      {endpoint::job_stats, job_stats},
       {endpoint::cancel_job, cancel},
       {endpoint::retry_job, retry},
   };

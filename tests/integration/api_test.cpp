@@ -631,3 +631,31 @@ TEST(DatabaseOutage, RequestsGet503ThenServiceResumesWithoutRestart) {
 }
 
 } // namespace
+
+// The dashboard: its page and files from the binary, each with the headers
+// that keep a browser from running anything else (tests/browser drives it).
+TEST_F(Api, TheDashboardIsServedWithItsSecurityHeaders) {
+  http_client c{address()};
+  auto page = c.send("GET", "/");
+  ASSERT_EQ(page.status, 200);
+  EXPECT_EQ(page.header("content-type"), "text/html; charset=utf-8");
+  EXPECT_NE(page.body.find("/ui/app.js"), std::string::npos);
+  auto csp = page.header("content-security-policy");
+  EXPECT_NE(csp.find("script-src 'self'"), std::string::npos) << csp;
+  EXPECT_EQ(csp.find("unsafe-inline"), std::string::npos) << csp;
+  EXPECT_NE(csp.find("frame-ancestors 'none'"), std::string::npos) << csp;
+  EXPECT_EQ(page.header("x-frame-options"), "DENY");
+  EXPECT_EQ(page.header("x-content-type-options"), "nosniff");
+  auto script = c.send("GET", "/ui/app.js");
+  ASSERT_EQ(script.status, 200);
+  EXPECT_EQ(script.header("content-type"), "text/javascript; charset=utf-8");
+  auto again = c.send("GET", "/ui/app.js", "", {{"If-None-Match", script.header("etag")}});
+  EXPECT_EQ(again.status, 304);
+  EXPECT_TRUE(again.body.empty());
+  for (const char* bad : {"/ui/missing.js", "/ui/..", "/ui/%2e%2e%2fapp.js", "/ui/app.js/x"}) {
+    auto r = c.send("GET", bad);
+    EXPECT_EQ(r.status, 404) << bad;
+    EXPECT_EQ(r.doc()["error"]["code"], "not_found") << bad;
+  }
+  EXPECT_EQ(c.send("POST", "/", "{}", {{"Content-Type", "application/json"}}).status, 405);
+}

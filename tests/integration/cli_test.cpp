@@ -200,6 +200,7 @@ TEST(Cli, ServeBootstrapsAnAdminAnswersAndDrainsOnSigterm) {
   address.pop_back();
   auto out = slurp(out_path);
   EXPECT_NE(out.find("http://" + address + "/v1/playbooks"), std::string::npos) << out;
+  EXPECT_NE(out.find("Open the dashboard at http://" + address + "/"), std::string::npos) << out;
 
   http_client c{address};
   auto created = c.send("POST", "/v1/playbooks",
@@ -208,6 +209,23 @@ TEST(Cli, ServeBootstrapsAnAdminAnswersAndDrainsOnSigterm) {
                             .dump(),
                         bearer(key));
   EXPECT_EQ(created.status, 201) << created.body;
+  // The first start's demo: a playbook of the admin's, evolved once by the
+  // outcomes the start sent, with a vote that the safety critic vetoed.
+  json demo_job;
+  ASSERT_TRUE(eventually([&] {
+    auto jobs = c.send("GET", "/v1/jobs?kind=evolution&status=completed", "", bearer(key));
+    if (jobs.status != 200 || jobs.doc()["items"].size() != 1)
+      return false;
+    demo_job = c.send("GET", "/v1/jobs/" + jobs.doc()["items"][0]["id"].get<std::string>(), "",
+                      bearer(key)).doc();
+    return true;
+  }));
+  EXPECT_EQ(demo_job["to_version"], 2) << demo_job.dump();
+  bool vetoed = false;
+  for (const auto& round : demo_job["rounds"])
+    for (const auto& v : round["votes"])
+      vetoed = vetoed || v["vetoed"].get<bool>();
+  EXPECT_TRUE(vetoed) << demo_job.dump();
 
   // An admin command while the server runs reuses its Postgres.
   auto second = troupe_cmd({"admin", "create-api-key", "--email", "admin@localhost", "--name",

@@ -180,3 +180,37 @@ TEST_F(Critiques, UsageIsReportedPerCallerAndGrouped) {
 }
 
 } // namespace
+
+// GET /v1/jobs/stats, the dashboard's overview: the caller's jobs by kind,
+// and per minute of the last hour the jobs finished and the queue depth;
+// another user's jobs count for nothing.
+TEST_F(Critiques, JobStatsCountTheCallersJobsByKindAndMinute) {
+  http_client c{address()};
+  auto u = make_user(address());
+  auto other = make_user(address());
+  auto before = c.send("GET", "/v1/jobs/stats", "", u.auth());
+  ASSERT_EQ(before.status, 200) << before.body;
+  EXPECT_EQ(before.doc()["by_kind"], json::object());
+  EXPECT_EQ(before.doc()["oldest_queued_age_s"], 0);
+  ASSERT_EQ(before.doc()["per_minute"].size(), 60u);
+  for (int i = 0; i < 2; ++i) {
+    auto r = c.send("POST", "/v1/critiques", risky_plan.dump(), u.auth());
+    ASSERT_EQ(r.status, 202) << r.body;
+    EXPECT_EQ(wait_for(c, u, r.doc()["job_id"])["status"], "completed");
+  }
+  auto after = c.send("GET", "/v1/jobs/stats", "", u.auth()).doc();
+  EXPECT_EQ(after["by_kind"]["critique"],
+            (json{{"queued", 0}, {"running", 0}, {"completed_24h", 2}, {"failed_24h", 0}}))
+      << after.dump();
+  int completed = 0;
+  for (const auto& m : after["per_minute"]) {
+    completed += m["completed"].get<int>();
+    EXPECT_EQ(m["queued"], 0) << m.dump();
+  }
+  EXPECT_EQ(completed, 2) << after.dump();
+  auto theirs = c.send("GET", "/v1/jobs/stats", "", other.auth()).doc();
+  EXPECT_EQ(theirs["by_kind"], json::object());
+  // Scope: jobs:read.
+  auto key = make_key(address(), u, json::array({"playbooks:read"}));
+  EXPECT_EQ(c.send("GET", "/v1/jobs/stats", "", {{"Authorization", "Bearer " + key}}).status, 403);
+}

@@ -1,0 +1,31 @@
+# Generates a C++ source holding every file of dashboard/ (the web dashboard's
+# page, scripts and styles), each with its media type and a content hash for
+# its ETag. Invoked at build time:
+#   cmake -DSRC_DIR=... -DOUT=... -P embed_dashboard.cmake
+file(GLOB files "${SRC_DIR}/*.html" "${SRC_DIR}/*.js" "${SRC_DIR}/*.css" "${SRC_DIR}/*.svg")
+list(SORT files)
+set(body "")
+foreach(f IN LISTS files)
+  get_filename_component(name "${f}" NAME)
+  get_filename_component(ext "${f}" LAST_EXT)
+  if(ext STREQUAL ".html")
+    set(type "text/html; charset=utf-8")
+  elseif(ext STREQUAL ".js")
+    set(type "text/javascript; charset=utf-8")
+  elseif(ext STREQUAL ".css")
+    set(type "text/css; charset=utf-8")
+  else()
+    set(type "image/svg+xml")
+  endif()
+  file(READ "${f}" text)
+  string(FIND "${text}" ")troupe_asset\"" clash)
+  if(NOT clash EQUAL -1)
+    message(FATAL_ERROR "${f} holds the raw-string delimiter )troupe_asset\"")
+  endif()
+  string(SHA1 hash "${text}")
+  string(SUBSTRING "${hash}" 0 16 etag)
+  string(APPEND body "      {\"${name}\", \"${type}\", \"\\\"${etag}\\\"\", R\"troupe_asset(${text})troupe_asset\"},\n")
+endforeach()
+include("${CMAKE_CURRENT_LIST_DIR}/../runtime/embed_table.cmake")
+write_embedded_table("${OUT}" "gateway/dashboard.hpp" troupe::gateway dashboard_asset dashboard_assets
+                     "${body}" "dashboard/*")
