@@ -15,6 +15,7 @@ export class ApiError extends Error {
 
 let session = null; // {kind: 'jwt', access, refresh, expiresAt} | {kind: 'key', key}
 let refreshTimer = null;
+let refreshing = null; // the refresh in flight: a refresh token works once
 let onSignedOut = () => {};
 
 function load() {
@@ -50,17 +51,40 @@ function scheduleRefresh() {
   if (!session || session.kind !== 'jwt') return;
   const left = session.expiresAt - Date.now();
   const wait = Math.max(1000, left > 240000 ? left - 60000 : left * 0.75);
-  refreshTimer = setTimeout(() => refresh().catch(() => signOut('Your session ended; sign in again.')), wait);
+  refreshTimer = setTimeout(() => refresh().catch(() => {}), wait);
 }
 
-async function refresh() {
-  const r = await fetch('/v1/auth/refresh', {
-    method: 'POST',
-    headers: { 'Content-Type': 'application/json' },
-    body: JSON.stringify({ refresh_token: session.refresh }),
+// One refresh at a time, whoever asks (the timer, several requests that got
+// a 401 together): a refresh token is good once, and using one twice makes
+// the server end every session of the user. The server refusing it (400,
+// 401) signs out; a network error or a 503 is tried again later.
+export function refresh() {
+  refreshing ??= (async () => {
+    const mine = session;
+    if (!mine || mine.kind !== 'jwt') throw new ApiError(401, 'unauthenticated', 'not signed in with a password');
+    let r;
+    try {
+      r = await fetch('/v1/auth/refresh', {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/json' },
+        body: JSON.stringify({ refresh_token: mine.refresh }),
+      });
+    } catch {
+      r = null;
+    }
+    if (session !== mine) throw new ApiError(401, 'unauthenticated', 'signed out');
+    if (r && r.ok) return adoptTokens(await r.json());
+    const e = r ? await toError(r) : new ApiError(0, 'network', 'the server cannot be reached');
+    if (r && (r.status === 400 || r.status === 401)) signOut('Your session ended; sign in again.');
+    else {
+      clearTimeout(refreshTimer);
+      refreshTimer = setTimeout(() => refresh().catch(() => {}), 10000);
+    }
+    throw e;
+  })().finally(() => {
+    refreshing = null;
   });
-  if (!r.ok) throw await toError(r);
-  adoptTokens(await r.json());
+  return refreshing;
 }
 
 function adoptTokens(t) {
@@ -120,12 +144,7 @@ export async function api(method, path, body, retried) {
     throw new ApiError(0, 'network', 'the server cannot be reached');
   }
   if (r.status === 401 && session && session.kind === 'jwt' && !retried) {
-    try {
-      await refresh();
-    } catch {
-      signOut('Your session ended; sign in again.');
-      throw await toError(r);
-    }
+    await refresh();
     return api(method, path, body, true);
   }
   if (r.status === 401 && session) {
@@ -166,6 +185,11 @@ export class EventStream {
     const url = this.last === null ? '/v1/events' : `/v1/events?after=${this.last}`;
     try {
       const r = await fetch(url, { headers: { Authorization: `Bearer ${credential()}`, Accept: 'text/event-stream' }, signal: this.abort.signal });
+      if (r.status === 401) {
+        // An expired token is refreshed; a revoked key signs out.
+        if (session && session.kind === 'jwt') await refresh().catch(() => {});
+        else signOut('The API key was refused; sign in again.');
+      }
       if (!r.ok) throw new Error(String(r.status));
       this.onState('live');
       this.delay = 1000;
@@ -185,7 +209,7 @@ export class EventStream {
     for (;;) {
       const { value, done } = await reader.read();
       if (done) return;
-      buffer += decoder.decode(value, { stream: true });
+      buffer += decoder.decode(value, { stream: true }).replace(/\r\n?/g, '\n');
       let end;
       while ((end = buffer.indexOf('\n\n')) >= 0) {
         const block = buffer.slice(0, end);

@@ -50,7 +50,7 @@ function onEvent(ev) {
 function layout() {
   const nav = h('nav', { 'aria-label': 'Main' }, h('ul', {}, NAV.map(([href, label]) => h('li', {}, h('a', { href }, label)))));
   replace(app,
-    h('a', { href: '#main', class: 'skip' }, 'Skip to the content'),
+    h('a', { href: '#main', class: 'skip', onclick: (ev) => { ev.preventDefault(); main.focus(); } }, 'Skip to the content'),
     h('header', { class: 'top' },
       h('a', { href: '#/', class: 'brand' }, 'troupe'), nav,
       h('div', { class: 'who' }, streamState, h('span', { class: 'muted' }, me ? me.email : ''),
@@ -97,7 +97,10 @@ async function route() {
 function showSignIn(message) {
   if (stream) stream.stop();
   stream = null;
+  if (page && page.leave) page.leave();
   page = null;
+  clearTimeout(pending);
+  pending = null;
   me = null;
   document.title = 'Sign in · troupe';
   const out = h('div', { role: 'status' }, message ? h('div', { class: 'notice' }, message) : null);
@@ -110,6 +113,9 @@ function showSignIn(message) {
     h('div', { class: 'form-actions' }, h('button', { type: 'submit' }, 'Sign in with the key')));
   const submit = (f, run) => f.addEventListener('submit', async (ev) => {
     ev.preventDefault();
+    const button = f.querySelector('button[type=submit]');
+    if (button.disabled) return;
+    button.disabled = true;
     replace(out);
     const v = Object.fromEntries(new FormData(f).entries());
     try {
@@ -117,6 +123,8 @@ function showSignIn(message) {
       start();
     } catch (e) {
       replace(out, errorBox(e));
+    } finally {
+      button.disabled = false;
     }
   });
   submit(password, (v) => signInWithPassword(v.email, v.password));
@@ -130,6 +138,8 @@ function showSignIn(message) {
 }
 
 async function start() {
+  if (stream) stream.stop();
+  stream = null;
   try {
     me = await api('GET', '/v1/auth/me');
   } catch (e) {

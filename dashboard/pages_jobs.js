@@ -42,7 +42,7 @@ export async function jobs(root, params, ctx) {
       time(j.created_at), duration(j.started_at, j.completed_at), h('span', { class: 'row-actions' }, jobActions(j, ctx)),
     ]), 'No jobs match these filters.')));
   replace(root, pageHeader('Jobs'), filters, list.el);
-  return { refresh: list.run, wants: (ev) => ev.topic.startsWith('job.') };
+  return { refresh: list.run, wants: (ev) => ev.topic.startsWith('job.') || ev.topic.endsWith('.queued') };
 }
 
 function keyValues(obj) {
@@ -89,8 +89,9 @@ export async function job(root, params, ctx, id) {
   const body = block(async () => {
     const j = await api('GET', `/v1/jobs/${id}`);
     if (j.kind === 'evolution' && j.to_version && j.playbook_id) {
-      api('GET', `/v1/playbooks/${j.playbook_id}/versions/${j.to_version}/diff?from=${j.from_version || j.to_version - 1}`)
-        .then((d) => replace(diff, h('h2', {}, `Resulting diff: v${j.from_version} → v${j.to_version}`), diffView(d)))
+      const from = j.from_version ? `?from=${j.from_version}` : '';
+      api('GET', `/v1/playbooks/${j.playbook_id}/versions/${j.to_version}/diff${from}`)
+        .then((d) => replace(diff, h('h2', {}, j.from_version ? `Resulting diff: v${j.from_version} → v${j.to_version}` : `Resulting diff: v${j.to_version}`), diffView(d)))
         .catch((e) => replace(diff, h('div', { class: 'error', role: 'alert' }, e.message)));
     }
     return [

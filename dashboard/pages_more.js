@@ -40,7 +40,7 @@ export async function overview(root, params, ctx) {
   replace(root, pageHeader('Overview'), stats.el);
   // The chart's minutes move on even when nothing happens: redrawn every 30 s.
   const timer = setInterval(stats.run, 30000);
-  return { refresh: stats.run, wants: (ev) => ev.topic.startsWith('job.') || ev.topic.startsWith('node.'), leave: () => clearInterval(timer) };
+  return { refresh: stats.run, wants: (ev) => ev.topic.startsWith('job.') || ev.topic.endsWith('.queued'), leave: () => clearInterval(timer) };
 }
 
 export async function projects(root, params, ctx) {

@@ -38,13 +38,18 @@ export function bulletList(sections) {
 
 export function diffView(d) {
   const rows = [
-    ...d.added.map((b) => h('li', { class: 'diff-add' }, h('span', { class: 'mark', 'aria-label': 'added' }, '+'), h('code', {}, b.id), ' ', b.content)),
-    ...d.removed.map((b) => h('li', { class: 'diff-remove' }, h('span', { class: 'mark', 'aria-label': 'removed' }, '−'), h('code', {}, b.id), ' ', b.content)),
-    ...d.changed.map((c) => h('li', { class: 'diff-change' }, h('span', { class: 'mark', 'aria-label': 'changed' }, '~'), h('code', {}, c.id), ' ',
+    ...d.added.map((b) => h('li', { class: 'diff-add' }, mark('+', 'added'), h('code', {}, b.id), ' ', b.content)),
+    ...d.removed.map((b) => h('li', { class: 'diff-remove' }, mark('−', 'removed'), h('code', {}, b.id), ' ', b.content)),
+    ...d.changed.map((c) => h('li', { class: 'diff-change' }, mark('~', 'changed'), h('code', {}, c.id), ' ',
       changeText(c))),
   ];
   if (!rows.length) return h('p', { class: 'empty' }, 'The two versions hold the same bullets.');
   return h('ul', { class: 'diff' }, rows);
+}
+
+// The sign a sighted reader sees, and the word a screen reader says.
+function mark(sign, word) {
+  return [h('span', { class: 'mark', 'aria-hidden': 'true' }, sign), h('span', { class: 'sr-only' }, `${word}: `)];
 }
 
 function changeText(c) {
@@ -96,6 +101,12 @@ export async function playbooks(root, params, ctx) {
 
 export async function playbook(root, params, ctx, id) {
   let current = null;
+  // The versions compared: from the link, then what the user chose; kept
+  // across live refreshes. Only numbers reach the API's path.
+  const chosen = {
+    from: /^\d+$/.test(params.get('from') || '') ? params.get('from') : null,
+    to: /^\d+$/.test(params.get('to') || '') ? params.get('to') : null,
+  };
   const head = block(async () => {
     current = await api('GET', `/v1/playbooks/${id}`);
     const p = current;
@@ -121,8 +132,8 @@ export async function playbook(root, params, ctx, id) {
     const v = await api('GET', `/v1/playbooks/${id}/versions`);
     const latest = v.items.length ? v.items[0].number : 0;
     const nums = v.items.map((x) => [String(x.number), `v${x.number}`]);
-    const to = params.get('to') || String(latest);
-    const from = params.get('from') || String(Math.max(1, Number(to) - 1));
+    const to = chosen.to || String(latest);
+    const from = chosen.from || String(Math.max(1, Number(to) - 1));
     const diffOut = h('div', { class: 'diff-out' });
     const compare = h('form', { class: 'filters', 'aria-label': 'Compare versions' },
       field('From', select('from', nums, from)), field('To', select('to', nums, to)), h('button', { type: 'submit' }, 'Compare'));
@@ -136,6 +147,8 @@ export async function playbook(root, params, ctx, id) {
     compare.addEventListener('submit', (ev) => {
       ev.preventDefault();
       const fv = Object.fromEntries(new FormData(compare).entries());
+      chosen.from = fv.from;
+      chosen.to = fv.to;
       showDiff(fv.from, fv.to);
     });
     if (latest > 1) showDiff(from, to);

@@ -11,7 +11,7 @@ export function errorBox(e) {
 // A part of a page that loads its data and draws it, again on every
 // refresh: `draw` returns the nodes; an error is shown in its place.
 export function block(draw) {
-  const el = h('div', { class: 'block', 'aria-live': 'polite' }, h('p', { class: 'loading' }, 'Loading…'));
+  const el = h('div', { class: 'block' }, h('p', { class: 'loading' }, 'Loading…'));
   let running = null;
   let again = false;
   const run = async () => {
@@ -94,13 +94,19 @@ export async function paged(path, drawRows) {
       ? h('button', { type: 'button', class: 'more', onclick: async (ev) => {
         ev.target.disabled = true;
         const sep = path.includes('?') ? '&' : '?';
-        const next = await api('GET', `${path}${sep}cursor=${encodeURIComponent(cursor)}`);
-        items.push(...next.items);
-        cursor = next.next_cursor;
-        redraw();
+        try {
+          const next = await api('GET', `${path}${sep}cursor=${encodeURIComponent(cursor)}`);
+          items.push(...next.items);
+          cursor = next.next_cursor;
+          redraw();
+        } catch (e) {
+          ev.target.disabled = false;
+          replace(failure, errorBox(e));
+        }
       } }, 'Load more')
       : null;
-    replace(wrap, drawRows(items), more);
+    const failure = h('div', { role: 'status' });
+    replace(wrap, drawRows(items), more, failure);
   };
   redraw();
   return wrap;
