@@ -283,7 +283,7 @@ struct instruments {
         .Set(1);
     // Zero series for the label values alerts and dashboards rely on, so a
     // rate() has a start point before the first event.
-    for (auto kind : {"connection", "statement"})
+    for (auto kind : {"connection", "statement", "read_only", "resources"})
       db_errors.at({kind});
     for (auto reason : {"stalled", "overflow"})
       drops.at({reason});

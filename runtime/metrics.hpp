@@ -99,7 +99,7 @@ void db_pool_in_use(int delta);
 void db_pool_queued(int delta);
 void db_pool_wait();
 void db_pool_rejected();
-void db_error(std::string_view kind); // connection | statement
+void db_error(std::string_view kind); // connection | statement | read_only | resources
 
 // The text exposition of everything above plus process metrics.
 std::string exposition();

@@ -38,6 +38,17 @@ bool connection_lost(const pqxx::sql_error& e) {
   return state.rfind("08", 0) == 0 || state.rfind("57P", 0) == 0;
 }
 
+// 25006, read_only_sql_transaction: the server takes no writes. It is a
+// standby, or a primary demoted by a failover that this connection reached
+// before target_session_attrs could choose: a new connection finds the
+// writable host.
+bool read_only_server(const pqxx::sql_error& e) { return e.sqlstate() == "25006"; }
+
+// SQLSTATE class 53, insufficient resources (53100 disk full, 53200 out of
+// memory, 53300 too many connections): the server is there but cannot do
+// the work now. The request is answered 503; the connection is kept.
+bool out_of_resources(const pqxx::sql_error& e) { return e.sqlstate().rfind("53", 0) == 0; }
+
 api_response unavailable(const std::string& request_id) {
   return error_response(503, "unavailable", "the database is unavailable; retry shortly",
                         request_id);
@@ -143,6 +154,17 @@ errc classify_failure(worker_pointer self, const std::string& request_id, std::e
   } catch (const pqxx::sql_error& e) {
     if (connection_lost(e) || !self->state.conn->is_open()) {
       drop_connection(self, e.what());
+      return errc::unavailable;
+    }
+    if (read_only_server(e)) {
+      metrics::db_error("read_only");
+      drop_connection(self, e.what());
+      return errc::unavailable;
+    }
+    if (out_of_resources(e)) {
+      metrics::db_error("resources");
+      log::warn("the database is short of a resource (disk, memory, connections); answered 503",
+                {{"request_id", request_id}, {"error", e.what()}, {"sqlstate", e.sqlstate()}});
       return errc::unavailable;
     }
     metrics::db_error("statement");

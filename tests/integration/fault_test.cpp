@@ -380,3 +380,68 @@ TEST(ShutdownFaults, SigtermUnderLoad) {
 }
 
 } // namespace
+
+namespace {
+
+void admin_sql(const std::string& conninfo, const std::string& sql) {
+  pqxx::connection conn{conninfo};
+  pqxx::nontransaction tx{conn};
+  tx.exec(sql);
+}
+
+double db_errors(const std::string& address, const std::string& kind) {
+  http_client c{address};
+  auto body = c.send("GET", "/metrics").body;
+  auto key = "troupe_db_errors_total{kind=\"" + kind + "\"} ";
+  auto at = body.find(key);
+  return at == std::string::npos ? -1 : std::stod(body.substr(at + key.size()));
+}
+
+} // namespace
+
+// A node whose database stops taking writes (what its sessions see when the
+// primary they reached is demoted in a failover, or they reach a standby:
+// SQLSTATE 25006) answers 503 with Retry-After, never 500, replaces the
+// connection, and writes again by itself once the server takes writes.
+TEST(DatabaseFaults, AServerThatTakesNoWritesIsUnavailableUntilItDoesAgain) {
+  test_database db;
+  test_node n{db.conninfo(), [](config::settings& s) {
+                s.jobs.run_jobs = false;
+                s.database.reconnect_max_backoff_ms = 200;
+              }};
+  auto u = make_user(n.address());
+  auto create = [&] {
+    http_client c{n.address()};
+    return c.send("POST", "/v1/playbooks", json{{"name", "p"}}.dump(), u.auth());
+  };
+  ASSERT_EQ(create().status, 201);
+  std::string name;
+  {
+    pqxx::connection conn{db.conninfo()};
+    pqxx::nontransaction tx{conn};
+    name = tx.exec("SELECT current_database()")[0][0].c_str();
+  }
+  auto end_sessions = "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                      " WHERE datname = current_database() AND pid <> pg_backend_pid()";
+  admin_sql(db.conninfo(), "ALTER DATABASE \"" + name + "\" SET default_transaction_read_only = on");
+  admin_sql(db.conninfo(), end_sessions);
+  // The first writes may meet a session that was just ended (a lost
+  // connection, also 503); then every write meets the read-only server.
+  ASSERT_TRUE(eventually([&] {
+    create();
+    return db_errors(n.address(), "read_only") > 0;
+  }));
+  for (int i = 0; i < 10; ++i) {
+    auto r = create();
+    EXPECT_EQ(r.status, 503) << r.body;
+    EXPECT_EQ(r.header("retry-after"), "1");
+  }
+  admin_sql(db.conninfo(), "BEGIN READ WRITE; ALTER DATABASE \"" + name +
+                               "\" RESET default_transaction_read_only; COMMIT");
+  ASSERT_TRUE(eventually([&] { return create().status == 201; }));
+  EXPECT_EQ(db_errors(n.address(), "statement"), 0);
+  // The playbooks answered 201 are there, and no other.
+  pqxx::connection conn{db.conninfo()};
+  pqxx::read_transaction tx{conn};
+  EXPECT_EQ(tx.exec_params("SELECT count(*) FROM playbooks WHERE user_id = $1", u.id)[0][0].as<int>(), 2);
+}
