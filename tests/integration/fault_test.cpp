@@ -14,6 +14,7 @@
 #include <fcntl.h>
 #include <fstream>
 #include <gtest/gtest.h>
+#include <set>
 #include <sstream>
 #include <sys/wait.h>
 #include <thread>
@@ -444,4 +445,115 @@ TEST(DatabaseFaults, AServerThatTakesNoWritesIsUnavailableUntilItDoesAgain) {
   pqxx::connection conn{db.conninfo()};
   pqxx::read_transaction tx{conn};
   EXPECT_EQ(tx.exec_params("SELECT count(*) FROM playbooks WHERE user_id = $1", u.id)[0][0].as<int>(), 2);
+}
+
+namespace {
+
+// A tmpfs of `size` mounted on a directory of its own, owned by the user
+// Postgres runs as; unmounted when it goes. Needs root (the suite's CI runs
+// as root); `mounted()` says whether it worked.
+class small_filesystem {
+public:
+  explicit small_filesystem(const std::string& size) {
+    if (geteuid() != 0)
+      return;
+    if (std::system(("mount -t tmpfs -o size=" + size + ",mode=0700 tmpfs '" + dir_.path() + "'").c_str()) != 0)
+      return;
+    mounted_ = std::system(("chown postgres:postgres '" + dir_.path() + "'").c_str()) == 0;
+  }
+  ~small_filesystem() {
+    if (mounted_ && std::system(("umount -l '" + dir_.path() + "'").c_str()) != 0)
+      ADD_FAILURE() << "could not unmount " << dir_.path();
+  }
+  bool mounted() const { return mounted_; }
+  const std::string& path() const { return dir_.path(); }
+  bool resize(const std::string& size) {
+    return std::system(("mount -o remount,size=" + size + " '" + dir_.path() + "'").c_str()) == 0;
+  }
+
+private:
+  temp_dir dir_;
+  bool mounted_ = false;
+};
+
+} // namespace
+
+// The outcomes table on a filesystem that fills up under load: writes get
+// 503 with Retry-After (Postgres' 53100, disk full), never 500; the process
+// keeps answering; every outcome answered 201 is stored; and writes resume by
+// themselves once there is room again.
+TEST(DatabaseFaults, AFullDiskIsUnavailableLosesNothingAndRecovers) {
+  small_filesystem disk{"4m"};
+  if (!disk.mounted())
+    GTEST_SKIP() << "needs root to mount a small tmpfs; the error mapping is covered by "
+                    "AServerThatTakesNoWritesIsUnavailableUntilItDoesAgain";
+  test_database db;
+  test_node n{db.conninfo(), [](config::settings& s) {
+                s.jobs.run_jobs = false;
+                s.database.reconnect_max_backoff_ms = 200;
+              }};
+  admin_sql(db.conninfo(), "CREATE TABLESPACE small LOCATION '" + disk.path() + "'");
+  admin_sql(db.conninfo(), "ALTER TABLE outcomes SET TABLESPACE small");
+  auto u = make_user(n.address());
+  std::string pb;
+  {
+    http_client c{n.address()};
+    pb = c.send("POST", "/v1/playbooks", json{{"name", "full"}, {"evolution_threshold", 1000000}}.dump(),
+                u.auth())
+             .doc()["id"];
+  }
+  // 48 KiB of text that does not compress: each outcome takes its room.
+  std::string trace;
+  std::uint64_t x = 88172645463325252ull;
+  while (trace.size() < 48 * 1024) {
+    x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+    trace += static_cast<char>('a' + x % 26);
+  }
+  std::vector<std::string> acknowledged;
+  int unavailable = 0, other = 0, i = 0;
+  auto post = [&] {
+    http_client c{n.address()};
+    auto r = c.send("POST", "/v1/playbooks/" + pb + "/outcomes",
+                    json{{"task_description", "t" + std::to_string(i++)}, {"outcome", "failure"},
+                         {"reasoning_trace", trace}}
+                        .dump(),
+                    u.auth());
+    if (r.status == 201)
+      acknowledged.push_back(r.doc()["outcome_id"]);
+    else if (r.status == 503 && r.header("retry-after") == "1")
+      ++unavailable;
+    else
+      ++other;
+    return r.status;
+  };
+  // Until the disk is full (4 MiB hold fewer than 100 such outcomes).
+  ASSERT_TRUE(eventually([&] { return post() == 503; })) << acknowledged.size();
+  for (int k = 0; k < 5; ++k)
+    EXPECT_EQ(post(), 503);
+  EXPECT_GT(acknowledged.size(), 10u);
+  {
+    http_client c{n.address()};
+    EXPECT_EQ(c.send("GET", "/healthz").status, 200);
+    EXPECT_GT(db_errors(n.address(), "resources"), 0);
+    EXPECT_EQ(db_errors(n.address(), "statement"), 0);
+  }
+  ASSERT_TRUE(disk.resize("64m"));
+  ASSERT_TRUE(eventually([&] { return post() == 201; }));
+  EXPECT_EQ(other, 0);
+  {
+    pqxx::connection conn{db.conninfo()};
+    pqxx::read_transaction tx{conn};
+    std::set<std::string> stored;
+    for (const auto& r : tx.exec_params("SELECT id FROM outcomes WHERE playbook_id = $1", pb))
+      stored.insert(r[0].c_str());
+    for (const auto& id : acknowledged)
+      EXPECT_EQ(stored.count(id), 1u) << id;
+    EXPECT_EQ(stored.size(), acknowledged.size()) << "a refused outcome was stored";
+    EXPECT_EQ(tx.exec_params("SELECT pending_outcomes FROM playbooks WHERE id = $1", pb)[0][0]
+                  .as<long long>(),
+              static_cast<long long>(stored.size()));
+  }
+  // The tablespace goes before the filesystem does.
+  admin_sql(db.conninfo(), "ALTER TABLE outcomes SET TABLESPACE pg_default");
+  admin_sql(db.conninfo(), "DROP TABLESPACE small");
 }
