@@ -147,8 +147,9 @@ api_response job_stats(pqxx::connection& conn, const api_request& req, const job
       "  WHERE user_id = $1),"
       " recent AS (SELECT * FROM mine WHERE completed_at IS NULL"
       "  OR completed_at > now() - interval '61 minutes'),"
-      " minutes AS (SELECT generate_series(date_trunc('minute', now()) - interval '59 minutes',"
-      "  date_trunc('minute', now()), interval '1 minute') AS t)"
+      " minutes AS (SELECT t, t + interval '1 minute' AS e FROM generate_series("
+      "  date_trunc('minute', now()) - interval '59 minutes', date_trunc('minute', now()),"
+      "  interval '1 minute') AS t)"
       " SELECT json_build_object("
       " 'by_kind', (SELECT coalesce(json_object_agg(kind, json_build_object("
       "   'queued', queued, 'running', running, 'failed_24h', failed, 'completed_24h', completed)),"
@@ -160,15 +161,16 @@ api_response job_stats(pqxx::connection& conn, const api_request& req, const job
       "   AS completed FROM mine GROUP BY kind) k),"
       " 'oldest_queued_age_s', (SELECT coalesce(floor(extract(epoch FROM now() - min(created_at))), 0)"
       "   FROM mine WHERE status = 'queued'),"
-      " 'per_minute', (SELECT json_agg(json_build_object('at', rfc3339(m.t),"
-      "   'completed', (SELECT count(*) FROM recent r WHERE r.status = 'completed'"
-      "     AND r.completed_at >= m.t AND r.completed_at < m.t + interval '1 minute'),"
-      "   'failed', (SELECT count(*) FROM recent r WHERE r.status = 'failed'"
-      "     AND r.completed_at >= m.t AND r.completed_at < m.t + interval '1 minute'),"
-      "   'queued', (SELECT count(*) FROM recent r WHERE r.created_at < m.t + interval '1 minute'"
-      "     AND (r.started_at IS NULL OR r.started_at >= m.t + interval '1 minute')"
-      "     AND (r.completed_at IS NULL OR r.completed_at >= m.t + interval '1 minute')))"
-      "   ORDER BY m.t) FROM minutes m))::text",
+      " 'per_minute', (SELECT json_agg(json_build_object('at', rfc3339(m.t), 'completed', c.completed,"
+      "   'failed', c.failed, 'queued', c.queued) ORDER BY m.t)"
+      "   FROM minutes m CROSS JOIN LATERAL (SELECT"
+      "   count(*) FILTER (WHERE r.status = 'completed' AND r.completed_at >= m.t"
+      "     AND r.completed_at < m.e) AS completed,"
+      "   count(*) FILTER (WHERE r.status = 'failed' AND r.completed_at >= m.t"
+      "     AND r.completed_at < m.e) AS failed,"
+      "   count(*) FILTER (WHERE r.created_at < m.e AND (r.started_at IS NULL OR r.started_at >= m.e)"
+      "     AND (r.completed_at IS NULL OR r.completed_at >= m.e)) AS queued"
+      "   FROM recent r) c))::text",
       req.caller.user_id);
   return json_response(200, json::parse(rows[0][0].c_str()));
 }

@@ -144,14 +144,20 @@ TEST(StalledSessions, ATransactionLeftIdleIsEndedAndItsLocksReleased) {
   EXPECT_ANY_THROW(held->exec("SELECT 1"));
 }
 
+// A node that runs no jobs and retries a lost database quickly: the API
+// alone, against a database the test breaks.
+namespace {
+void ingestion_only(config::settings& s) {
+  s.jobs.run_jobs = false;
+  s.database.reconnect_max_backoff_ms = 200;
+}
+} // namespace
+
 // Every outcome answered 2xx is in the database; the outage answers 503;
 // ingestion resumes without restarting troupe.
 TEST(IngestionFaults, PostgresRestartsUnderLoad) {
   test_database db;
-  test_node n{db.conninfo(), [](config::settings& s) {
-                s.jobs.run_jobs = false;
-                s.database.reconnect_max_backoff_ms = 200;
-              }};
+  test_node n{db.conninfo(), ingestion_only};
   auto u = make_user(n.address());
   std::string pb;
   {
@@ -406,10 +412,7 @@ double db_errors(const std::string& address, const std::string& kind) {
 // connection, and writes again by itself once the server takes writes.
 TEST(DatabaseFaults, AServerThatTakesNoWritesIsUnavailableUntilItDoesAgain) {
   test_database db;
-  test_node n{db.conninfo(), [](config::settings& s) {
-                s.jobs.run_jobs = false;
-                s.database.reconnect_max_backoff_ms = 200;
-              }};
+  test_node n{db.conninfo(), ingestion_only};
   auto u = make_user(n.address());
   auto create = [&] {
     http_client c{n.address()};
@@ -488,10 +491,7 @@ TEST(DatabaseFaults, AFullDiskIsUnavailableLosesNothingAndRecovers) {
     GTEST_SKIP() << "needs root to mount a small tmpfs; the error mapping is covered by "
                     "AServerThatTakesNoWritesIsUnavailableUntilItDoesAgain";
   test_database db;
-  test_node n{db.conninfo(), [](config::settings& s) {
-                s.jobs.run_jobs = false;
-                s.database.reconnect_max_backoff_ms = 200;
-              }};
+  test_node n{db.conninfo(), ingestion_only};
   admin_sql(db.conninfo(), "CREATE TABLESPACE small LOCATION '" + disk.path() + "'");
   admin_sql(db.conninfo(), "ALTER TABLE outcomes SET TABLESPACE small");
   auto u = make_user(n.address());
