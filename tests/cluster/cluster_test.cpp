@@ -831,3 +831,271 @@ TEST(Cluster, AnOutageLongerThanTheNodeTimeoutRetiresNobody) {
   EXPECT_EQ(count(db, "SELECT count(*) FROM events WHERE topic = 'node.left'"), 0);
   EXPECT_EQ(starts_by_node(db)[w->node_id()], 5);
 }
+
+namespace {
+
+// Runs a Postgres client program (pg_basebackup) to completion; its output
+// goes to `log`. False when it did not exit 0.
+bool run_program(const std::vector<std::string>& argv, const env_map& env, const std::string& log) {
+  pid_t pid = fork();
+  if (pid == 0) {
+    int out = open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0600);
+    dup2(out, 1);
+    dup2(out, 2);
+    for (const auto& [k, v] : env)
+      setenv(k.c_str(), v.c_str(), 1);
+    std::vector<char*> args;
+    for (const auto& a : argv)
+      args.push_back(const_cast<char*>(a.c_str()));
+    args.push_back(nullptr);
+    execv(args[0], args.data());
+    _exit(127);
+  }
+  int status = 0;
+  waitpid(pid, &status, 0);
+  return WIFEXITED(status) && WEXITSTATUS(status) == 0;
+}
+
+// A value of libpq's key=value syntax, from a connection string.
+std::string conninfo_value(const std::string& conninfo, const std::string& key) {
+  std::istringstream in{conninfo};
+  for (std::string word; in >> word;)
+    if (word.rfind(key + "=", 0) == 0)
+      return word.substr(key.size() + 1);
+  return "";
+}
+
+// A primary and a streaming standby that it replicates to synchronously, as
+// the operations guide tells an operator to run them: the standby is a
+// pg_basebackup of the primary, named `replica` in its primary_conninfo, and
+// the primary's synchronous_standby_names waits for it on every commit.
+// Both keep fsync and synchronous_commit on.
+struct replicated_postgres {
+  temp_dir primary_dir, standby_dir;
+  std::unique_ptr<troupe::runtime::embedded_postgres> primary, standby;
+
+  replicated_postgres() {
+    troupe::runtime::embedded_postgres_options o;
+    o.data_dir = primary_dir.path();
+    primary = std::make_unique<troupe::runtime::embedded_postgres>(o);
+    primary->start();
+    auto p = primary->connection_string();
+    auto backup = standby_dir.path() + "/postgres";
+    auto bindir = troupe::runtime::find_postgres_bindir();
+    if (!run_program({bindir + "/pg_basebackup", "-h", primary->cluster_dir(), "-p", "5432",
+                      "-U", "troupe", "-D", backup, "-R", "-X", "stream", "-c", "fast"},
+                     {{"PGPASSWORD", conninfo_value(p, "password")}},
+                     standby_dir.path() + "/basebackup.log"))
+      throw std::runtime_error("pg_basebackup failed: " + slurp(standby_dir.path() + "/basebackup.log"));
+    // The copy holds the primary's socket lock file (its socket lives in its
+    // data directory): the standby has a socket of its own.
+    std::filesystem::remove(backup + "/.s.PGSQL.5432.lock");
+    // The standby's name, which synchronous_standby_names refers to.
+    auto auto_conf = backup + "/postgresql.auto.conf";
+    auto text = slurp(auto_conf);
+    auto at = text.find("primary_conninfo = '");
+    if (at == std::string::npos)
+      throw std::runtime_error("pg_basebackup -R wrote no primary_conninfo: " + text);
+    text.insert(at + std::string{"primary_conninfo = '"}.size(), "application_name=replica ");
+    std::ofstream{auto_conf, std::ios::trunc} << text;
+    std::filesystem::copy_file(primary_dir.path() + "/postgres.password",
+                               standby_dir.path() + "/postgres.password");
+    troupe::runtime::embedded_postgres_options so;
+    so.data_dir = standby_dir.path();
+    standby = std::make_unique<troupe::runtime::embedded_postgres>(so);
+    standby->start();
+    {
+      pqxx::connection c{p};
+      pqxx::nontransaction tx{c};
+      tx.exec("ALTER SYSTEM SET synchronous_standby_names = 'FIRST 1 (replica)'");
+      tx.exec("SELECT pg_reload_conf()");
+    }
+    if (!eventually([&] {
+          return count(p, "SELECT count(*) FROM pg_stat_replication"
+                          " WHERE application_name = 'replica' AND sync_state = 'sync'") == 1;
+        }))
+      throw std::runtime_error("the standby never became synchronous");
+  }
+
+  // What every troupe node is given: both servers, the one taking writes.
+  std::string url() const {
+    auto p = primary->connection_string();
+    return "host=" + primary->cluster_dir() + "," + standby->cluster_dir() +
+           " port=5432 user=troupe password=" + conninfo_value(p, "password") +
+           " dbname=troupe target_session_attrs=read-write";
+  }
+
+  // The primary's machine is lost: SIGKILL for the postmaster and every
+  // process it started, nothing flushed or shut down.
+  void crash_primary() {
+    std::ifstream pidfile{primary->cluster_dir() + "/postmaster.pid"};
+    pid_t postmaster = 0;
+    pidfile >> postmaster;
+    ASSERT_GT(postmaster, 0);
+    std::vector<pid_t> children;
+    for (const auto& entry : std::filesystem::directory_iterator{"/proc"}) {
+      auto name = entry.path().filename().string();
+      if (name.find_first_not_of("0123456789") != std::string::npos)
+        continue;
+      std::istringstream status{slurp(entry.path().string() + "/status")};
+      for (std::string line; std::getline(status, line);)
+        if (line.rfind("PPid:", 0) == 0 && std::stoi(line.substr(5)) == postmaster)
+          children.push_back(std::stoi(name));
+    }
+    ::kill(postmaster, SIGKILL);
+    for (auto pid : children)
+      ::kill(pid, SIGKILL);
+  }
+
+  // The operator's failover: the standby takes over (pg_promote waits until
+  // it takes writes).
+  void promote_standby() {
+    pqxx::connection c{standby->connection_string()};
+    pqxx::nontransaction tx{c};
+    ASSERT_TRUE(tx.exec("SELECT pg_promote(true, 60)")[0][0].as<bool>());
+  }
+};
+
+} // namespace
+
+// The primary is lost under outcome and evolution load and its synchronous
+// standby promoted. Requests during the switch get 503 with Retry-After and
+// nothing else; the nodes find the new primary through their multi-host URL
+// without a restart; every outcome answered 201 is on it; no evolution writes
+// a second version; and the scheduler's leader lock and the LISTEN sessions
+// are back on the new primary.
+TEST(Failover, APromotedSynchronousStandbyHasEveryAcknowledgedOutcome) {
+  replicated_postgres pg;
+  auto url = pg.url();
+  // Polling once in two minutes: a job started sooner was woken by NOTIFY.
+  auto env = with(common_env(url), {{"TROUPE_JOBS_POLL_INTERVAL_MS", "120000"},
+                                    {"TROUPE_DATABASE_RECONNECT_MAX_BACKOFF_MS", "200"}});
+  auto gw = gateway(env);
+  auto w = worker(env, gw->cluster());
+  auto u = make_user(gw->http());
+  std::vector<std::string> playbooks;
+  {
+    http_client c{gw->http()};
+    for (int i = 0; i < 4; ++i)
+      playbooks.push_back(make_playbook(c, u, 5, ace, "failover-" + std::to_string(i)));
+  }
+  std::atomic<bool> stop{false};
+  std::atomic<int> unavailable{0}, without_retry_after{0}, dropped{0};
+  std::mutex mutex;
+  std::vector<std::string> acknowledged;
+  std::map<int, int> other; // status → count, for anything but 201 and 503
+  std::vector<std::thread> clients;
+  for (int t = 0; t < 6; ++t)
+    clients.emplace_back([&, t] {
+      std::unique_ptr<http_client> c;
+      for (int i = 0; !stop; ++i) {
+        try {
+          if (!c)
+            c = std::make_unique<http_client>(gw->http());
+          auto pb = playbooks[static_cast<std::size_t>(i + t) % playbooks.size()];
+          auto r = c->send("POST", "/v1/playbooks/" + pb + "/outcomes",
+                           json{{"task_description", "t" + std::to_string(t) + "-" + std::to_string(i)},
+                                {"outcome", i % 3 ? "success" : "failure"},
+                                {"bullet_ids", {"sai-00001"}}}
+                               .dump(),
+                           u.auth());
+          std::lock_guard g{mutex};
+          if (r.status == 201) {
+            acknowledged.push_back(r.doc()["outcome_id"]);
+          } else if (r.status == 503) {
+            ++unavailable;
+            without_retry_after += r.header("retry-after").empty();
+          } else {
+            ++other[r.status];
+          }
+        } catch (const std::exception&) {
+          ++dropped;
+          c.reset();
+        }
+      }
+    });
+  auto acked = [&] {
+    std::lock_guard g{mutex};
+    return acknowledged.size();
+  };
+  auto versions = [](const std::string& db) {
+    return count(db, "SELECT count(*) FROM playbook_versions WHERE created_by_job_id IS NOT NULL");
+  };
+  auto primary = pg.primary->connection_string();
+  auto standby = pg.standby->connection_string();
+  ASSERT_TRUE(eventually([&] { return acked() > 300 && versions(primary) >= 4; },
+                         std::chrono::seconds{60}));
+  auto leads = [&] {
+    return gw->count_lines("this node runs the scheduler") +
+           w->count_lines("this node runs the scheduler");
+  };
+  auto leads_before = leads();
+  pg.crash_primary();
+  ASSERT_TRUE(eventually([&] { return unavailable >= 20; }));
+  auto versions_before = versions(standby);
+  pg.promote_standby();
+  auto acked_at_promotion = acked();
+  // Writes resume by themselves, evolutions too.
+  ASSERT_TRUE(eventually([&] {
+    return acked() > acked_at_promotion + 300 && versions(standby) >= versions_before + 4;
+  }, std::chrono::seconds{60}))
+      << acked() - acked_at_promotion << " outcomes, " << versions(standby) - versions_before
+      << " versions after the promotion";
+  stop = true;
+  for (auto& t : clients)
+    t.join();
+
+  // The scheduler has a leader again: its advisory lock is held on the new
+  // primary, taken after the crash.
+  EXPECT_TRUE(eventually([&] {
+    return count(standby, "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'"
+                          " AND classid = 29810 AND objid = 1935894628 AND granted") == 1;
+  }));
+  EXPECT_GT(leads(), leads_before);
+  // LISTEN is back: with polling once in two minutes, a job enqueued with
+  // its NOTIFY starts at once. (The first may be claimed by the runner's
+  // catch-up after its listener reconnected; the second only by NOTIFY.)
+  for (int i = 0; i < 2; ++i) {
+    auto job = enqueue_noop(standby, u.id, {{"step_ms", 1}});
+    EXPECT_TRUE(eventually([&] {
+      return count(standby, "SELECT count(*) FROM jobs WHERE status = 'completed' AND id = '" +
+                                job + "'") == 1;
+    }, std::chrono::seconds{20}))
+        << "job " << i << " did not run";
+  }
+
+  {
+    std::lock_guard g{mutex};
+    EXPECT_TRUE(other.empty()) << json(other).dump();
+    EXPECT_EQ(without_retry_after, 0);
+    std::set<std::string> stored;
+    pqxx::connection conn{standby};
+    pqxx::read_transaction tx{conn};
+    for (const auto& r : tx.exec("SELECT id FROM outcomes"))
+      stored.insert(r[0].c_str());
+    std::size_t missing = 0;
+    for (const auto& id : acknowledged)
+      missing += stored.count(id) == 0;
+    EXPECT_EQ(missing, 0u) << "of " << acknowledged.size() << " acknowledged outcomes";
+    // Each evolution job wrote at most one version; each playbook's
+    // versions are numbered without gaps.
+    EXPECT_EQ(tx.exec("SELECT created_by_job_id FROM playbook_versions"
+                      " WHERE created_by_job_id IS NOT NULL GROUP BY 1 HAVING count(*) > 1")
+                  .size(),
+              0u);
+    EXPECT_EQ(tx.exec("SELECT playbook_id FROM playbook_versions GROUP BY 1"
+                      " HAVING max(version_number) <> count(*)")
+                  .size(),
+              0u);
+    // The counters agree with the rows.
+    EXPECT_EQ(tx.exec("SELECT p.id FROM playbooks p WHERE p.pending_outcomes <>"
+                      " (SELECT count(*) FROM outcomes o WHERE o.playbook_id = p.id"
+                      " AND o.processed_at IS NULL)")
+                  .size(),
+              0u);
+  }
+  std::cout << "failover: " << acked() << " outcomes acknowledged, " << unavailable
+            << " answered 503, " << dropped << " connections dropped\n";
+  EXPECT_EQ(w->stop(), 0);
+  EXPECT_EQ(gw->stop(), 0);
+}
