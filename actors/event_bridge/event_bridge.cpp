@@ -50,27 +50,31 @@ event_ptr frame_of(const pqxx::row& r, pqxx::row::size_type at = 0) {
 }
 
 // What one tail pass read, all under one snapshot: its horizon (every
-// transaction below xmin had ended), the events after the cursor, and its
-// xmax (every transaction from there on had not begun).
+// transaction below xmin had ended), the events after the cursor, and, when
+// asked for, a bound: a transaction id assigned after the snapshot was taken,
+// so above every transaction id assigned before it.
 struct tail_read {
   std::int64_t newest = 0; // the first pass only reads where live delivery starts
   std::uint64_t xmin = 0;
-  std::uint64_t xmax = 0;
+  std::optional<std::uint64_t> bound;
   std::vector<event_ptr> events;
 };
 
-// One statement, one round trip: the snapshot's bounds on every row (one row
-// of NULL event columns when nothing is new).
-tail_read read_tail(pqxx::connection& conn, std::int64_t cursor, int batch) {
+// One statement, one round trip: the snapshot's horizon and the bound on
+// every row (one row of NULL event columns when nothing is new). The bound
+// costs a transaction id, so it is taken only while a gap waits for one.
+tail_read read_tail(pqxx::connection& conn, std::int64_t cursor, int batch, bool bound) {
   static const runtime::statement sql{
-      "SELECT pg_snapshot_xmin(s.snap)::text, pg_snapshot_xmax(s.snap)::text, e.* FROM"
+      "SELECT pg_snapshot_xmin(s.snap)::text,"
+      " CASE WHEN $3::boolean THEN pg_current_xact_id()::text END, e.* FROM"
       " (SELECT pg_current_snapshot() AS snap) s LEFT JOIN LATERAL (" +
       std::string{event_columns} + "WHERE id > $1 ORDER BY id LIMIT $2) e ON true"};
   tail_read out;
   pqxx::nontransaction tx{conn};
-  auto rows = sql(tx, cursor, batch);
+  auto rows = sql(tx, cursor, batch, bound);
   out.xmin = std::stoull(rows[0][0].c_str());
-  out.xmax = std::stoull(rows[0][1].c_str());
+  if (!rows[0][1].is_null())
+    out.bound = std::stoull(rows[0][1].c_str());
   out.events.reserve(rows.size());
   for (const auto& r : rows)
     if (!r[2].is_null())
@@ -78,11 +82,14 @@ tail_read read_tail(pqxx::connection& conn, std::int64_t cursor, int batch) {
   return out;
 }
 
-// Where live delivery starts: the newest event at start-up.
+// Where live delivery starts: the newest event at start-up, and a bound for
+// the transactions that may still commit events below it.
 tail_read read_start(pqxx::connection& conn) {
-  pqxx::read_transaction tx{conn};
+  pqxx::nontransaction tx{conn};
+  auto row = tx.exec("SELECT coalesce(max(id), 0), pg_current_xact_id()::text FROM events")[0];
   tail_read out;
-  out.newest = tx.exec("SELECT coalesce(max(id), 0) FROM events")[0][0].as<std::int64_t>();
+  out.newest = row[0].as<std::int64_t>();
+  out.bound = std::stoull(row[1].c_str());
   return out;
 }
 
@@ -122,14 +129,19 @@ using subscriber_ptr = std::shared_ptr<subscriber>;
 struct bridge_state {
   std::int64_t cursor = -1; // last event published; -1 until the start position is read
   struct gap {
-    std::int64_t below;       // the first id seen after the gap
-    std::uint64_t xmax;       // every transaction that could fill it has an xid below this
+    std::int64_t below;                 // the first id seen after the gap
+    std::optional<std::uint64_t> bound; // every transaction that could fill it has an xid below this
   };
   std::optional<gap> hole;
   bool tailing = false;
   bool again = false;
   std::vector<subscriber_ptr> subscribers;
-  std::vector<subscriber_ptr> waiting; // subscribed before the start position was known
+  // Subscribed before the start was final: before the start position was
+  // read, or before every transaction that could still commit an event below
+  // it had ended (start_bound; a subscriber resuming from the log must not
+  // read past an event that commits later).
+  std::vector<subscriber_ptr> waiting;
+  std::optional<std::uint64_t> start_bound;
   // Who an event is offered to: its user's subscribers under its topic (a
   // subscriber with a topic filter is listed under each of its topics, one
   // without under ""). Everybody else is never looked at, so a node holding
@@ -288,18 +300,31 @@ void attach(bridge_pointer self, const store_actor& store, const bridge_options&
 void apply(bridge_pointer self, const store_actor& store, const bridge_options& opts,
            const tail_read& read) {
   auto& st = self->state;
+  if (st.start_bound && *st.start_bound <= read.xmin) {
+    st.start_bound.reset();
+    for (const auto& s : st.waiting)
+      if (!s->gone)
+        attach(self, store, opts, s);
+    st.waiting.clear();
+  } else if (st.start_bound) {
+    metrics::event_gap_waited(); // subscribers wait for what may commit below the start
+  }
   auto allowed = st.cursor + 1;
-  if (st.hole && st.hole->xmax <= read.xmin) {
+  if (st.hole && st.hole->bound && *st.hole->bound <= read.xmin) {
     // Every transaction that could have filled the gap has ended and what
     // committed was read above: the rest of the gap rolled back.
     allowed = std::max(allowed, st.hole->below);
     st.hole.reset();
+  } else if (st.hole && !st.hole->bound) {
+    st.hole->bound = read.bound; // taken after the pass that saw the gap
   }
   for (const auto& e : read.events) {
     if (e->id > allowed) {
       metrics::event_gap_waited();
+      // A bound of this pass was taken after this snapshot, which already
+      // shows the event after the gap: it covers this gap too.
       if (!st.hole || st.hole->below <= st.cursor)
-        st.hole = bridge_state::gap{e->id, read.xmax};
+        st.hole = bridge_state::gap{e->id, read.bound};
       break;
     }
     publish(self, e, opts);
@@ -308,7 +333,7 @@ void apply(bridge_pointer self, const store_actor& store, const bridge_options& 
   }
   if (read.events.size() >= static_cast<std::size_t>(opts.batch))
     st.again = true; // more to read at once
-  else if (st.hole)
+  else if (st.hole || st.start_bound)
     self->delayed_send(self, gap_recheck, tail_atom::value);
   sweep(st);
   bool behind = false;
@@ -328,19 +353,21 @@ void tail(bridge_pointer self, const store_actor& store, const bridge_options& o
   }
   st.again = false;
   sweep(st);
-  if (st.cursor >= 0 && st.subscribers.empty() && st.waiting.empty()) {
+  if (st.subscribers.empty() && st.waiting.empty()) {
     // Nobody listens here: reading the log would be wasted work on every
     // commit. The next subscriber starts from the newest event then, as a
     // subscriber does at start-up; ?after= replays from the log either way.
     st.cursor = -1;
     st.hole.reset();
+    st.start_bound.reset();
     return;
   }
   st.tailing = true;
   auto cursor = st.cursor;
   int batch = opts.batch;
-  auto read = [cursor, batch](pqxx::connection& c) {
-    return cursor < 0 ? read_start(c) : read_tail(c, cursor, batch);
+  bool bound = st.hole && !st.hole->bound && st.hole->below > st.cursor;
+  auto read = [cursor, batch, bound](pqxx::connection& c) {
+    return cursor < 0 ? read_start(c) : read_tail(c, cursor, batch, bound);
   };
   runtime::store_call(
       self, store, "events-tail", std::move(read),
@@ -348,15 +375,15 @@ void tail(bridge_pointer self, const store_actor& store, const bridge_options& o
         auto& st = self->state;
         st.tailing = false;
         if (st.cursor < 0) {
-          // Live delivery starts after the newest event at start-up.
+          // Live delivery starts after the newest event at start-up; the
+          // waiting subscribers are attached once no transaction that could
+          // commit an event below it is left (the next passes).
           st.cursor = read.newest;
+          st.start_bound = read.bound;
           for (const auto& s : st.waiting)
-            if (!s->gone)
-              attach(self, store, opts, s);
-          st.waiting.clear();
-          st.gone = 0;
-          for (const auto& s : st.subscribers)
-            st.gone += s->gone ? 1 : 0;
+            if (s->sub.after < 0)
+              s->sub.after = st.cursor;
+          self->delayed_send(self, gap_recheck, tail_atom::value);
         } else {
           apply(self, store, opts, read);
         }
@@ -378,9 +405,14 @@ event_bridge_actor::behavior_type bridge(bridge_pointer self, store_actor store,
         auto s = std::make_shared<subscriber>();
         s->sub = std::move(sub);
         s->sink = std::move(sink);
-        if (self->state.cursor < 0) {
-          self->state.waiting.push_back(s);
+        auto& st = self->state;
+        if (st.cursor < 0) {
+          st.waiting.push_back(s);
           tail(self, store, opts); // reads the start position now, not at the next poll
+        } else if (st.start_bound) {
+          if (s->sub.after < 0)
+            s->sub.after = st.cursor;
+          st.waiting.push_back(s);
         } else
           attach(self, store, opts, s);
       },

@@ -217,6 +217,69 @@ TEST_F(Events, AGapIsWaitedForAndARolledBackOneIsSkipped) {
   EXPECT_EQ(got[1].data["n"], 2);
 }
 
+// A snapshot's xmax is one past the newest transaction that ended, not the
+// next transaction id: a transaction that got its xid after another but
+// took its event id first is invisible to the bridge's snapshots without
+// being below their xmax. Its event is still waited for, not skipped once
+// the other one committed.
+TEST_F(Events, AnEarlierIdOfATransactionWithALaterXidIsWaitedFor) {
+  auto u = make_user(address());
+  sse_client sse{address(), u.access_token};
+  pqxx::connection first_xid{shared_database().conninfo()}, later_xid{shared_database().conninfo()};
+  pqxx::work b{first_xid};
+  b.exec("SELECT pg_current_xact_id()");
+  pqxx::work a{later_xid};
+  a.exec("SELECT pg_current_xact_id()");
+  auto insert = "INSERT INTO events (user_id, topic, data) VALUES ($1, 'job.progress',"
+                " jsonb_build_object('n', $2::int))";
+  a.exec_params(insert, u.id, 1); // the smaller id
+  b.exec_params(insert, u.id, 2);
+  b.commit();
+  auto waits = metric(address(), "troupe_event_gap_waits_total");
+  auto delivered = metric(address(), "troupe_events_delivered_total{transport=\"sse\"}");
+  ASSERT_TRUE(eventually(
+      [&] { return metric(address(), "troupe_event_gap_waits_total") >= waits + 5; }));
+  EXPECT_EQ(metric(address(), "troupe_events_delivered_total{transport=\"sse\"}"), delivered);
+  a.commit();
+  sse.timeout(10s);
+  auto got = sse.take(2);
+  ASSERT_EQ(got.size(), 2u);
+  EXPECT_EQ(got[0].data["n"], 1);
+  EXPECT_EQ(got[1].data["n"], 2);
+}
+
+// A node nobody subscribed to reads nothing; its first subscriber resumes
+// with ?after= while a transaction that took a smaller id than the newest
+// event is still open. The subscriber waits for that event instead of
+// reading the log past it.
+TEST_F(Events, AResumeOnAnIdleNodeWaitsForAnEventThatCommitsLate) {
+  auto u = make_user(address());
+  auto after = scalar(shared_database().conninfo(), "SELECT coalesce(max(id), 0) FROM events");
+  pqxx::connection slow{shared_database().conninfo()};
+  pqxx::work held{slow};
+  held.exec("SELECT pg_current_xact_id()"); // as every writer of events does
+  held.exec_params("INSERT INTO events (user_id, topic, data) VALUES ($1, 'job.progress',"
+                   " '{\"n\": 1}')",
+                   u.id);
+  exec("INSERT INTO events (user_id, topic, data) VALUES ('" + u.id +
+       "', 'job.progress', '{\"n\": 2}')");
+  test_node idle{shared_database().conninfo(),
+                 [](config::settings& s) { s.events.poll_interval_ms = 50; }};
+  // (The metrics are the test process's, shared by both nodes.)
+  auto waits = metric(idle.address(), "troupe_event_gap_waits_total");
+  auto delivered = metric(idle.address(), "troupe_events_delivered_total{transport=\"sse\"}");
+  sse_client sse{idle.address(), u.access_token, "?after=" + std::to_string(after)};
+  ASSERT_TRUE(eventually(
+      [&] { return metric(idle.address(), "troupe_event_gap_waits_total") >= waits + 3; }));
+  EXPECT_EQ(metric(idle.address(), "troupe_events_delivered_total{transport=\"sse\"}"), delivered);
+  held.commit();
+  sse.timeout(10s);
+  auto got = sse.take(2);
+  ASSERT_EQ(got.size(), 2u);
+  EXPECT_EQ(got[0].data["n"], 1);
+  EXPECT_EQ(got[1].data["n"], 2);
+}
+
 TEST_F(Events, ASubscriberThatStopsReadingIsDisconnectedWhileOthersKeepUp) {
   auto u = make_user(address());
   auto dropped = [&] {
