@@ -339,19 +339,24 @@ const invariants = {
   'every processed outcome was processed by exactly one completed evolution, which counted it':
     `SELECT (SELECT count(*) FROM outcomes o LEFT JOIN jobs j ON j.id = o.evolution_job_id
               WHERE o.processed_at IS NOT NULL AND (j.id IS NULL OR j.status <> 'completed'))
-          + (SELECT count(*) FROM jobs j WHERE j.kind = 'evolution' AND j.status = 'completed'
-              AND coalesce(j.outcomes_processed, 0) <> (SELECT count(*) FROM outcomes o WHERE o.evolution_job_id = j.id))`,
+          + (SELECT count(*) FROM jobs j LEFT JOIN (SELECT evolution_job_id, count(*) AS n FROM outcomes
+              WHERE evolution_job_id IS NOT NULL GROUP BY 1) o ON o.evolution_job_id = j.id
+              WHERE j.kind = 'evolution' AND j.status = 'completed'
+              AND coalesce(j.outcomes_processed, 0) <> coalesce(o.n, 0))`,
   'no evolution wrote two versions, and version numbers have no gaps':
     `SELECT (SELECT count(*) FROM (SELECT created_by_job_id FROM playbook_versions
               WHERE created_by_job_id IS NOT NULL GROUP BY 1 HAVING count(*) > 1) x)
           + (SELECT count(*) FROM (SELECT playbook_id FROM playbook_versions GROUP BY 1
               HAVING max(version_number) <> count(*)) y)`,
 };
-const invariantLog = []; // {minute, name, broken}
-function checkInvariants(when) {
+const invariantLog = []; // {when, name, broken, ms}
+// Asynchronous: the traffic goes on while the database answers.
+async function checkInvariants(when) {
   for (const [name, query] of Object.entries(invariants)) {
-    const broken = Number(sql(query));
-    invariantLog.push({ when, name, broken });
+    const t0 = Date.now();
+    const { stdout } = await execFileAsync('psql', ['-qtAX', '-v', 'ON_ERROR_STOP=1', '-c', query]);
+    const broken = Number(stdout.trim());
+    invariantLog.push({ when, name, broken, ms: Date.now() - t0 });
     if (broken) failures.push(`${when}: ${name}: ${broken} rows break it`);
   }
 }
@@ -361,7 +366,8 @@ function checkInvariants(when) {
 sampleRss();
 const rssTimer = setInterval(sampleRss, 5000);
 let checks = 0;
-const checkTimer = setInterval(() => { checkInvariants(`minute ${++checks}`); }, 60_000);
+const pendingChecks = [];
+const checkTimer = setInterval(() => { pendingChecks.push(checkInvariants(`minute ${++checks}`)); }, 60_000);
 const traffic = [runAuditor()];
 for (let i = 0; i < 16; i++) traffic.push(paced(opts['outcome-rate'] / 16, postOutcome));
 traffic.push(paced(20, otherOutcome));
@@ -374,6 +380,7 @@ traffic.push(paced(0.05, signIn));
 for (let i = 0; i < 16; i++) traffic.push(churn(i));
 await Promise.all(traffic);
 clearInterval(checkTimer);
+await Promise.all(pendingChecks);
 clearInterval(rssTimer);
 sampleRss();
 
@@ -384,7 +391,7 @@ while (Number(sql("SELECT count(*) FROM jobs WHERE status IN ('queued', 'running
   await sleep(500);
 }
 const drainedS = (Date.now() - drainStart) / 1000;
-checkInvariants('after the drain');
+await checkInvariants('after the drain');
 const leftRunning = Number(sql("SELECT count(*) FROM jobs WHERE status = 'running'"));
 const failedJobs = sql("SELECT coalesce(string_agg(kind || ': ' || n, ', '), 'none') FROM (SELECT kind, count(*) n FROM jobs WHERE status = 'failed' GROUP BY 1) x");
 
@@ -480,7 +487,7 @@ ${failures.length ? failures.map((f) => `- ✗ ${f}`).join('\n') : '- ✓ no fai
 ${Object.keys(invariants).map((name) => {
     const all = invariantLog.filter((l) => l.name === name);
     const bad = all.filter((l) => l.broken);
-    return `- ${bad.length ? '✗' : '✓'} ${name}: checked ${all.length} times (every minute and after the drain), ${bad.length ? `broken ${bad.length} times` : 'held every time'}`;
+    return `- ${bad.length ? '✗' : '✓'} ${name}: checked ${all.length} times (every minute and after the drain, the slowest in ${Math.max(...all.map((l) => l.ms))} ms), ${bad.length ? `broken ${bad.length} times` : 'held every time'}`;
   }).join('\n')}
 - ${auditorProblem ? '✗' : '✓'} event log: the auditor (one WebSocket for the whole run) received ${auditor.ids.length} events, ${auditorProblem ? auditorProblem : 'exactly the log\'s events for its user in id order, none missing, none twice'}; its stream was reconnected ${auditor.sessions - 1} times
 - ${sessionProblems ? '✗' : '✓'} ${sessions.length} subscriber sessions (SSE and WebSocket, by playbook or topic, each from \`after\` a recent id, 1-8 s) received ${sessionEvents} events; ${sessionProblems} differed from the log; ${refused} were refused
