@@ -454,11 +454,14 @@ if (errors) failures.push(`${errors} requests failed without an answer`);
 if (unexpectedCount) failures.push(`${unexpectedCount} answers were not what the operation expects`);
 // The server's own log (JSON lines, level warn and above): an error is a failure.
 const logLevels = {};
+const logMessages = {}; // "level: message" → count
 const logErrors = [];
 for (const line of (opts['server-log'] ? readFileSync(opts['server-log'], 'utf8') : '').split('\n')) {
   let entry;
   try { entry = JSON.parse(line); } catch { continue; }
   logLevels[entry.level] = (logLevels[entry.level] ?? 0) + 1;
+  const said = `${entry.level}: ${entry.message}`;
+  logMessages[said] = (logMessages[said] ?? 0) + 1;
   if (['error', 'fatal', 'critical'].includes(entry.level) && logErrors.length < 5) logErrors.push(line.slice(0, 300));
 }
 if (logErrors.length) failures.push(`the server logged errors, e.g. ${logErrors.join(' / ')}`);
@@ -493,7 +496,7 @@ ${Object.keys(invariants).map((name) => {
 - ${sessionProblems ? '✗' : '✓'} ${sessions.length} subscriber sessions (SSE and WebSocket, by playbook or topic, each from \`after\` a recent id, 1-8 s) received ${sessionEvents} events; ${sessionProblems} differed from the log; ${refused} were refused
 - ${s5xx ? '✗' : '✓'} 5xx answers: ${s5xx}; requests without an answer: ${errors}; answers an operation did not expect: ${unexpectedCount}
 - ${growth < 10 ? '✓' : '✗'} RSS: ${afterWarmup.toFixed(1)} MB after the warm-up (minute ${Math.round(warmupS / 60) + 1}), ${atEnd.toFixed(1)} MB in the last minute: ${growth >= 0 ? '+' : ''}${growth.toFixed(1)} % (limit 10 %); first sample ${rss[0][1].toFixed(1)} MB, peak ${Math.max(...rss.map(([, m]) => m)).toFixed(1)} MB
-- the server's log lines by level: ${JSON.stringify(logLevels)}
+- the server's log lines by level: ${JSON.stringify(logLevels)}${Object.keys(logMessages).length ? ` (${Object.entries(logMessages).map(([m, n]) => `${n}× ${m}`).join('; ')})` : ''}
 - jobs still running after the drain: ${leftRunning}; failed jobs: ${failedJobs}
 
 ## Totals
