@@ -178,8 +178,12 @@ void rust_uses(std::string_view text, std::vector<import_ref>& out) {
       l = trim(l.substr(5));
     } else if (starts_with_word(l, "use")) {
       l = trim(l.substr(3));
-      if (!l.empty() && l[0] == ':')
-        l = trim(l.substr(l.find_first_not_of(':')));
+      if (!l.empty() && l[0] == ':') {
+        auto name = l.find_first_not_of(':');
+        if (name == std::string_view::npos)
+          return; // `use ::` and nothing after it
+        l = trim(l.substr(name));
+      }
     } else {
       return;
     }

@@ -130,6 +130,8 @@ TEST(Imports, EachLanguageIsRead) {
   ASSERT_EQ(rs.size(), 2u);
   EXPECT_EQ(rs[0].spec, "core_lib");
   EXPECT_EQ(rs[1].spec, "serde");
+  // A `use` of nothing but colons (found by the fuzzer) names no crate.
+  EXPECT_TRUE(imports_of("Rust", "use::\nuse ::\n  use :: ;\n").empty());
 
   auto java = imports_of("Java", "import com.acme.core.Engine;\nimport static com.acme.U.f;\n"
                                  "import com.acme.util.*;\n");
