@@ -64,6 +64,9 @@ function systemMap(m) {
     h('p', {}, `Commit `, h('code', {}, (m.repository && m.repository.commit || '').slice(0, 12)), ` of ${m.repository && m.repository.ref ? m.repository.ref : 'the default branch'}: `,
       `${t.files} files, ${t.code} lines of code, ${t.comment} of comments.`),
     m.readme && m.readme.summary ? h('blockquote', {}, m.readme.summary) : null,
+    Object.keys(m.omitted || {}).length
+      ? h('p', { class: 'empty' }, 'Lists shortened for size: ', Object.entries(m.omitted).map(([k, n]) => `${k.replace(/_/g, ' ')} (${n} more)`).join(', '), '.')
+      : null,
     h('h2', {}, 'Languages'),
     table(['Language', 'Files', 'Code', 'Comment', 'Blank'], (m.languages || []).map((l) => [l.name, String(l.files), String(l.code), String(l.comment), String(l.blank)]), 'No source files.'),
     h('h2', {}, 'Modules and their dependencies'),

@@ -560,6 +560,16 @@ analysis analyse(const fs::path& root, const analysis_limits& limits,
 }
 
 json to_json(const analysis& a) {
+  // Each list a repository can make as long as it likes is kept to its
+  // first entries in its documented order, so a map stays small however the
+  // repository is built (200,000 files can be 200,000 modules); `omitted`
+  // says how many of each were left out.
+  json omitted = json::object();
+  auto listed = [&](const char* name, std::size_t size, std::size_t cap) {
+    if (size > cap)
+      omitted[name] = size - cap;
+    return std::min(size, cap);
+  };
   auto lines = [](const line_counts& l) {
     return json{{"code", l.code}, {"comment", l.comment}, {"blank", l.blank}};
   };
@@ -571,29 +581,48 @@ json to_json(const analysis& a) {
     languages.push_back(j);
   }
   json modules = json::array();
-  for (const auto& m : a.modules)
+  std::set<std::string> shown;
+  for (std::size_t i = 0; i < listed("modules", a.modules.size(), map_caps::modules); ++i) {
+    const auto& m = a.modules[i];
+    shown.insert(m.path);
     modules.push_back({{"path", m.path},
                        {"manifests", m.manifests},
                        {"files", m.files},
                        {"code", m.code},
                        {"languages", m.languages}});
-  json dependencies = json::array();
+  }
+  // Edges between listed modules only, then at most the cap of them.
+  std::vector<const module_edge*> edges;
   for (const auto& d : a.dependencies)
-    dependencies.push_back({{"from", d.from}, {"to", d.to}, {"imports", d.imports}});
+    if (shown.count(d.from) && shown.count(d.to))
+      edges.push_back(&d);
+  json dependencies = json::array();
+  auto between_omitted = a.dependencies.size() - edges.size();
+  auto n_edges = listed("dependencies", edges.size(), map_caps::dependencies);
+  if (between_omitted)
+    omitted["dependencies"] = omitted.value("dependencies", std::size_t{0}) + between_omitted;
+  for (std::size_t i = 0; i < n_edges; ++i)
+    dependencies.push_back({{"from", edges[i]->from}, {"to", edges[i]->to}, {"imports", edges[i]->imports}});
   json external = json::array();
-  for (const auto& e : a.external)
+  for (std::size_t i = 0; i < listed("external_dependencies", a.external.size(), map_caps::external); ++i) {
+    const auto& e = a.external[i];
     external.push_back({{"module", e.module},
                         {"manifest", e.manifest},
                         {"ecosystem", e.ecosystem},
                         {"name", e.name},
                         {"version", e.version}});
+  }
   json entries = json::array();
-  for (const auto& e : a.entry_points)
-    entries.push_back({{"path", e.path}, {"kind", e.kind}});
-  constexpr std::size_t listed_docs = 100;
-  std::vector<std::string> docs(a.doc_files.begin(),
-                                a.doc_files.begin() +
-                                    static_cast<long>(std::min(listed_docs, a.doc_files.size())));
+  for (std::size_t i = 0; i < listed("entry_points", a.entry_points.size(), map_caps::entry_points); ++i)
+    entries.push_back({{"path", a.entry_points[i].path}, {"kind", a.entry_points[i].kind}});
+  auto first = [](const std::vector<std::string>& v, std::size_t n) {
+    return std::vector<std::string>(v.begin(), v.begin() + static_cast<long>(n));
+  };
+  auto test_dirs = first(a.test_directories,
+                         listed("test_directories", a.test_directories.size(), map_caps::directories));
+  auto doc_dirs = first(a.doc_directories,
+                        listed("doc_directories", a.doc_directories.size(), map_caps::directories));
+  auto docs = first(a.doc_files, std::min(map_caps::doc_paths, a.doc_files.size()));
   auto totals = lines(a.total.lines);
   totals["files"] = a.total.files;
   totals["bytes"] = a.total.bytes;
@@ -607,12 +636,12 @@ json to_json(const analysis& a) {
           {"dependencies", dependencies},
           {"external_dependencies", external},
           {"entry_points", entries},
-          {"tests", {{"directories", a.test_directories}, {"files", a.test_files}}},
-          {"docs",
-           {{"directories", a.doc_directories}, {"files", a.doc_files.size()}, {"paths", docs}}},
+          {"tests", {{"directories", test_dirs}, {"files", a.test_files}}},
+          {"docs", {{"directories", doc_dirs}, {"files", a.doc_files.size()}, {"paths", docs}}},
           {"readme", a.readme_path.empty()
                          ? json(nullptr)
-                         : json{{"path", a.readme_path}, {"summary", a.readme_summary}}}};
+                         : json{{"path", a.readme_path}, {"summary", a.readme_summary}}},
+          {"omitted", omitted}};
 }
 
 std::string mermaid(const json& map) {

@@ -101,6 +101,17 @@ struct analysis {
 analysis analyse(const std::filesystem::path& root, const analysis_limits& limits,
                  const std::atomic<bool>& stop);
 
+// How many entries of each list a map holds at most (docs/system-map.md);
+// what is left out is counted in the map's `omitted`.
+namespace map_caps {
+constexpr std::size_t modules = 1000;
+constexpr std::size_t dependencies = 5000; // edges between listed modules
+constexpr std::size_t external = 5000;
+constexpr std::size_t entry_points = 1000;
+constexpr std::size_t directories = 100;   // test and doc directories, each
+constexpr std::size_t doc_paths = 100;
+} // namespace map_caps
+
 // The analysis as the map's JSON parts (docs/system-map.md).
 nlohmann::json to_json(const analysis& a);
 

@@ -139,6 +139,34 @@ TEST(Imports, EachLanguageIsRead) {
   EXPECT_EQ(java[2].spec, "com.acme.util.*");
 }
 
+// However a repository is built, a map's lists stay within their caps, and
+// `omitted` counts what was left out.
+TEST(Analysis, AMapsListsAreCappedAndWhatIsLeftOutIsCounted) {
+  analysis a;
+  for (std::size_t i = 0; i < map_caps::modules + 200; ++i) {
+    char name[16];
+    std::snprintf(name, sizeof name, "m%05zu", i);
+    a.modules.push_back({name, {"package.json"}, 1, 1, {}});
+    a.entry_points.push_back({std::string{name} + "/main.c", "main"});
+  }
+  // An edge between listed modules, and one to a module left out.
+  a.dependencies.push_back({"m00000", "m00001", 3});
+  a.dependencies.push_back({"m00000", "m01100", 1});
+  for (std::size_t i = 0; i < map_caps::directories + 5; ++i)
+    a.test_directories.push_back("t" + std::to_string(i));
+  auto j = to_json(a);
+  EXPECT_EQ(j["modules"].size(), map_caps::modules);
+  EXPECT_EQ(j["modules"][0]["path"], "m00000");
+  EXPECT_EQ(j["entry_points"].size(), map_caps::entry_points);
+  ASSERT_EQ(j["dependencies"].size(), 1u);
+  EXPECT_EQ(j["dependencies"][0]["to"], "m00001");
+  EXPECT_EQ(j["tests"]["directories"].size(), map_caps::directories);
+  EXPECT_EQ(j["omitted"], (json{{"modules", 200}, {"entry_points", 200}, {"dependencies", 1},
+                                {"test_directories", 5}}));
+  // A small map omits nothing.
+  EXPECT_EQ(to_json(analysis{})["omitted"], json::object());
+}
+
 TEST(Analysis, AMultiLanguageTreeIsMappedExactly) {
   tree t;
   t.write("README.md", "# Demo\n\n[![badge](x)](y)\n\nDemo is a tool that\nmaps things.\n\nMore.\n");
