@@ -96,9 +96,14 @@ async function call(op, method, path, { key = opts.key, body, headers = {}, expe
   return { status: res.status, doc };
 }
 
+const psqlArgs = (query) => ['-qtAX', '-v', 'ON_ERROR_STOP=1', '-c', query];
+// Before and after the traffic: blocking is fine.
 function sql(query) {
-  return execFileSync('psql', ['-qtAX', '-v', 'ON_ERROR_STOP=1', '-c', query],
-    { encoding: 'utf8', maxBuffer: 1 << 30 }).trim();
+  return execFileSync('psql', psqlArgs(query), { encoding: 'utf8', maxBuffer: 1 << 30 }).trim();
+}
+// During the traffic: the event loop keeps serving it.
+async function sqlAsync(query) {
+  return (await execFileAsync('psql', psqlArgs(query))).stdout.trim();
 }
 
 // ---- setup --------------------------------------------------------------------
@@ -187,9 +192,8 @@ async function critique() {
 
 async function enqueueNoops() {
   try {
-    await execFileAsync('psql', ['-qtAX', '-v', 'ON_ERROR_STOP=1', '-c',
-      `INSERT INTO jobs (id, kind, user_id, payload) SELECT gen_random_uuid(), 'noop', '${opts['user-id']}',` +
-      ` '{"step_ms": 1}' FROM generate_series(1, 100); SELECT pg_notify('troupe_jobs', 'noop')`]);
+    await sqlAsync(`INSERT INTO jobs (id, kind, user_id, payload) SELECT gen_random_uuid(), 'noop',` +
+      ` '${opts['user-id']}', '{"step_ms": 1}' FROM generate_series(1, 100); SELECT pg_notify('troupe_jobs', 'noop')`);
     tally('noops', 100);
   } catch (e) {
     failures.push(`enqueueing noop jobs failed: ${e.message}`);
@@ -354,8 +358,7 @@ const invariantLog = []; // {when, name, broken, ms}
 async function checkInvariants(when) {
   for (const [name, query] of Object.entries(invariants)) {
     const t0 = Date.now();
-    const { stdout } = await execFileAsync('psql', ['-qtAX', '-v', 'ON_ERROR_STOP=1', '-c', query]);
-    const broken = Number(stdout.trim());
+    const broken = Number(await sqlAsync(query));
     invariantLog.push({ when, name, broken, ms: Date.now() - t0 });
     if (broken) failures.push(`${when}: ${name}: ${broken} rows break it`);
   }

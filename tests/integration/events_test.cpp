@@ -55,6 +55,31 @@ void exec(const std::string& sql) {
   tx.commit();
 }
 
+// The event bridge's counters at a point of a test (the test process's
+// metrics, shared by every node it runs).
+struct bridge_counters {
+  std::string address;
+  double waits = metric(address, "troupe_event_gap_waits_total");
+  double delivered = metric(address, "troupe_events_delivered_total{transport=\"sse\"}");
+
+  // The bridge waits at a gap `passes` more times and delivers nothing meanwhile.
+  void expect_held_back(int passes) const {
+    ASSERT_TRUE(eventually(
+        [&] { return metric(address, "troupe_event_gap_waits_total") >= waits + passes; }));
+    EXPECT_EQ(metric(address, "troupe_events_delivered_total{transport=\"sse\"}"), delivered);
+  }
+};
+
+// Committing the transaction that held n = 1 back releases n = 1, then n = 2.
+void expect_released_in_order(pqxx::work& held, sse_client& sse) {
+  held.commit();
+  sse.timeout(10s);
+  auto got = sse.take(2);
+  ASSERT_EQ(got.size(), 2u);
+  EXPECT_EQ(got[0].data["n"], 1);
+  EXPECT_EQ(got[1].data["n"], 2);
+}
+
 // The events of one evolution: what both kinds of stream deliver, in order.
 const std::vector<std::string> evolution_topics = {
     "evolution.queued", "outcome.recorded", "job.started",   "job.progress", "job.progress",
@@ -203,18 +228,9 @@ TEST_F(Events, AGapIsWaitedForAndARolledBackOneIsSkipped) {
   // n = 2 is committed, but n = 1 (a smaller id) may still commit: nothing
   // is delivered past it while the bridge reads n = 2 and holds it back
   // (each such pass counts a gap wait) several times.
-  auto waits = metric(address(), "troupe_event_gap_waits_total");
-  auto delivered = metric(address(), "troupe_events_delivered_total{transport=\"sse\"}");
-  ASSERT_TRUE(eventually(
-      [&] { return metric(address(), "troupe_event_gap_waits_total") >= waits + 3; }));
-  EXPECT_EQ(metric(address(), "troupe_events_delivered_total{transport=\"sse\"}"), delivered);
+  bridge_counters{address()}.expect_held_back(3);
   // Committing it releases both, in id order.
-  held.commit();
-  sse.timeout(10s);
-  auto got = sse.take(2);
-  ASSERT_EQ(got.size(), 2u);
-  EXPECT_EQ(got[0].data["n"], 1);
-  EXPECT_EQ(got[1].data["n"], 2);
+  expect_released_in_order(held, sse);
 }
 
 // A snapshot's xmax is one past the newest transaction that ended, not the
@@ -235,17 +251,8 @@ TEST_F(Events, AnEarlierIdOfATransactionWithALaterXidIsWaitedFor) {
   a.exec_params(insert, u.id, 1); // the smaller id
   b.exec_params(insert, u.id, 2);
   b.commit();
-  auto waits = metric(address(), "troupe_event_gap_waits_total");
-  auto delivered = metric(address(), "troupe_events_delivered_total{transport=\"sse\"}");
-  ASSERT_TRUE(eventually(
-      [&] { return metric(address(), "troupe_event_gap_waits_total") >= waits + 5; }));
-  EXPECT_EQ(metric(address(), "troupe_events_delivered_total{transport=\"sse\"}"), delivered);
-  a.commit();
-  sse.timeout(10s);
-  auto got = sse.take(2);
-  ASSERT_EQ(got.size(), 2u);
-  EXPECT_EQ(got[0].data["n"], 1);
-  EXPECT_EQ(got[1].data["n"], 2);
+  bridge_counters{address()}.expect_held_back(5);
+  expect_released_in_order(a, sse);
 }
 
 // A node nobody subscribed to reads nothing; its first subscriber resumes
@@ -265,19 +272,10 @@ TEST_F(Events, AResumeOnAnIdleNodeWaitsForAnEventThatCommitsLate) {
        "', 'job.progress', '{\"n\": 2}')");
   test_node idle{shared_database().conninfo(),
                  [](config::settings& s) { s.events.poll_interval_ms = 50; }};
-  // (The metrics are the test process's, shared by both nodes.)
-  auto waits = metric(idle.address(), "troupe_event_gap_waits_total");
-  auto delivered = metric(idle.address(), "troupe_events_delivered_total{transport=\"sse\"}");
+  bridge_counters before{idle.address()};
   sse_client sse{idle.address(), u.access_token, "?after=" + std::to_string(after)};
-  ASSERT_TRUE(eventually(
-      [&] { return metric(idle.address(), "troupe_event_gap_waits_total") >= waits + 3; }));
-  EXPECT_EQ(metric(idle.address(), "troupe_events_delivered_total{transport=\"sse\"}"), delivered);
-  held.commit();
-  sse.timeout(10s);
-  auto got = sse.take(2);
-  ASSERT_EQ(got.size(), 2u);
-  EXPECT_EQ(got[0].data["n"], 1);
-  EXPECT_EQ(got[1].data["n"], 2);
+  before.expect_held_back(3);
+  expect_released_in_order(held, sse);
 }
 
 TEST_F(Events, ASubscriberThatStopsReadingIsDisconnectedWhileOthersKeepUp) {
