@@ -135,6 +135,14 @@ TEST_F(Maintenance, PruningDeletesOldFinishedJobsAndEventsInBatches) {
   EXPECT_EQ(scalar("SELECT count(*) FROM jobs WHERE id IN ('" + recent + "', '" + failed + "')"), 2);
   EXPECT_EQ(scheduler::prune_events(*conn_, 7, 10), 5);
   EXPECT_EQ(scalar("SELECT count(*) FROM events"), 1);
+  // A pass looks at the `batch` lowest ids only: here the recent event and
+  // one of three old ones written after it.
+  exec("INSERT INTO events (topic, created_at) SELECT 'x', now() - interval '8 days'"
+       " FROM generate_series(1, 3)");
+  EXPECT_EQ(scheduler::prune_events(*conn_, 7, 2), 1);
+  EXPECT_EQ(scheduler::prune_events(*conn_, 7, 10), 2);
+  EXPECT_EQ(scheduler::prune_events(*conn_, 7, 10), 0);
+  EXPECT_EQ(scalar("SELECT count(*) FROM events WHERE topic = 'recent'"), 1);
 }
 
 } // namespace
