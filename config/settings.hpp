@@ -18,6 +18,7 @@ namespace troupe::config {
 struct server_settings {
   std::string listen = "127.0.0.1:8080";   // HOST:PORT; port 0 picks a free port
   int io_threads = 2;                      // Beast io threads, 1..64
+  int actor_threads = 0;                   // CAF scheduler threads; 0 = one per core
   std::int64_t max_body_bytes = 1 << 20;   // 413 above this, 1 KiB..64 MiB
   std::int64_t max_header_bytes = 16384;   // larger header blocks are answered 413
   int max_large_bodies = 2;                // import bodies (over max_body_bytes) held at once; beyond → 503

@@ -163,6 +163,9 @@ constexpr std::array registry{
         &check_listen),
     int_key<&S::server, &srv::io_threads>("server.io_threads", 1, 64,
                                           "Threads running the HTTP server's network I/O"),
+    int_key<&S::server, &srv::actor_threads>(
+        "server.actor_threads", 0, 64,
+        "Threads running the node's actors (CAF's scheduler); 0 is one per core"),
     int_key<&S::server, &srv::max_body_bytes>(
         "server.max_body_bytes", 1024, 64 << 20,
         "Largest accepted request body in bytes; larger requests are answered 413"),
