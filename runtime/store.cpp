@@ -6,15 +6,24 @@
 #include "runtime/log.hpp"
 #include "runtime/metrics.hpp"
 
+#include <algorithm>
 #include <atomic>
 #include <cstdio>
 #include <chrono>
 #include <deque>
 #include <mutex>
+#include <pqxx/largeobject>
 #include <pqxx/pqxx>
 #include <type_traits>
+#include <unordered_map>
 #include <utility>
 #include <vector>
+
+#if __has_include(<libpq-fe.h>)
+#include <libpq-fe.h>
+#else
+#include <postgresql/libpq-fe.h>
+#endif
 
 namespace troupe::runtime {
 namespace {
@@ -24,6 +33,34 @@ using reconnect_atom = caf::atom_constant<caf::atom("reconnect")>;
 
 using worker_actor = store_actor;
 using front_actor = store_actor::extend<caf::reacts_to<idle_atom, worker_actor>>;
+
+// libpqxx 6.4 hands its libpq connection only to its large-object class
+// (a protected static member); a subclass is the one public way to it.
+struct libpq_access : pqxx::largeobject {
+  static PGconn* of(const pqxx::dbtransaction& tx) { return raw_connection(tx); }
+};
+
+// The libpq connection under each live connection of open_connection's,
+// for the pipeline (libpqxx's classes have no virtual members to tell a
+// store connection by its type).
+std::mutex libpq_mutex;
+std::unordered_map<const pqxx::connection*, PGconn*>& libpq_connections() {
+  static std::unordered_map<const pqxx::connection*, PGconn*> map;
+  return map;
+}
+
+class store_connection final : public pqxx::connection {
+public:
+  using pqxx::connection::connection;
+  ~store_connection() {
+    std::lock_guard guard{libpq_mutex};
+    libpq_connections().erase(this);
+  }
+  void remember(PGconn* libpq) {
+    std::lock_guard guard{libpq_mutex};
+    libpq_connections()[this] = libpq;
+  }
+};
 
 std::mutex statements_mutex;
 std::vector<std::pair<std::string, std::string>>& statements() {
@@ -185,17 +222,22 @@ errc classify_failure(worker_pointer self, const std::string& request_id, std::e
 
 // Runs `work` on the worker's connection; what it wrote counts (metrics,
 // the event bridge's wake-up) only once it returned.
+thread_local const store_options* running_options = nullptr; // of the task on this thread
+
 template <class Work>
 void run_on_connection(worker_pointer self, Work&& work) {
   events_written() = false;
   jobs_enqueued() = false;
   metrics::drop_pending();
-  work(*self->state.conn);
-  metrics::count_pending(); // the work returned: what it wrote committed
-  if (events_written() && self->state.opts.on_events_written)
-    self->state.opts.on_events_written();
-  if (jobs_enqueued() && self->state.opts.on_jobs_enqueued)
-    self->state.opts.on_jobs_enqueued();
+  running_options = &self->state.opts;
+  try {
+    work(*self->state.conn);
+  } catch (...) {
+    running_options = nullptr;
+    throw;
+  }
+  task_committed(); // the work returned: what it wrote committed
+  running_options = nullptr;
 }
 
 api_response run_task(worker_pointer self, db_task& task) {
@@ -390,9 +432,17 @@ void register_statement(const std::string& name, const std::string& sql) {
 
 std::unique_ptr<pqxx::connection> open_connection(const std::string& connection_string,
                                                   session_limits limits) {
-  auto conn = std::make_unique<pqxx::connection>(connection_string);
+  auto conn = std::make_unique<store_connection>(connection_string);
   {
-    pqxx::nontransaction tx{*conn};
+    // The pipeline keeps the libpq connection's address: libpqxx must never
+    // swap it for a new one behind our back (a session reopened that way
+    // would also have lost the settings below).
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+    conn->inhibit_reactivation(true);
+#pragma GCC diagnostic pop
+    pqxx::work tx{*conn};
+    conn->remember(libpq_access::of(tx));
     // Generic plans for the prepared statements: each is a lookup or a batch
     // write by parameter, and a custom plan per execution (which Postgres
     // keeps choosing for some, e.g. the batch's FOR UPDATE) is planning
@@ -401,11 +451,140 @@ std::unique_ptr<pqxx::connection> open_connection(const std::string& connection_
             "; SET idle_in_transaction_session_timeout = " +
             std::to_string(limits.idle_in_transaction_ms) +
             "; SET plan_cache_mode = force_generic_plan");
+    tx.commit();
   }
   std::lock_guard guard{statements_mutex};
   for (auto& [name, sql] : statements())
     conn->prepare(name, sql);
   return conn;
+}
+
+void task_committed() {
+  metrics::count_pending();
+  const auto* opts = running_options;
+  if (opts && events_written() && opts->on_events_written)
+    opts->on_events_written();
+  if (opts && jobs_enqueued() && opts->on_jobs_enqueued)
+    opts->on_jobs_enqueued();
+  events_written() = false;
+  jobs_enqueued() = false;
+}
+
+// ---- pipeline ------------------------------------------------------------------
+
+namespace {
+
+PGconn* libpq_of(pqxx::connection& conn) {
+  if (!conn.is_open())
+    return nullptr;
+  std::lock_guard guard{libpq_mutex};
+  auto it = libpq_connections().find(&conn);
+  return it == libpq_connections().end() ? nullptr : it->second;
+}
+
+[[noreturn]] void throw_lost(PGconn* c) {
+  throw pqxx::broken_connection(PQerrorMessage(c));
+}
+
+} // namespace
+
+std::size_t pipeline::rows::size() const {
+  return static_cast<std::size_t>(PQntuples(static_cast<const PGresult*>(result_.get())));
+}
+
+const char* pipeline::rows::at(std::size_t row, int column) const {
+  return PQgetvalue(static_cast<const PGresult*>(result_.get()), static_cast<int>(row), column);
+}
+
+bool pipeline::rows::null(std::size_t row, int column) const {
+  return PQgetisnull(static_cast<const PGresult*>(result_.get()), static_cast<int>(row), column);
+}
+
+bool pipeline::supported(pqxx::connection& conn) { return libpq_of(conn) != nullptr; }
+
+pipeline::pipeline(pqxx::connection& conn, std::initializer_list<const char*> statements)
+    : conn_(libpq_of(conn)) {
+  if (!conn_)
+    throw pqxx::broken_connection("not an open store connection");
+  // Prepared by libpqxx (once per connection) while it may still run
+  // statements of its own: pipeline mode allows no synchronous call.
+  for (const char* name : statements) {
+    conn.prepare_now(name);
+    declared_.emplace_back(name);
+  }
+  if (!PQenterPipelineMode(static_cast<PGconn*>(conn_)))
+    throw_lost(static_cast<PGconn*>(conn_));
+}
+
+pipeline::~pipeline() {
+  auto* c = static_cast<PGconn*>(conn_);
+  if (results_.size() < names_.size()) {
+    try {
+      run(); // statements queued but never run: end them
+    } catch (...) {
+    }
+  }
+  if (PQstatus(c) != CONNECTION_OK)
+    return; // the store drops the connection
+  PQexitPipelineMode(c);
+  if (PQtransactionStatus(c) == PQTRANS_INTRANS || PQtransactionStatus(c) == PQTRANS_INERROR)
+    PQclear(PQexec(c, "ROLLBACK"));
+}
+
+std::size_t pipeline::command(const char* sql) {
+  auto* c = static_cast<PGconn*>(conn_);
+  if (!PQsendQueryParams(c, sql, 0, nullptr, nullptr, nullptr, nullptr, 0))
+    throw_lost(c);
+  names_.emplace_back(sql);
+  return names_.size() - 1;
+}
+
+std::size_t pipeline::prepared(const std::string& name, const std::vector<std::string>& params) {
+  if (std::find(declared_.begin(), declared_.end(), name) == declared_.end())
+    throw std::logic_error("statement " + name + " was not declared to the pipeline");
+  auto* c = static_cast<PGconn*>(conn_);
+  std::vector<const char*> values;
+  values.reserve(params.size());
+  for (const auto& p : params)
+    values.push_back(p.c_str());
+  if (!PQsendQueryPrepared(c, name.c_str(), static_cast<int>(values.size()), values.data(),
+                           nullptr, nullptr, 0))
+    throw_lost(c);
+  names_.push_back(name);
+  return names_.size() - 1;
+}
+
+void pipeline::run() {
+  auto* c = static_cast<PGconn*>(conn_);
+  if (!PQpipelineSync(c))
+    throw_lost(c);
+  std::string error, sqlstate, statement;
+  while (results_.size() < names_.size()) {
+    // One result per statement, then a null.
+    PGresult* r = PQgetResult(c);
+    if (!r)
+      throw_lost(c);
+    std::shared_ptr<void> owned{r, [](void* p) { PQclear(static_cast<PGresult*>(p)); }};
+    while (PGresult* extra = PQgetResult(c))
+      PQclear(extra);
+    auto status = PQresultStatus(r);
+    if (status == PGRES_FATAL_ERROR && error.empty()) {
+      error = PQresultErrorMessage(r);
+      const char* state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
+      sqlstate = state ? state : "";
+      statement = names_[results_.size()];
+    }
+    results_.emplace_back();
+    results_.back().result_ = std::move(owned);
+  }
+  PGresult* sync = PQgetResult(c);
+  if (!sync)
+    throw_lost(c);
+  PQclear(sync);
+  if (PQstatus(c) != CONNECTION_OK)
+    throw_lost(c);
+  if (!error.empty())
+    throw pqxx::sql_error(error, statement, sqlstate.empty() ? nullptr : sqlstate.c_str());
 }
 
 store_actor spawn_store(caf::actor_system& sys, const store_options& opts) {

@@ -19,11 +19,13 @@
 #include <pqxx/transaction_base>
 
 #include <functional>
+#include <initializer_list>
 #include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <type_traits>
+#include <vector>
 
 // ---- the store's interface -------------------------------------------------------
 //
@@ -125,6 +127,58 @@ private:
   std::string sql_;
   std::string name_;
 };
+
+// Statements sent together and answered together: one round trip where a
+// libpqxx transaction takes one per statement (libpq's pipeline mode, which
+// libpqxx 6.4 does not expose). Only on a connection open_connection made
+// (`supported`). Each statement is a registered one (register_statement)
+// with text parameters, or a command without parameters (BEGIN, COMMIT).
+//
+//   pipeline p{conn, {"troupe.x", "troupe.y"}};   // the statements it will run
+//   p.command("BEGIN"); auto lock = p.prepared("troupe.x", {ids}); p.run();
+//   … p.result(lock) …; p.prepared(…); p.command("COMMIT"); p.run();
+//
+// run() sends what was queued since the last run and reads every answer; a
+// failed statement (and the ones after it, which Postgres skips) throws
+// pqxx::sql_error with the first failure's SQLSTATE, a lost connection
+// pqxx::broken_connection. The destructor leaves pipeline mode and rolls
+// back a transaction left open, so the connection is clean for the next task.
+class pipeline {
+public:
+  // The rows one statement answered, as text.
+  class rows {
+  public:
+    std::size_t size() const;
+    const char* at(std::size_t row, int column) const; // "" for NULL
+    bool null(std::size_t row, int column) const;
+
+  private:
+    friend class pipeline;
+    std::shared_ptr<void> result_; // the PGresult
+  };
+
+  static bool supported(pqxx::connection& conn);
+  pipeline(pqxx::connection& conn, std::initializer_list<const char*> statements);
+  ~pipeline();
+  pipeline(const pipeline&) = delete;
+  pipeline& operator=(const pipeline&) = delete;
+
+  std::size_t command(const char* sql);
+  std::size_t prepared(const std::string& name, const std::vector<std::string>& params);
+  void run();
+  const rows& result(std::size_t statement) const { return results_.at(statement); }
+
+private:
+  void* conn_; // the PGconn
+  std::vector<std::string> declared_;
+  std::vector<std::string> names_; // per statement, for errors
+  std::vector<rows> results_;      // per statement answered so far
+};
+
+// For a store task that commits more than once (the ingestion's batch
+// writer): what it wrote so far counts now (job metrics, the event bridge's
+// and the job runners' wake-ups), as it would once the task returned.
+void task_committed();
 
 // Registers a prepared statement for every store connection. Call before
 // spawn_store (statements are prepared lazily on first use).

@@ -16,6 +16,7 @@
 #include <map>
 #include <set>
 #include <memory>
+#include <mutex>
 #include <pqxx/pqxx>
 
 namespace troupe::ingestion {
@@ -51,44 +52,73 @@ std::string playbook_ids(const batch& b) {
   return out.str();
 }
 
-std::map<std::string, locked_playbook> lock_playbooks(pqxx::work& tx, const batch& b) {
-  auto ids = playbook_ids(b);
-  auto rows = tx.exec_prepared("troupe.outcomes_lock", ids);
-  std::map<std::string, locked_playbook> out;
-  for (const auto& r : rows) {
-    locked_playbook p;
-    p.user_id = r[1].c_str();
-    p.status = r[2].c_str();
-    p.state = {r[3].as<int>(), r[4].as<int>(), false};
-    out.emplace(r[0].c_str(), std::move(p));
-  }
-  if (out.empty())
-    return out;
-  // A statement of its own, so its snapshot is taken after the locks were
-  // granted: an evolution that committed while we waited is seen as finished.
-  auto active = tx.exec_prepared("troupe.outcomes_active", ids);
-  for (const auto& r : active) {
-    auto& p = out[r[0].c_str()];
-    p.state.has_active_job = true;
-    p.active_job_id = r[1].c_str();
-  }
-  return out;
-}
-
-// Stored responses of idempotency keys already recorded, by "playbook\nkey".
-std::map<std::string, std::string> recorded_keys(pqxx::work& tx, const batch& b) {
+// The batch's idempotency keys with their playbooks, as the two array
+// parameters of troupe.outcomes_keys; nullopt when no request has a key.
+std::optional<std::pair<std::string, std::string>> key_params(const batch& b) {
   runtime::array_literal playbooks, keys;
   for (const auto& q : b)
     if (q.in.idempotency_key) {
       playbooks.bare(q.in.playbook_id);
       keys.text(*q.in.idempotency_key);
     }
-  std::map<std::string, std::string> out;
   if (keys.empty())
-    return out;
-  for (const auto& r : tx.exec_prepared("troupe.outcomes_keys", playbooks.str(), keys.str()))
-    out[std::string{r[0].c_str()} + "\n" + r[1].c_str()] = r[2].c_str();
-  return out;
+    return std::nullopt;
+  return std::pair{playbooks.str(), keys.str()};
+}
+
+// What the database holds for a batch, read under the playbooks' row locks.
+struct batch_view {
+  std::map<std::string, locked_playbook> playbooks;
+  std::map<std::string, std::string> recorded; // stored responses by "playbook\nkey"
+};
+
+// Fills `view` from the rows of troupe.outcomes_lock, troupe.outcomes_active
+// and troupe.outcomes_keys, whichever way they were read (`at(row, column)`).
+template <class Rows, class At>
+void read_locks(const Rows& rows, At at, batch_view& view) {
+  for (std::size_t i = 0; i < rows.size(); ++i) {
+    locked_playbook p;
+    p.user_id = at(rows, i, 1);
+    p.status = at(rows, i, 2);
+    p.state = {std::stoi(at(rows, i, 3)), std::stoi(at(rows, i, 4)), false};
+    view.playbooks.emplace(at(rows, i, 0), std::move(p));
+  }
+}
+
+template <class Rows, class At>
+void read_active(const Rows& rows, At at, batch_view& view) {
+  for (std::size_t i = 0; i < rows.size(); ++i) {
+    auto& p = view.playbooks[at(rows, i, 0)];
+    p.state.has_active_job = true;
+    p.active_job_id = at(rows, i, 1);
+  }
+}
+
+template <class Rows, class At>
+void read_keys(const Rows& rows, At at, batch_view& view) {
+  for (std::size_t i = 0; i < rows.size(); ++i)
+    view.recorded[std::string{at(rows, i, 0)} + "\n" + at(rows, i, 1)] = at(rows, i, 2);
+}
+
+const auto pqxx_at = [](const pqxx::result& r, std::size_t row, int column) {
+  return r[static_cast<pqxx::result::size_type>(row)][column].c_str();
+};
+const auto pipeline_at = [](const runtime::pipeline::rows& r, std::size_t row, int column) {
+  return r.at(row, column);
+};
+
+batch_view lock_and_read(pqxx::work& tx, const batch& b) {
+  batch_view view;
+  auto ids = playbook_ids(b);
+  read_locks(tx.exec_prepared("troupe.outcomes_lock", ids), pqxx_at, view);
+  if (view.playbooks.empty())
+    return view;
+  // A statement of its own, so its snapshot is taken after the locks were
+  // granted: an evolution that committed while we waited is seen as finished.
+  read_active(tx.exec_prepared("troupe.outcomes_active", ids), pqxx_at, view);
+  if (auto keys = key_params(b))
+    read_keys(tx.exec_prepared("troupe.outcomes_keys", keys->first, keys->second), pqxx_at, view);
+  return view;
 }
 
 // A request's idempotency identity within a batch: the caller too, so one
@@ -108,49 +138,58 @@ api_response replay(const std::string& stored_body) {
   return r;
 }
 
-// Writes one batch in one transaction; fills every member's response.
-void write_batch(pqxx::connection& conn, batch& b, int max_attempts) {
-  pqxx::work tx{conn};
-  auto playbooks = lock_playbooks(tx, b);
-  auto recorded = recorded_keys(tx, b);
-
+// For each request, the index of the first request of the batch with the
+// same idempotency identity (or its own).
+std::vector<std::size_t> first_of_keys(const batch& b) {
   std::vector<std::optional<std::string>> keys;
   for (const auto& q : b)
     keys.push_back(q.in.idempotency_key ? std::optional<std::string>{batch_key_of(q.in)}
                                          : std::nullopt);
-  auto first = first_occurrences(keys);
+  return first_occurrences(keys);
+}
 
-  // Decide each request: errors and replays now, new outcomes per playbook.
-  std::map<std::string, std::vector<std::size_t>> fresh; // playbook → request indexes
+using fresh_outcomes = std::map<std::string, std::vector<std::size_t>>; // playbook → requests
+
+// Decides each request: errors and replays get their answer now, new
+// outcomes are grouped by playbook.
+fresh_outcomes decide(batch& b, batch_view& view, const std::vector<std::size_t>& first) {
+  fresh_outcomes fresh;
   for (std::size_t i = 0; i < b.size(); ++i) {
     auto& q = b[i];
-    auto it = playbooks.find(q.in.playbook_id);
-    if (it == playbooks.end() || it->second.user_id != q.in.user_id) {
+    auto it = view.playbooks.find(q.in.playbook_id);
+    if (it == view.playbooks.end() || it->second.user_id != q.in.user_id) {
       q.response = error_response(not_found("playbook"), q.request_id);
     } else if (it->second.status != "active") {
       q.response = error_response(conflict("the playbook is archived and accepts no outcomes"),
                                   q.request_id);
-    } else if (q.in.idempotency_key && recorded.count(key_of(q.in))) {
-      q.response = replay(recorded[key_of(q.in)]);
+    } else if (q.in.idempotency_key && view.recorded.count(key_of(q.in))) {
+      q.response = replay(view.recorded[key_of(q.in)]);
     } else if (first[i] == i) {
       fresh[q.in.playbook_id].push_back(i);
     }
   }
+  return fresh;
+}
 
-  // The batch's new rows, a column per parameter of troupe.outcomes_write.
-  runtime::array_literal ids, playbook_col, tasks, statuses, traces, notes, bullets, metadata,
-      idempotency_keys, responses, users, pendings, counted_playbooks, counts;
-  std::size_t written = 0;
-  for (auto& [playbook_id, indexes] : fresh) {
-    auto& p = playbooks[playbook_id];
+// True when some playbook of the batch reaches its threshold with no
+// evolution active: the batch enqueues one.
+bool enqueues(const fresh_outcomes& fresh, batch_view& view) {
+  for (const auto& [playbook_id, indexes] : fresh)
+    if (must_enqueue(view.playbooks[playbook_id].state, static_cast<int>(indexes.size())))
+      return true;
+  return false;
+}
+
+// The batch's new rows, a column per parameter of troupe.outcomes_write;
+// each new outcome's 201 is written into its request.
+class new_rows {
+public:
+  // The new outcomes of one playbook; `job` is the evolution they report
+  // (active, or enqueued by this batch at the `crossing`-th of them).
+  void add(batch& b, const std::string& playbook_id, const std::vector<std::size_t>& indexes,
+           const locked_playbook& p, const std::optional<lifecycle::enqueued>& job,
+           int crossing) {
     int n = static_cast<int>(indexes.size());
-    std::optional<lifecycle::enqueued> job;
-    if (!p.active_job_id.empty())
-      job = lifecycle::enqueued{p.active_job_id, false, job_status::queued};
-    int crossing = must_enqueue(p.state, n) ? first_reaching(p.state, n) : 0;
-    if (crossing)
-      job = lifecycle::enqueue_evolution(tx, p.user_id, playbook_id, max_attempts, "threshold",
-                                         p.state.pending + n);
     for (int k = 1; k <= n; ++k) {
       auto& q = b[indexes[static_cast<std::size_t>(k - 1)]];
       auto pos = position(p.state, k);
@@ -165,49 +204,143 @@ void write_batch(pqxx::connection& conn, batch& b, int max_attempts) {
         body += "null";
       body += ",\"outcome_id\":\"" + outcome_id + "\",\"pending_outcomes\":" +
               std::to_string(pos.pending_after) + ",\"status\":\"recorded\"}";
-      ids.bare(outcome_id);
-      playbook_col.bare(playbook_id);
-      tasks.text(q.in.task_description);
-      statuses.bare(q.in.outcome);
-      traces.maybe(q.in.reasoning_trace);
-      notes.maybe(q.in.notes);
+      ids_.bare(outcome_id);
+      playbooks_.bare(playbook_id);
+      tasks_.text(q.in.task_description);
+      statuses_.bare(q.in.outcome);
+      traces_.maybe(q.in.reasoning_trace);
+      notes_.maybe(q.in.notes);
       runtime::array_literal these;
       for (const auto& id : q.in.bullet_ids)
         these.text(id);
-      bullets.text(these.str());
-      metadata.text(q.in.metadata);
-      idempotency_keys.maybe(q.in.idempotency_key);
+      bullets_.text(these.str());
+      metadata_.text(q.in.metadata);
+      keys_.maybe(q.in.idempotency_key);
       // Kept only where a retry can ask for it again.
       if (q.in.idempotency_key)
-        responses.text(body);
+        responses_.text(body);
       else
-        responses.null();
-      users.bare(p.user_id);
-      pendings.bare(std::to_string(pos.pending_after));
+        responses_.null();
+      users_.bare(p.user_id);
+      pendings_.bare(std::to_string(pos.pending_after));
       q.response.status = 201;
       q.response.body = std::move(body);
-      ++written;
+      ++written_;
     }
-    counted_playbooks.bare(playbook_id);
-    counts.bare(std::to_string(n));
+    counted_.bare(playbook_id);
+    counts_.bare(std::to_string(n));
   }
 
-  if (written) {
-    tx.exec_prepared("troupe.outcomes_write", ids.str(), playbook_col.str(), tasks.str(),
-                     statuses.str(), traces.str(), notes.str(), bullets.str(), metadata.str(),
-                     idempotency_keys.str(), responses.str(), users.str(), pendings.str(),
-                     counted_playbooks.str(), counts.str());
-    runtime::events_written() = true;
-  }
-  tx.commit();
-  metrics::ingestion_batch(b.size(), written);
+  std::size_t written() const { return written_; }
 
+  std::vector<std::string> params() const {
+    return {ids_.str(),      playbooks_.str(), tasks_.str(), statuses_.str(), traces_.str(),
+            notes_.str(),    bullets_.str(),   metadata_.str(), keys_.str(),  responses_.str(),
+            users_.str(),    pendings_.str(),  counted_.str(),  counts_.str()};
+  }
+
+private:
+  runtime::array_literal ids_, playbooks_, tasks_, statuses_, traces_, notes_, bullets_,
+      metadata_, keys_, responses_, users_, pendings_, counted_, counts_;
+  std::size_t written_ = 0;
+};
+
+// The answers of repeats of a key earlier in the batch: like a later retry's.
+void answer_repeats(batch& b, const std::vector<std::size_t>& first) {
   for (std::size_t i = 0; i < b.size(); ++i)
     if (first[i] != i) {
-      // A repeat of a key earlier in this batch answers like a later retry would.
       const auto& original = b[first[i]].response;
       b[i].response = original.status == 201 ? replay(original.body) : original;
     }
+}
+
+// The batch in two round trips (libpq's pipeline): BEGIN, the locks, the
+// active evolutions and the recorded keys; then the rows and COMMIT. False,
+// with nothing written, when the batch must enqueue an evolution: that is
+// lifecycle's statement on a libpqxx transaction (write_batch_in_steps).
+bool write_batch_pipelined(pqxx::connection& conn, batch& b,
+                           const std::vector<std::size_t>& first) {
+  runtime::pipeline p{conn, {"troupe.outcomes_lock", "troupe.outcomes_active",
+                             "troupe.outcomes_keys", "troupe.outcomes_write"}};
+  auto ids = playbook_ids(b);
+  auto keys = key_params(b);
+  p.command("BEGIN");
+  auto lock = p.prepared("troupe.outcomes_lock", {ids});
+  // Its snapshot is taken after the locks were granted (the next statement
+  // of a pipeline starts when the one before ended): an evolution that
+  // committed while we waited is seen as finished.
+  auto active = p.prepared("troupe.outcomes_active", {ids});
+  std::optional<std::size_t> recorded;
+  if (keys)
+    recorded = p.prepared("troupe.outcomes_keys", {keys->first, keys->second});
+  p.run();
+  batch_view view;
+  read_locks(p.result(lock), pipeline_at, view);
+  read_active(p.result(active), pipeline_at, view);
+  if (recorded)
+    read_keys(p.result(*recorded), pipeline_at, view);
+
+  auto fresh = decide(b, view, first);
+  if (enqueues(fresh, view))
+    return false; // the pipeline's destructor rolls back
+  new_rows rows;
+  for (auto& [playbook_id, indexes] : fresh) {
+    auto& pb = view.playbooks[playbook_id];
+    std::optional<lifecycle::enqueued> job;
+    if (!pb.active_job_id.empty())
+      job = lifecycle::enqueued{pb.active_job_id, false, job_status::queued};
+    rows.add(b, playbook_id, indexes, pb, job, 0);
+  }
+  if (rows.written())
+    p.prepared("troupe.outcomes_write", rows.params());
+  p.command("COMMIT");
+  p.run();
+  if (rows.written())
+    runtime::events_written() = true;
+  metrics::ingestion_batch(b.size(), rows.written());
+  return true;
+}
+
+// The batch on a libpqxx transaction, a round trip per statement: for a
+// batch that enqueues an evolution, and on connections without a pipeline.
+void write_batch_in_steps(pqxx::connection& conn, batch& b, int max_attempts,
+                          const std::vector<std::size_t>& first) {
+  pqxx::work tx{conn};
+  auto view = lock_and_read(tx, b);
+  auto fresh = decide(b, view, first);
+  new_rows rows;
+  for (auto& [playbook_id, indexes] : fresh) {
+    auto& pb = view.playbooks[playbook_id];
+    int n = static_cast<int>(indexes.size());
+    std::optional<lifecycle::enqueued> job;
+    if (!pb.active_job_id.empty())
+      job = lifecycle::enqueued{pb.active_job_id, false, job_status::queued};
+    int crossing = must_enqueue(pb.state, n) ? first_reaching(pb.state, n) : 0;
+    if (crossing)
+      job = lifecycle::enqueue_evolution(tx, pb.user_id, playbook_id, max_attempts, "threshold",
+                                         pb.state.pending + n);
+    rows.add(b, playbook_id, indexes, pb, job, crossing);
+  }
+  if (rows.written()) {
+    auto params = rows.params();
+    tx.exec_prepared("troupe.outcomes_write", params[0], params[1], params[2], params[3],
+                     params[4], params[5], params[6], params[7], params[8], params[9],
+                     params[10], params[11], params[12], params[13]);
+    runtime::events_written() = true;
+  }
+  tx.commit();
+  metrics::ingestion_batch(b.size(), rows.written());
+}
+
+// Writes one batch in one transaction; fills every member's response.
+void write_batch(pqxx::connection& conn, batch& b, int max_attempts) {
+  auto first = first_of_keys(b);
+  if (!runtime::pipeline::supported(conn) || !write_batch_pipelined(conn, b, first)) {
+    for (auto& q : b)
+      q.response = {};
+    write_batch_in_steps(conn, b, max_attempts, first);
+  }
+  answer_repeats(b, first);
 }
 
 // ---- GET …/outcomes ---------------------------------------------------------
@@ -235,69 +368,182 @@ api_response list_outcomes(pqxx::connection& conn, const api_request& req) {
 }
 
 // ---- the actor --------------------------------------------------------------
+//
+//   io thread ─► ingestion actor ─► waiting (shared, locked) ◄── batch writer
+//        ▲         (validates)          ▲ takes ≤ max_batch        (a store call
+//        │                              │ per transaction           that loops)
+//        └──── responses ◄── actor ◄────┴── each written batch ◄─────┘
+//
+// The batch writer is one store call that writes batches until `waiting` is
+// empty: the next transaction starts as soon as the previous one committed,
+// without a round trip through the actors and the store's front (which left
+// Postgres idle for about a quarter of the time under load). It hands each
+// written batch back to the actor, which answers its requests.
+
+// Requests waiting for the batch writer: appended by the actor, taken by the
+// writer on its store worker.
+struct waiting_outcomes {
+  std::mutex mutex;
+  std::deque<queued_outcome> queue;
+  bool writing = false; // a batch writer runs or is on its way to a store worker
+
+  // Up to `max` of the queue, oldest first.
+  std::shared_ptr<batch> take(std::size_t max) {
+    auto b = std::make_shared<batch>();
+    while (!queue.empty() && b->size() < max) {
+      b->push_back(std::move(queue.front()));
+      queue.pop_front();
+    }
+    return b;
+  }
+};
+
+struct written_batch {
+  std::shared_ptr<batch> requests;
+};
+
+} // namespace
+} // namespace troupe::ingestion
+
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(troupe::ingestion::written_batch)
+
+namespace troupe::ingestion {
+namespace {
 
 using flush_atom = caf::atom_constant<caf::atom("flush")>;
 
 using ingestion_actor =
-    api_actor::extend<caf::reacts_to<flush_atom>, caf::reacts_to<direct_request>>;
+    api_actor::extend<caf::reacts_to<flush_atom>, caf::reacts_to<direct_request>,
+                      caf::reacts_to<written_batch>>;
 
 struct ingestion_state {
-  std::deque<queued_outcome> queue;
+  std::shared_ptr<waiting_outcomes> waiting = std::make_shared<waiting_outcomes>();
   std::deque<queued_outcome> isolated; // retried one by one after a batch failed
-  bool in_flight = false;
+  bool isolated_in_flight = false;
   bool flush_scheduled = false;
   static inline const char* name = "troupe.ingestion";
 };
 
 using ingestion_pointer = ingestion_actor::stateful_pointer<ingestion_state>;
 
-void flush(ingestion_pointer self, store_actor store, const ingestion_options& opts);
-
-void finish(ingestion_pointer self, store_actor store, const ingestion_options& opts,
-            std::shared_ptr<batch> b, const caf::error& failure) {
-  auto& st = self->state;
-  st.in_flight = false;
-  if (!failure) {
-    for (auto& q : *b)
-      q.deliver(std::move(q.response));
-  } else if (code_of(failure) == errc::unavailable || b->size() == 1) {
-    for (auto& q : *b)
-      q.deliver(error_response(failure, q.request_id));
-  } else {
-    // Something in the batch broke it: write each request on its own.
-    log::warn("outcome batch failed; retrying its requests one by one", {{"size", b->size()}});
-    for (auto& q : *b)
-      st.isolated.push_back(std::move(q));
-  }
-  flush(self, store, opts);
+void answer(batch& b) {
+  for (auto& q : b)
+    q.deliver(std::move(q.response));
 }
 
-void flush(ingestion_pointer self, store_actor store, const ingestion_options& opts) {
-  auto& st = self->state;
-  if (st.in_flight)
-    return;
-  auto b = std::make_shared<batch>();
-  if (!st.isolated.empty()) {
-    b->push_back(std::move(st.isolated.front()));
-    st.isolated.pop_front();
-  } else {
-    while (!st.queue.empty() && static_cast<int>(b->size()) < opts.outcomes.max_batch) {
-      b->push_back(std::move(st.queue.front()));
-      st.queue.pop_front();
+void answer(batch& b, const caf::error& failure) {
+  for (auto& q : b)
+    q.deliver(error_response(failure, q.request_id));
+}
+
+// Writes batches from `waiting` until it is empty, each in its own
+// transaction, and sends each written batch to `actor` to answer. A batch
+// that failed is left in `failed` for the actor's error handler.
+void write_until_empty(pqxx::connection& conn, waiting_outcomes& waiting, std::size_t max_batch,
+                       int attempts, const ingestion_actor& actor, batch& failed) {
+  for (;;) {
+    std::shared_ptr<batch> b;
+    {
+      std::lock_guard guard{waiting.mutex};
+      b = waiting.take(max_batch);
+      if (b->empty()) {
+        waiting.writing = false;
+        return;
+      }
     }
+    try {
+      write_batch(conn, *b, attempts);
+    } catch (...) {
+      failed = std::move(*b);
+      throw;
+    }
+    runtime::task_committed();
+    caf::anon_send(actor, written_batch{std::move(b)});
   }
-  if (b->empty())
-    return;
-  st.in_flight = true;
+}
+
+void start(ingestion_pointer self, const store_actor& store, const ingestion_options& opts);
+
+void start_writer(ingestion_pointer self, store_actor store, ingestion_options opts) {
+  auto waiting = self->state.waiting;
+  auto failed = std::make_shared<batch>();
+  auto max_batch = static_cast<std::size_t>(std::max(1, opts.outcomes.max_batch));
+  int attempts = opts.max_attempts;
+  ingestion_actor me = self;
+  runtime::store_call(
+      self, store, "ingestion",
+      [waiting, failed, max_batch, attempts, me](pqxx::connection& c) {
+        write_until_empty(c, *waiting, max_batch, attempts, me, *failed);
+      },
+      [] {},
+      [=](caf::error& e) {
+        auto& st = self->state;
+        std::shared_ptr<batch> lost = failed;
+        {
+          std::lock_guard guard{waiting->mutex};
+          waiting->writing = false;
+          // The store refused the call before a batch was taken (the database
+          // is unreachable, the store overloaded): the oldest batch's worth
+          // gets the answer, as if its transaction had failed.
+          if (lost->empty())
+            lost = waiting->take(max_batch);
+        }
+        if (code_of(e) == errc::unavailable || lost->size() == 1) {
+          answer(*lost, e);
+        } else {
+          // Something in the batch broke it: write each request on its own.
+          log::warn("outcome batch failed; retrying its requests one by one",
+                    {{"size", lost->size()}});
+          for (auto& q : *lost)
+            st.isolated.push_back(std::move(q));
+        }
+        start(self, store, opts);
+      });
+}
+
+// One request of a failed batch, in a transaction of its own.
+void write_isolated(ingestion_pointer self, store_actor store, ingestion_options opts) {
+  auto& st = self->state;
+  auto b = std::make_shared<batch>();
+  b->push_back(std::move(st.isolated.front()));
+  st.isolated.pop_front();
+  st.isolated_in_flight = true;
   int attempts = opts.max_attempts;
   auto id = b->front().request_id;
+  auto done = [=](const caf::error& e) {
+    self->state.isolated_in_flight = false;
+    if (e)
+      answer(*b, e);
+    else
+      answer(*b);
+    start(self, store, opts);
+  };
   runtime::store_call(
       self, store, id, [b, attempts](pqxx::connection& c) { write_batch(c, *b, attempts); },
-      [=] { finish(self, store, opts, b, caf::error{}); },
-      [=](caf::error& e) { finish(self, store, opts, b, e); });
+      [=] { done(caf::error{}); }, [=](caf::error& e) { done(e); });
 }
 
-// Validates a POST …/outcomes and queues it for the next batch; a bad one
+// Gets the waiting requests written: the isolated ones first, one at a
+// time; then a batch writer, unless one runs.
+void start(ingestion_pointer self, const store_actor& store, const ingestion_options& opts) {
+  auto& st = self->state;
+  if (!st.isolated.empty()) {
+    if (!st.isolated_in_flight)
+      write_isolated(self, store, opts);
+    return;
+  }
+  if (st.isolated_in_flight)
+    return;
+  {
+    std::lock_guard guard{st.waiting->mutex};
+    if (st.waiting->writing || st.waiting->queue.empty())
+      return;
+    st.waiting->writing = true;
+  }
+  start_writer(self, store, opts);
+}
+
+// Validates a POST …/outcomes and queues it for the batch writer; a bad one
 // is answered at once.
 void enqueue(ingestion_pointer self, const store_actor& store, const ingestion_options& opts,
              const api_request& req, std::function<void(api_response)> deliver) {
@@ -307,11 +553,20 @@ void enqueue(ingestion_pointer self, const store_actor& store, const ingestion_o
   } catch (const api_error& e) {
     return deliver(error_response(e, req.request_id));
   }
-  self->state.queue.push_back({std::move(in), req.request_id, std::move(deliver), {}});
+  auto& st = self->state;
+  bool writing;
+  {
+    std::lock_guard guard{st.waiting->mutex};
+    st.waiting->queue.push_back({std::move(in), req.request_id, std::move(deliver), {}});
+    writing = st.waiting->writing;
+  }
+  if (writing)
+    return; // the running writer takes it
   if (opts.outcomes.batch_delay_us == 0) {
-    flush(self, store, opts);
-  } else if (!self->state.flush_scheduled && !self->state.in_flight) {
-    self->state.flush_scheduled = true;
+    start(self, store, opts);
+  } else if (!st.flush_scheduled) {
+    // The first request after a quiet spell waits a moment for company.
+    st.flush_scheduled = true;
     self->delayed_send(self, std::chrono::microseconds{opts.outcomes.batch_delay_us},
                        flush_atom::value);
   }
@@ -345,9 +600,10 @@ ingestion_actor::behavior_type ingestion(ingestion_pointer self, store_actor sto
           return d.reply(error_response(500, "internal", "internal error", d.req.request_id));
         enqueue(self, store, opts, d.req, std::move(d.reply));
       },
+      [=](written_batch& w) { answer(*w.requests); },
       [=](flush_atom) {
         self->state.flush_scheduled = false;
-        flush(self, store, opts);
+        start(self, store, opts);
       },
   };
 }

@@ -396,12 +396,13 @@ void admin_sql(const std::string& conninfo, const std::string& sql) {
   tx.exec(sql);
 }
 
+// The process-wide count of failed statements of `kind` (0 before the first).
 double db_errors(const std::string& address, const std::string& kind) {
   http_client c{address};
   auto body = c.send("GET", "/metrics").body;
   auto key = "troupe_db_errors_total{kind=\"" + kind + "\"} ";
   auto at = body.find(key);
-  return at == std::string::npos ? -1 : std::stod(body.substr(at + key.size()));
+  return at == std::string::npos ? 0 : std::stod(body.substr(at + key.size()));
 }
 
 } // namespace
@@ -414,6 +415,8 @@ TEST(DatabaseFaults, AServerThatTakesNoWritesIsUnavailableUntilItDoesAgain) {
   test_database db;
   test_node n{db.conninfo(), ingestion_only};
   auto u = make_user(n.address());
+  // Counted process-wide: other tests' failures are not this one's.
+  auto statement_errors = db_errors(n.address(), "statement");
   auto create = [&] {
     http_client c{n.address()};
     return c.send("POST", "/v1/playbooks", json{{"name", "p"}}.dump(), u.auth());
@@ -443,7 +446,7 @@ TEST(DatabaseFaults, AServerThatTakesNoWritesIsUnavailableUntilItDoesAgain) {
   admin_sql(db.conninfo(), "BEGIN READ WRITE; ALTER DATABASE \"" + name +
                                "\" RESET default_transaction_read_only; COMMIT");
   ASSERT_TRUE(eventually([&] { return create().status == 201; }));
-  EXPECT_EQ(db_errors(n.address(), "statement"), 0);
+  EXPECT_EQ(db_errors(n.address(), "statement"), statement_errors);
   // The playbooks answered 201 are there, and no other.
   pqxx::connection conn{db.conninfo()};
   pqxx::read_transaction tx{conn};
@@ -495,6 +498,8 @@ TEST(DatabaseFaults, AFullDiskIsUnavailableLosesNothingAndRecovers) {
   admin_sql(db.conninfo(), "CREATE TABLESPACE small LOCATION '" + disk.path() + "'");
   admin_sql(db.conninfo(), "ALTER TABLE outcomes SET TABLESPACE small");
   auto u = make_user(n.address());
+  // Counted process-wide: other tests' failures are not this one's.
+  auto statement_errors = db_errors(n.address(), "statement");
   std::string pb;
   {
     http_client c{n.address()};
@@ -535,7 +540,7 @@ TEST(DatabaseFaults, AFullDiskIsUnavailableLosesNothingAndRecovers) {
     http_client c{n.address()};
     EXPECT_EQ(c.send("GET", "/healthz").status, 200);
     EXPECT_GT(db_errors(n.address(), "resources"), 0);
-    EXPECT_EQ(db_errors(n.address(), "statement"), 0);
+    EXPECT_EQ(db_errors(n.address(), "statement"), statement_errors);
   }
   ASSERT_TRUE(disk.resize("64m"));
   ASSERT_TRUE(eventually([&] { return post() == 201; }));
@@ -556,4 +561,141 @@ TEST(DatabaseFaults, AFullDiskIsUnavailableLosesNothingAndRecovers) {
   // The tablespace goes before the filesystem does.
   admin_sql(db.conninfo(), "ALTER TABLE outcomes SET TABLESPACE pg_default");
   admin_sql(db.conninfo(), "DROP TABLESPACE small");
+}
+
+// One request that its batch's transaction cannot take (here a trigger
+// refuses its row) fails alone: the batch is written again request by
+// request, the others are recorded, and the writer goes on with what comes.
+TEST(IngestionFaults, ARequestThatBreaksItsBatchFailsAloneAndTheOthersAreRecorded) {
+  auto& db = shared_database();
+  auto poison = "poison-" + crypto::uuid_v7();
+  {
+    // A quiet writer waits 200 ms for company: the requests below share a batch.
+    test_node n{db.conninfo(), [](config::settings& s) {
+                  s.jobs.run_jobs = false;
+                  s.outcomes.batch_delay_us = 200000;
+                }};
+    admin_sql(db.conninfo(),
+              "CREATE FUNCTION refuse_poison() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN"
+              " IF NEW.task_description = '" + poison + "' THEN RAISE EXCEPTION 'refused'; END IF;"
+              " RETURN NEW; END $$;"
+              " CREATE TRIGGER refuse_poison BEFORE INSERT ON outcomes"
+              " FOR EACH ROW EXECUTE FUNCTION refuse_poison()");
+    auto u = make_user(n.address());
+    http_client setup{n.address()};
+    auto pb = make_playbook(setup, u, 1000);
+    std::vector<int> statuses(12);
+    std::vector<std::thread> clients;
+    for (int i = 0; i < 12; ++i)
+      clients.emplace_back([&, i] {
+        http_client c{n.address()};
+        post_outcome(c, u, pb, "success", "",
+                     json{{"task_description", i == 5 ? poison : "task " + std::to_string(i)}},
+                     &statuses[static_cast<std::size_t>(i)]);
+      });
+    for (auto& t : clients)
+      t.join();
+    for (int i = 0; i < 12; ++i)
+      EXPECT_EQ(statuses[static_cast<std::size_t>(i)], i == 5 ? 500 : 201) << i;
+    auto where = "FROM outcomes WHERE playbook_id = '" + pb + "'";
+    EXPECT_EQ(scalar(db.conninfo(), "SELECT count(*) " + where), 11);
+    EXPECT_EQ(scalar(db.conninfo(), "SELECT count(*) " + where + " AND task_description = '" +
+                                        poison + "'"),
+              0);
+    EXPECT_EQ(scalar(db.conninfo(), "SELECT pending_outcomes FROM playbooks WHERE id = '" + pb +
+                                        "'"),
+              11);
+    // The writer is not stuck behind the failure.
+    auto next = post_outcome(setup, u, pb);
+    EXPECT_EQ(next["pending_outcomes"], 12);
+    admin_sql(db.conninfo(),
+              "DROP TRIGGER refuse_poison ON outcomes; DROP FUNCTION refuse_poison()");
+  }
+}
+
+// The store's pipeline: several statements in one round trip, each answered;
+// a failure skips the rest, names its SQLSTATE and leaves no transaction
+// open; statements queued but never run are ended too. The connection
+// serves the next task either way.
+TEST(StorePipeline, AnswersEachStatementAndAFailureLeavesTheConnectionClean) {
+  auto& db = shared_database();
+  admin_sql(db.conninfo(), "DROP TABLE IF EXISTS pipeline_probe;"
+                           " CREATE TABLE pipeline_probe (v int CHECK (v > 0))");
+  runtime::register_statement("test.pipeline_insert",
+                              "INSERT INTO pipeline_probe (v) VALUES ($1) RETURNING v * 10");
+  auto conn = runtime::open_connection(db.conninfo(), {});
+  auto rows = [&] { return scalar(db.conninfo(), "SELECT count(*) FROM pipeline_probe"); };
+  auto usable = [&] {
+    pqxx::work tx{*conn};
+    auto n = tx.exec("SELECT count(*) FROM pipeline_probe")[0][0].as<long long>();
+    tx.commit();
+    return n;
+  };
+  ASSERT_TRUE(runtime::pipeline::supported(*conn));
+  pqxx::connection plain{db.conninfo()};
+  EXPECT_FALSE(runtime::pipeline::supported(plain));
+  {
+    runtime::pipeline p{*conn, {"test.pipeline_insert"}};
+    p.command("BEGIN");
+    auto first = p.prepared("test.pipeline_insert", {"3"});
+    auto second = p.prepared("test.pipeline_insert", {"4"});
+    p.run();
+    ASSERT_EQ(p.result(first).size(), 1u);
+    EXPECT_STREQ(p.result(first).at(0, 0), "30");
+    EXPECT_STREQ(p.result(second).at(0, 0), "40");
+    EXPECT_EQ(rows(), 0); // not committed yet
+    p.command("COMMIT");
+    p.run();
+  }
+  EXPECT_EQ(rows(), 2);
+  {
+    runtime::pipeline p{*conn, {"test.pipeline_insert"}};
+    p.command("BEGIN");
+    p.prepared("test.pipeline_insert", {"5"});
+    p.prepared("test.pipeline_insert", {"-1"}); // the CHECK refuses it
+    p.prepared("test.pipeline_insert", {"6"});
+    p.command("COMMIT");
+    try {
+      p.run();
+      ADD_FAILURE() << "a refused row must fail the run";
+    } catch (const pqxx::sql_error& e) {
+      EXPECT_EQ(e.sqlstate(), "23514");
+    }
+  }
+  EXPECT_EQ(rows(), 2);
+  EXPECT_EQ(usable(), 2);
+  {
+    runtime::pipeline p{*conn, {"test.pipeline_insert"}};
+    p.command("BEGIN");
+    p.prepared("test.pipeline_insert", {"7"});
+    // Never run: the destructor ends them and rolls back.
+  }
+  EXPECT_EQ(usable(), 2);
+  EXPECT_EQ(rows(), 2);
+  {
+    runtime::pipeline p{*conn, {}};
+    EXPECT_THROW(p.prepared("test.pipeline_insert", {"8"}), std::logic_error);
+  }
+  // A connection the server ended: the run says so, and the connection is
+  // seen closed (the store drops it and opens another).
+  auto pid = [&] {
+    pqxx::nontransaction tx{*conn};
+    return tx.exec("SELECT pg_backend_pid()")[0][0].as<int>();
+  }();
+  admin_sql(db.conninfo(), "SELECT pg_terminate_backend(" + std::to_string(pid) + ")");
+  try {
+    runtime::pipeline p{*conn, {"test.pipeline_insert"}};
+    p.command("BEGIN");
+    p.prepared("test.pipeline_insert", {"9"});
+    p.command("COMMIT");
+    p.run();
+    ADD_FAILURE() << "a run on an ended session must fail";
+  } catch (const pqxx::broken_connection&) {
+  } catch (const pqxx::sql_error& e) {
+    EXPECT_EQ(e.sqlstate().substr(0, 3), "57P") << e.what();
+  }
+  EXPECT_FALSE(conn->is_open());
+  EXPECT_FALSE(runtime::pipeline::supported(*conn));
+  EXPECT_EQ(rows(), 2);
+  admin_sql(db.conninfo(), "DROP TABLE pipeline_probe");
 }
