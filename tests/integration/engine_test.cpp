@@ -280,6 +280,53 @@ TEST_F(Ingestion, ArchivedPlaybooksAcceptNoOutcomes) {
   EXPECT_EQ(status, 404);
 }
 
+// Each batch reads its playbooks under their locks: what another node, an
+// edit, an archive or a recorded key changed since this node's last batch is
+// seen by its next one.
+TEST_F(Ingestion, WhatChangedSinceTheLastBatchIsSeenByTheNext) {
+  auto u = make_user(address());
+  http_client c{address()};
+  test_node other{conninfo(), no_runner};
+  http_client o{other.address()};
+  // Another node's outcomes between two of this node's.
+  auto shared = make_playbook(c, u, 100);
+  EXPECT_EQ(post_outcome(c, u, shared)["pending_outcomes"], 1);
+  EXPECT_EQ(post_outcome(o, u, shared)["pending_outcomes"], 2);
+  EXPECT_EQ(post_outcome(c, u, shared)["pending_outcomes"], 3);
+  EXPECT_EQ(post_outcome(o, u, shared)["pending_outcomes"], 4);
+  EXPECT_EQ(scalar(conninfo(), "SELECT pending_outcomes FROM playbooks WHERE id = '" + shared + "'"),
+            4);
+  // A lower threshold set since: the next outcome reaches it.
+  auto edited = make_playbook(c, u, 10);
+  post_outcome(c, u, edited);
+  post_outcome(c, u, edited);
+  ASSERT_EQ(c.send("PATCH", "/v1/playbooks/" + edited, json{{"evolution_threshold", 3}}.dump(),
+                   u.auth())
+                .status,
+            200);
+  auto third = post_outcome(c, u, edited);
+  EXPECT_EQ(third["pending_outcomes"], 3);
+  ASSERT_TRUE(third["evolution"].is_object()) << third;
+  EXPECT_TRUE(third["evolution"]["is_new"].get<bool>());
+  // A key recorded by the batch before: a replay, not a second row.
+  auto keyed = make_playbook(c, u, 100);
+  auto first = post_outcome(c, u, keyed, "success", "key-1");
+  int status = 0;
+  auto again = post_outcome(c, u, keyed, "success", "key-1", json::object(), &status);
+  EXPECT_EQ(status, 200);
+  EXPECT_EQ(again, first);
+  EXPECT_EQ(scalar(conninfo(), "SELECT count(*) FROM outcomes WHERE playbook_id = '" + keyed + "'"),
+            1);
+  // Archived since: refused, nothing written.
+  auto archived = make_playbook(c, u, 100);
+  post_outcome(c, u, archived);
+  ASSERT_EQ(c.send("DELETE", "/v1/playbooks/" + archived, "", u.auth()).status, 204);
+  post_outcome(c, u, archived, "success", "", json::object(), &status);
+  EXPECT_EQ(status, 409);
+  EXPECT_EQ(
+      scalar(conninfo(), "SELECT count(*) FROM outcomes WHERE playbook_id = '" + archived + "'"), 1);
+}
+
 TEST_F(Ingestion, CancelAndRetryRulesOfQueuedJobs) {
   auto u = make_user(address());
   http_client c{address()};
