@@ -25,6 +25,17 @@ std::string leases_sql(std::string_view more = {}) {
 constexpr std::string_view fence_sql =
     "j.id = x.id AND j.status = 'running' AND j.lease_token = x.token";
 
+// The same for a single lease. Its last term repeats the join's id match as
+// a list, so that the job is looked up by primary key: the planner takes
+// the leases for 100 rows (a set-returning function), and a generic plan
+// made while few jobs ran otherwise reads every running job on every call
+// (2.2 ms with 5,000 running, against 0.24 ms). For a batch of leases (a
+// heartbeat, a batched completion) the scan of the running jobs is shared
+// by all of them and cheaper than as many lookups, so those keep fence_sql.
+const std::string one_fence_sql =
+    std::string{fence_sql} +
+    " AND j.id = ANY (ARRAY(SELECT (l->>'id')::uuid FROM jsonb_array_elements($1::jsonb) l))";
+
 // The outbox insert for job events written set-wise: one event per row of
 // `rows` (id, user_id, playbook_id, kind, …); `topic` is an SQL expression;
 // `data` adds arguments to the data's jsonb_build_object beside job_id and
@@ -242,19 +253,19 @@ std::map<std::string, bool> heartbeat(pqxx::connection& conn, const std::vector<
 }
 
 std::string fenced_from() {
-  return "jobs j JOIN " + leases_sql() + " ON " + std::string{fence_sql};
+  return "jobs j JOIN " + leases_sql() + " ON " + one_fence_sql;
 }
 
 std::string lease_parameter(const job_assignment& job) { return one_lease(job).dump(); }
 
 bool holds(pqxx::transaction_base& tx, const job_assignment& job) {
-  static const runtime::statement sql{"SELECT 1 FROM jobs j, " + leases_sql() + " WHERE " + std::string{fence_sql}};
+  static const runtime::statement sql{"SELECT 1 FROM jobs j, " + leases_sql() + " WHERE " + one_fence_sql};
   return !sql(tx, one_lease(job).dump()).empty();
 }
 
 bool progress(pqxx::connection& conn, const job_assignment& job, const json& step) {
   static const runtime::statement sql{"WITH upd AS (UPDATE jobs j SET progress = $2::jsonb, updated_at = now()"
-      " FROM " + leases_sql() + " WHERE " + std::string{fence_sql} +
+      " FROM " + leases_sql() + " WHERE " + one_fence_sql +
       " RETURNING j.id, j.user_id, j.playbook_id, j.kind, j.progress),"
       " ev AS (" + job_events_sql("upd", "'job.progress'", ", 'progress', progress") +
       ") SELECT count(*) FROM upd"};
@@ -287,7 +298,7 @@ bool complete(pqxx::connection& conn, const job_assignment& job, const effects_f
       " from_version_id = coalesce($5::uuid, j.from_version_id),"
       " to_version_id = coalesce($6::uuid, j.to_version_id),"
       " token_totals = coalesce($7::jsonb, j.token_totals)"
-      " FROM " + leases_sql() + " WHERE " + std::string{fence_sql} + " RETURNING j.id) " +
+      " FROM " + leases_sql() + " WHERE " + one_fence_sql + " RETURNING j.id) " +
       runtime::insert_events_sql("$8") + " WHERE EXISTS (SELECT 1 FROM done) RETURNING 1"};
   auto events = std::move(c.events_before);
   events.push_back(job_event("job.completed", job.user_id, job, std::move(c.event_data)));
@@ -331,7 +342,7 @@ std::optional<job_status> fail_attempt(pqxx::connection& conn, const job_assignm
                                        const std::string& error, bool retryable,
                                        std::chrono::milliseconds retry_in) {
   static const runtime::statement sql{attempt_ended_sql(
-      "ended AS (SELECT j.id FROM jobs j, " + leases_sql() + " WHERE " + std::string{fence_sql} +
+      "ended AS (SELECT j.id FROM jobs j, " + leases_sql() + " WHERE " + one_fence_sql +
           " FOR UPDATE OF j)",
       "$2", "now() + make_interval(secs => $3::double precision / 1000)", "$4::text", "$4",
       ", 'attempt', attempt, 'error', $4::text,"
@@ -350,7 +361,7 @@ std::optional<job_status> fail_attempt(pqxx::connection& conn, const job_assignm
 bool cancel_attempt(pqxx::connection& conn, const job_assignment& job) {
   static const runtime::statement sql{"WITH upd AS (UPDATE jobs j SET status = 'cancelled', completed_at = now(),"
       "   updated_at = now(), lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL"
-      "   FROM " + leases_sql() + " WHERE " + std::string{fence_sql} +
+      "   FROM " + leases_sql() + " WHERE " + one_fence_sql +
       "   RETURNING j.id, j.user_id, j.playbook_id, j.kind),"
       " ev AS (" + job_events_sql("upd", "'job.cancelled'") + ") SELECT count(*) FROM upd"};
   pqxx::nontransaction tx{conn}; // one statement: its own transaction
