@@ -110,7 +110,7 @@ struct pool_news {
 using reconnect_count = std::shared_ptr<pool_news>;
 
 struct worker_state {
-  std::unique_ptr<pqxx::connection> conn;
+  connection_ptr conn;
   store_options opts;
   reconnect_count pool_reconnects;
   std::uint64_t reconnects_seen = 0; // the pool's count when this connection was lost
@@ -430,9 +430,12 @@ void register_statement(const std::string& name, const std::string& sql) {
   statements().emplace_back(name, sql);
 }
 
-std::unique_ptr<pqxx::connection> open_connection(const std::string& connection_string,
-                                                  session_limits limits) {
-  auto conn = std::make_unique<store_connection>(connection_string);
+void connection_deleter::operator()(pqxx::connection* c) const noexcept {
+  delete static_cast<store_connection*>(c);
+}
+
+connection_ptr open_connection(const std::string& connection_string, session_limits limits) {
+  connection_ptr conn{new store_connection(connection_string)};
   {
     // The pipeline keeps the libpq connection's address: libpqxx must never
     // swap it for a new one behind our back (a session reopened that way
@@ -442,7 +445,7 @@ std::unique_ptr<pqxx::connection> open_connection(const std::string& connection_
     conn->inhibit_reactivation(true);
 #pragma GCC diagnostic pop
     pqxx::work tx{*conn};
-    conn->remember(libpq_access::of(tx));
+    static_cast<store_connection&>(*conn).remember(libpq_access::of(tx));
     // Generic plans for the prepared statements: each is a lookup or a batch
     // write by parameter, and a custom plan per execution (which Postgres
     // keeps choosing for some, e.g. the batch's FOR UPDATE) is planning

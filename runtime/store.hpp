@@ -232,9 +232,15 @@ caf::result<T> store_reply(Self* self, const store_actor& store, std::string req
   return promise;
 }
 
+// A connection open_connection made; it is one the pipeline can use, and
+// must be deleted as such (libpqxx's connections have no virtual destructor).
+struct connection_deleter {
+  void operator()(pqxx::connection* c) const noexcept;
+};
+using connection_ptr = std::unique_ptr<pqxx::connection, connection_deleter>;
+
 // Opens a connection with the session limits applied and every registered
 // statement prepared (also used by one-shot commands and the scheduler).
-std::unique_ptr<pqxx::connection> open_connection(const std::string& connection_string,
-                                                  session_limits limits);
+connection_ptr open_connection(const std::string& connection_string, session_limits limits);
 
 } // namespace troupe::runtime

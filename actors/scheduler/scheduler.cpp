@@ -26,7 +26,7 @@ using scheduler_impl =
     scheduler_actor::extend<caf::reacts_to<timer_atom>, caf::reacts_to<beat_atom>>;
 
 struct scheduler_state {
-  std::unique_ptr<pqxx::connection> conn;
+  runtime::connection_ptr conn;
   bool leader = false;
   // Since when this node leads on its current connection: nodes are retired
   // only after a whole node timeout of leading, so that after an outage
