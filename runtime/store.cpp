@@ -220,10 +220,11 @@ errc classify_failure(worker_pointer self, const std::string& request_id, std::e
   return errc::internal;
 }
 
-// Runs `work` on the worker's connection; what it wrote counts (metrics,
-// the event bridge's wake-up) only once it returned.
 thread_local const store_options* running_options = nullptr; // of the task on this thread
 
+// Runs `work` on the worker's connection; what it wrote counts (metrics,
+// the event bridge's wake-up) only once it returned, or committed
+// (task_committed).
 template <class Work>
 void run_on_connection(worker_pointer self, Work&& work) {
   events_written() = false;
@@ -497,10 +498,6 @@ std::size_t pipeline::rows::size() const {
 
 const char* pipeline::rows::at(std::size_t row, int column) const {
   return PQgetvalue(static_cast<const PGresult*>(result_.get()), static_cast<int>(row), column);
-}
-
-bool pipeline::rows::null(std::size_t row, int column) const {
-  return PQgetisnull(static_cast<const PGresult*>(result_.get()), static_cast<int>(row), column);
 }
 
 bool pipeline::supported(pqxx::connection& conn) { return libpq_of(conn) != nullptr; }

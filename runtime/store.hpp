@@ -150,7 +150,6 @@ public:
   public:
     std::size_t size() const;
     const char* at(std::size_t row, int column) const; // "" for NULL
-    bool null(std::size_t row, int column) const;
 
   private:
     friend class pipeline;

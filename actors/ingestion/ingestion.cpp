@@ -72,10 +72,18 @@ struct batch_view {
   std::map<std::string, std::string> recorded; // stored responses by "playbook\nkey"
 };
 
-// Fills `view` from the rows of troupe.outcomes_lock, troupe.outcomes_active
-// and troupe.outcomes_keys, whichever way they were read (`at(row, column)`).
-template <class Rows, class At>
-void read_locks(const Rows& rows, At at, batch_view& view) {
+// A cell of the rows troupe.outcomes_lock, troupe.outcomes_active and
+// troupe.outcomes_keys answered, whichever way they were read.
+const char* at(const pqxx::result& r, std::size_t row, int column) {
+  return r[static_cast<pqxx::result::size_type>(row)][column].c_str();
+}
+const char* at(const runtime::pipeline::rows& r, std::size_t row, int column) {
+  return r.at(row, column);
+}
+
+// Fill `view` from those rows.
+template <class Rows>
+void read_locks(const Rows& rows, batch_view& view) {
   for (std::size_t i = 0; i < rows.size(); ++i) {
     locked_playbook p;
     p.user_id = at(rows, i, 1);
@@ -85,8 +93,8 @@ void read_locks(const Rows& rows, At at, batch_view& view) {
   }
 }
 
-template <class Rows, class At>
-void read_active(const Rows& rows, At at, batch_view& view) {
+template <class Rows>
+void read_active(const Rows& rows, batch_view& view) {
   for (std::size_t i = 0; i < rows.size(); ++i) {
     auto& p = view.playbooks[at(rows, i, 0)];
     p.state.has_active_job = true;
@@ -94,30 +102,23 @@ void read_active(const Rows& rows, At at, batch_view& view) {
   }
 }
 
-template <class Rows, class At>
-void read_keys(const Rows& rows, At at, batch_view& view) {
+template <class Rows>
+void read_keys(const Rows& rows, batch_view& view) {
   for (std::size_t i = 0; i < rows.size(); ++i)
     view.recorded[std::string{at(rows, i, 0)} + "\n" + at(rows, i, 1)] = at(rows, i, 2);
 }
 
-const auto pqxx_at = [](const pqxx::result& r, std::size_t row, int column) {
-  return r[static_cast<pqxx::result::size_type>(row)][column].c_str();
-};
-const auto pipeline_at = [](const runtime::pipeline::rows& r, std::size_t row, int column) {
-  return r.at(row, column);
-};
-
 batch_view lock_and_read(pqxx::work& tx, const batch& b) {
   batch_view view;
   auto ids = playbook_ids(b);
-  read_locks(tx.exec_prepared("troupe.outcomes_lock", ids), pqxx_at, view);
+  read_locks(tx.exec_prepared("troupe.outcomes_lock", ids), view);
   if (view.playbooks.empty())
     return view;
   // A statement of its own, so its snapshot is taken after the locks were
   // granted: an evolution that committed while we waited is seen as finished.
-  read_active(tx.exec_prepared("troupe.outcomes_active", ids), pqxx_at, view);
+  read_active(tx.exec_prepared("troupe.outcomes_active", ids), view);
   if (auto keys = key_params(b))
-    read_keys(tx.exec_prepared("troupe.outcomes_keys", keys->first, keys->second), pqxx_at, view);
+    read_keys(tx.exec_prepared("troupe.outcomes_keys", keys->first, keys->second), view);
   return view;
 }
 
@@ -275,10 +276,10 @@ bool write_batch_pipelined(pqxx::connection& conn, batch& b,
     recorded = p.prepared("troupe.outcomes_keys", {keys->first, keys->second});
   p.run();
   batch_view view;
-  read_locks(p.result(lock), pipeline_at, view);
-  read_active(p.result(active), pipeline_at, view);
+  read_locks(p.result(lock), view);
+  read_active(p.result(active), view);
   if (recorded)
-    read_keys(p.result(*recorded), pipeline_at, view);
+    read_keys(p.result(*recorded), view);
 
   auto fresh = decide(b, view, first);
   if (enqueues(fresh, view))
