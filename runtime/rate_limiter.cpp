@@ -6,9 +6,8 @@
 namespace troupe::runtime {
 namespace {
 
-int whole_seconds_up(double seconds) {
-  return static_cast<int>(std::ceil(seconds - 1e-9));
-}
+// Rounds up, forgiving the floating-point noise of an exact whole number.
+int whole_up(double x) { return static_cast<int>(std::ceil(x - 1e-9)); }
 
 } // namespace
 
@@ -25,28 +24,32 @@ void sliding_window_limiter::roll(entry& e, std::int64_t index) const {
 }
 
 // `e` is rolled to the current window by the caller; `f` is the elapsed
-// fraction of that window.
+// fraction of that window. The previous window's hits still in the sliding
+// window are taken as evenly spread and counted whole (rounded up): a burst
+// that straddles the boundary between two windows counts in full, where the
+// fraction alone (4.97 of 5 just after the boundary) would let one more in.
 sliding_window_limiter::decision sliding_window_limiter::judge(const entry& e, double f,
                                                                int limit) const {
   double window_s = std::chrono::duration<double>(window_).count();
-  double count = e.previous * (1 - f) + e.current;
+  int count = whole_up(e.previous * (1 - f)) + e.current;
   decision d;
   d.limit = limit;
   d.allowed = count < limit;
-  d.remaining = std::max(0, static_cast<int>(std::floor(limit - count - (d.allowed ? 1 : 0))));
+  d.remaining = std::max(0, limit - count - (d.allowed ? 1 : 0));
   double reset = e.current > 0 ? (2 - f) * window_s : e.previous > 0 ? (1 - f) * window_s : 0;
-  d.reset_s = whole_seconds_up(reset);
+  d.reset_s = whole_up(reset);
   if (!d.allowed) {
+    // Allowed again once at most limit − 1 are counted.
     double wait = 0;
     if (e.current >= limit) {
-      // Into the next window, until the current hits have slid far enough.
-      wait = (1 - f) * window_s + window_s * (1 - static_cast<double>(limit) / e.current);
+      // Into the next window, until this window's hits have slid to limit − 1.
+      wait = (1 - f) * window_s + window_s * (1 - static_cast<double>(limit - 1) / e.current);
     } else {
-      double within = window_s * (1 - static_cast<double>(limit - e.current) / e.previous) -
+      double within = window_s * (1 - static_cast<double>(limit - 1 - e.current) / e.previous) -
                       f * window_s;
       wait = std::min(within, (1 - f) * window_s);
     }
-    d.retry_after_s = std::max(1, whole_seconds_up(wait));
+    d.retry_after_s = std::max(1, whole_up(wait));
   }
   return d;
 }
@@ -86,7 +89,7 @@ sliding_window_limiter::decision sliding_window_limiter::hit(const std::string& 
   if (d.allowed) {
     ++it->second.current;
     // This hit is in the window now: it slides out two windows from its start.
-    d.reset_s = whole_seconds_up((2 - f) * std::chrono::duration<double>(window_).count());
+    d.reset_s = whole_up((2 - f) * std::chrono::duration<double>(window_).count());
   }
   return d;
 }

@@ -4,9 +4,11 @@
 //
 // The window is approximated the usual way, from two fixed windows: with
 // `prev` hits in the previous window, `cur` in the current one and a fraction
-// `f` of the current window elapsed, the count is prev × (1 − f) + cur. A hit
-// is allowed while that count is below the limit, and counted only then, so a
-// refused client does not push its own wait further out.
+// `f` of the current window elapsed, the count is ⌈prev × (1 − f)⌉ + cur (the
+// previous window's hits taken as evenly spread, each counted until it slid
+// out, so a burst across the boundary counts whole). A hit is allowed while
+// that count is below the limit, and counted only then, so a refused client
+// does not push its own wait further out.
 //
 // Memory is bounded: at most `max_keys` keys are tracked. Keys idle for two
 // windows are forgotten first; when every tracked key is recent, the least

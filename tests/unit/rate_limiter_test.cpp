@@ -26,9 +26,11 @@ TEST(RateLimiter, AllowsTheLimitThenRefusesWithTheWait) {
   auto refused = limiter.hit("a", t);
   EXPECT_FALSE(refused.allowed);
   EXPECT_EQ(refused.remaining, 0);
-  // Three hits in this window: into the next until they slid to below 3,
-  // i.e. the whole rest of this window (60 s) plus 0 s.
-  EXPECT_EQ(refused.retry_after_s, 60);
+  // Three hits in this window: into the next until they slid to two, i.e.
+  // the rest of this window (60 s) and a third of the next (20 s).
+  EXPECT_EQ(refused.retry_after_s, 80);
+  EXPECT_FALSE(limiter.hit("a", t + 79s).allowed);
+  EXPECT_TRUE(limiter.hit("a", t + 80s).allowed);
   EXPECT_TRUE(limiter.hit("b", t).allowed) << "keys are counted apart";
 }
 
@@ -58,11 +60,29 @@ TEST(RateLimiter, TheWindowSlides) {
   EXPECT_TRUE(limiter.hit("a", half).allowed);  // 2 + 1 < 4
   auto refused = limiter.hit("a", half);        // 2 + 2
   EXPECT_FALSE(refused.allowed);
-  // It frees up once 4 × (1 − f) + 2 < 4, i.e. past f = 0.5: at once, rounded up to 1 s.
-  EXPECT_EQ(refused.retry_after_s, 1);
-  EXPECT_TRUE(limiter.hit("a", half + 2s).allowed);
+  // It frees up once ⌈4 × (1 − f)⌉ + 2 < 4, i.e. at f = 0.75: 15 s on.
+  EXPECT_EQ(refused.retry_after_s, 15);
+  EXPECT_FALSE(limiter.hit("a", half + 14s).allowed); // ⌈1.07⌉ + 2
+  EXPECT_TRUE(limiter.hit("a", half + 15s).allowed);
   // Two windows later nothing is left.
   EXPECT_EQ(limiter.peek("a", t + 181s).remaining, 3);
+}
+
+// A burst across the boundary of two fixed windows counts in full: just
+// after the boundary the previous window's hits are not a fraction short.
+TEST(RateLimiter, ABurstAcrossAWindowBoundaryCountsWhole) {
+  sliding_window_limiter limiter{5, 60s, 100};
+  auto boundary = window_start(60s) + 60s;
+  for (int i = 0; i < 3; ++i)
+    EXPECT_TRUE(limiter.hit("a", boundary - 200ms).allowed);
+  for (int i = 0; i < 2; ++i)
+    EXPECT_TRUE(limiter.hit("a", boundary + 300ms).allowed);
+  auto sixth = limiter.hit("a", boundary + 600ms); // ⌈3 × 0.99⌉ + 2 = 5
+  EXPECT_FALSE(sixth.allowed);
+  EXPECT_EQ(sixth.remaining, 0);
+  // One of the three has slid out once 3 × (1 − f) ≤ 2: f = 1/3, 20 s on.
+  EXPECT_EQ(sixth.retry_after_s, 20);
+  EXPECT_TRUE(limiter.hit("a", boundary + 20s).allowed);
 }
 
 TEST(RateLimiter, RefusedHitsDoNotCount) {
