@@ -185,11 +185,14 @@ bool enqueues(const fresh_outcomes& fresh, batch_view& view) {
 // each new outcome's 201 is written into its request.
 class new_rows {
 public:
-  // The new outcomes of one playbook; `job` is the evolution they report
-  // (active, or enqueued by this batch at the `crossing`-th of them).
+  // The new outcomes of one playbook. They report its active evolution, or
+  // `enqueued`, the one this batch enqueued at the `crossing`-th of them.
   void add(batch& b, const std::string& playbook_id, const std::vector<std::size_t>& indexes,
-           const locked_playbook& p, const std::optional<lifecycle::enqueued>& job,
-           int crossing) {
+           const locked_playbook& p, const std::optional<lifecycle::enqueued>& enqueued = {},
+           int crossing = 0) {
+    auto job = enqueued;
+    if (!job && !p.active_job_id.empty())
+      job = lifecycle::enqueued{p.active_job_id, false, job_status::queued};
     int n = static_cast<int>(indexes.size());
     for (int k = 1; k <= n; ++k) {
       auto& q = b[indexes[static_cast<std::size_t>(k - 1)]];
@@ -285,13 +288,8 @@ bool write_batch_pipelined(pqxx::connection& conn, batch& b,
   if (enqueues(fresh, view))
     return false; // the pipeline's destructor rolls back
   new_rows rows;
-  for (auto& [playbook_id, indexes] : fresh) {
-    auto& pb = view.playbooks[playbook_id];
-    std::optional<lifecycle::enqueued> job;
-    if (!pb.active_job_id.empty())
-      job = lifecycle::enqueued{pb.active_job_id, false, job_status::queued};
-    rows.add(b, playbook_id, indexes, pb, job, 0);
-  }
+  for (auto& [playbook_id, indexes] : fresh)
+    rows.add(b, playbook_id, indexes, view.playbooks[playbook_id]);
   if (rows.written())
     p.prepared("troupe.outcomes_write", rows.params());
   p.command("COMMIT");
@@ -314,8 +312,6 @@ void write_batch_in_steps(pqxx::connection& conn, batch& b, int max_attempts,
     auto& pb = view.playbooks[playbook_id];
     int n = static_cast<int>(indexes.size());
     std::optional<lifecycle::enqueued> job;
-    if (!pb.active_job_id.empty())
-      job = lifecycle::enqueued{pb.active_job_id, false, job_status::queued};
     int crossing = must_enqueue(pb.state, n) ? first_reaching(pb.state, n) : 0;
     if (crossing)
       job = lifecycle::enqueue_evolution(tx, pb.user_id, playbook_id, max_attempts, "threshold",
@@ -323,10 +319,7 @@ void write_batch_in_steps(pqxx::connection& conn, batch& b, int max_attempts,
     rows.add(b, playbook_id, indexes, pb, job, crossing);
   }
   if (rows.written()) {
-    auto params = rows.params();
-    tx.exec_prepared("troupe.outcomes_write", params[0], params[1], params[2], params[3],
-                     params[4], params[5], params[6], params[7], params[8], params[9],
-                     params[10], params[11], params[12], params[13]);
+    tx.exec_prepared("troupe.outcomes_write", pqxx::prepare::make_dynamic_params(rows.params()));
     runtime::events_written() = true;
   }
   tx.commit();
